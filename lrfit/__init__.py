@@ -1,0 +1,8 @@
+"""lrfit: fit low-rank recurrent neural networks to recorded neural activity."""
+
+from .errors import LrfitError
+from .models import FullRankRNN, LowRankRNN, load_model, save_model
+
+__version__ = "0.1.0"
+
+__all__ = ["FullRankRNN", "LowRankRNN", "LrfitError", "load_model", "save_model", "__version__"]

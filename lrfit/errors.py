@@ -1,0 +1,59 @@
+"""Errors that lrfit reports to users as one clear sentence."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class LrfitError(ValueError):
+    """A user-facing error: the message is one sentence naming the problem and the fix.
+
+    The command line prints the message without a traceback.
+    """
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """Return a ``" (did you mean 'x'?)"`` hint for *name* among *choices*, or ``""``.
+
+    Parameters
+    ----------
+    name : str
+        The unknown name the user gave.
+    choices : iterable of str
+        The valid names.
+
+    Returns
+    -------
+    str
+        A short hint naming the closest valid choice, or an empty string.
+    """
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def check_choice(value: str, choices: Iterable[str], what: str) -> str:
+    """Return *value* if it is one of *choices*, else raise :class:`LrfitError`.
+
+    Parameters
+    ----------
+    value : str
+        The value to check.
+    choices : iterable of str
+        Valid values.
+    what : str
+        What the value names, for the message (e.g. ``"task"``).
+
+    Returns
+    -------
+    str
+        *value*, unchanged.
+    """
+    choices = list(choices)
+    if value not in choices:
+        raise LrfitError(
+            f"Unknown {what} '{value}'{closest(value, choices)}; choose one of: "
+            + ", ".join(sorted(choices))
+            + "."
+        )
+    return value

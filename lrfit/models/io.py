@@ -1,0 +1,84 @@
+"""Save and load networks as tensors plus JSON metadata (never pickled objects)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import LrfitError
+from .rnn import FullRankRNN, LowRankRNN, RNNBase
+
+MODEL_CLASSES: dict[str, type[RNNBase]] = {cls.kind: cls for cls in (LowRankRNN, FullRankRNN)}
+WEIGHTS_FILE = "model.pt"
+META_FILE = "model.json"
+
+
+def save_model(model: RNNBase, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model.pt`` (a plain state dict of tensors) and ``model.json`` into *directory*.
+
+    Parameters
+    ----------
+    model : RNNBase
+        The network.
+    directory : str or Path
+        Created if needed.
+    extra : dict, optional
+        JSON-serialisable metadata stored beside the configuration (e.g. neuron ids).
+
+    Returns
+    -------
+    Path
+        The directory.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, directory / WEIGHTS_FILE)
+    meta = {"kind": model.kind, "config": model.config(), "extra": extra or {}}
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+def read_model_meta(directory: str | Path) -> dict[str, Any]:
+    """Return the JSON metadata saved with a model (``kind``, ``config``, ``extra``)."""
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise LrfitError(f"No saved model in '{directory}': '{META_FILE}' is missing; point to a run directory written by lrfit.")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise LrfitError(f"'{path}' is not valid JSON ({exc.msg}); re-save the model.") from None
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNNBase:
+    """Rebuild a network saved by :func:`save_model`, bit-identical to the original.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Directory holding ``model.pt`` and ``model.json``.
+    device : str or torch.device
+        Where to place the parameters.
+
+    Returns
+    -------
+    RNNBase
+        A :class:`LowRankRNN` or :class:`FullRankRNN`.
+    """
+    meta = read_model_meta(directory)
+    kind = meta.get("kind")
+    if kind not in MODEL_CLASSES:
+        raise LrfitError(f"'{Path(directory) / META_FILE}' names an unknown model kind '{kind}'; expected one of {sorted(MODEL_CLASSES)}.")
+    model = MODEL_CLASSES[kind](**meta["config"], device=device)
+    weights = Path(directory) / WEIGHTS_FILE
+    try:
+        state = torch.load(weights, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise LrfitError(f"'{weights}' is missing; the model directory is incomplete.") from None
+    except Exception as exc:  # corrupt or foreign file
+        raise LrfitError(f"Could not read weights from '{weights}' ({type(exc).__name__}); the file is corrupt or not an lrfit model.") from None
+    model.load_state_dict(state)
+    return model
