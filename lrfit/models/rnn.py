@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import LrfitError, check_choice
-from .rollout import NONLINEARITIES, FullRankRollout, LowRankRollout
+from .rollout import NONLINEARITIES, rollout
 
 Tensor = torch.Tensor
 
@@ -122,7 +122,10 @@ class RNNBase(nn.Module):
     def _init_recurrent(self, gen: torch.Generator) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _rollout(self, x0: Tensor, drive: Tensor) -> Tensor:  # pragma: no cover - abstract
+    kind_of_recurrence = "dense"
+
+    def recurrent_weights(self) -> tuple:  # pragma: no cover - abstract
+        """Arguments describing ``J`` for :func:`lrfit.models.rollout.rollout`."""
         raise NotImplementedError
 
     def connectivity(self) -> Tensor:  # pragma: no cover - abstract
@@ -158,14 +161,27 @@ class RNNBase(nn.Module):
             "seed": self.seed,
         }
 
-    def input_drive(self, inputs: Tensor) -> Tensor:
-        """``W_in u[t]`` for all trials and steps in one matrix product, ``(B, T, N)``."""
+    def input_drive(self, inputs: Tensor, scale: float = 1.0) -> Tensor:
+        """``scale * W_in u`` for all trials and steps in one matrix product.
+
+        Parameters
+        ----------
+        inputs : Tensor
+            ``(..., n_inputs)``, e.g. ``(trials, time, n_inputs)``.
+        scale : float
+            Factor folded into the product (the rollout uses ``alpha``).
+
+        Returns
+        -------
+        Tensor
+            ``(..., N)``.
+        """
         if inputs.shape[-1] != self.n_inputs:
             raise LrfitError(
                 f"inputs have {inputs.shape[-1]} channels but the network expects {self.n_inputs}; "
                 "pass inputs of shape (trials, time, n_inputs)."
             )
-        return inputs @ self.w_in.T
+        return inputs @ (self.w_in.T * scale)
 
     def forward(
         self,
@@ -197,19 +213,19 @@ class RNNBase(nn.Module):
         """
         if inputs.dim() != 3:
             raise LrfitError(f"inputs must be 3-D (trials, time, channels), got shape {tuple(inputs.shape)}.")
+        if inputs.shape[1] == 0:
+            raise LrfitError("inputs have no time steps; pass at least one step.")
         inputs = inputs.to(self.device, torch.float32)
-        drive = self.input_drive(inputs)
+        drive = self.input_drive(inputs.transpose(0, 1), self.alpha)  # time-major (T, B, N)
         if drive_offset is not None:
-            drive = drive + drive_offset
-        drive = drive * self.alpha
+            drive = drive + self.alpha * drive_offset.to(self.device, torch.float32).transpose(0, 1)
         sigma = self.noise_std if noise_std is None else float(noise_std)
         if sigma > 0:
             gen = _as_generator(generator, self.device)
             noise = torch.randn(drive.shape, generator=gen, device=self.device, dtype=drive.dtype)
             drive = drive + noise * (sigma * math.sqrt(self.alpha))
         start = self.x0 if x0 is None else x0.to(self.device, torch.float32)
-        currents = self._rollout(start, drive)
-        rates = self.phi(currents)
+        currents, rates = rollout(start, drive, self.kind_of_recurrence, self.alpha, self.nonlinearity, *self.recurrent_weights())
         outputs = rates @ self.w_out / self.n_units if self.n_outputs else None
         return Trajectory(currents=currents, rates=rates, outputs=outputs)
 
@@ -251,8 +267,11 @@ class LowRankRNN(RNNBase):
         """Constructor arguments, JSON-serialisable."""
         return {**super().config(), "rank": self.rank}
 
-    def _rollout(self, x0: Tensor, drive: Tensor) -> Tensor:
-        return LowRankRollout.apply(x0, drive, self.m, self.n, self.alpha, float(self.n_units), self.nonlinearity)
+    kind_of_recurrence = "lowrank"
+
+    def recurrent_weights(self) -> tuple:
+        """``(m, n, N)`` for the rollout."""
+        return (self.m, self.n, float(self.n_units))
 
     def connectivity(self) -> Tensor:
         """Dense ``J = M N^T / N`` (analysis of small networks only)."""
@@ -320,8 +339,9 @@ class FullRankRNN(RNNBase):
         """Constructor arguments, JSON-serialisable."""
         return {**super().config(), "rho": self.rho}
 
-    def _rollout(self, x0: Tensor, drive: Tensor) -> Tensor:
-        return FullRankRollout.apply(x0, drive, self.j, self.alpha, self.nonlinearity)
+    def recurrent_weights(self) -> tuple:
+        """``(j,)`` for the rollout."""
+        return (self.j,)
 
     def connectivity(self) -> Tensor:
         """The dense matrix ``J``."""

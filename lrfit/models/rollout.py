@@ -5,150 +5,236 @@ The dynamics (DESIGN.md) are
     x[t+1] = (1 - alpha) x[t] + alpha * J phi(x[t]) + d[t]
 
 where ``d[t] = alpha * W_in u[t] + noise[t]`` is precomputed for all steps in one
-matrix product by the caller.  ``J`` is applied through a callable pair so that a
-low-rank ``J = M N^T / N_units`` is never formed: one step costs
-``O(trials * N * R)``.
+matrix product by the caller.  ``J`` is applied through the :class:`Recurrence`
+interface so that a low-rank ``J = M N^T / N_units`` is never formed: one step
+costs ``O(trials * N * R)``.
 
-Autograd on a Python loop records a dozen small nodes per step; on CPU that
-overhead dominates.  The :class:`torch.autograd.Function` subclasses here run the
-loop without recording a graph and compute the exact gradient with a hand-written
-backward pass through time (a handful of fused kernels per step), then form the
-weight gradients with one large matrix product each.
+Autograd on a Python loop records a dozen small nodes per step, and on CPU that
+overhead dominates.  :class:`Rollout` instead runs the loop without recording a
+graph, in time-major contiguous buffers written in place, and computes the exact
+gradient with a hand-written backward pass through time (two thin matrix products
+and two fused elementwise kernels per step); the weight gradients are then one
+large matrix product each.  The rollout returns both the currents and the rates,
+so the transfer function is evaluated once per state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 Tensor = torch.Tensor
 
-#: name -> (phi(x), phi'(x) given x and phi(x))
-NONLINEARITIES: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], Tensor]]] = {
-    "tanh": (torch.tanh, lambda x, r: 1.0 - r * r),
-    "relu": (torch.relu, lambda x, r: (x > 0).to(x.dtype)),
-    "softplus": (torch.nn.functional.softplus, lambda x, r: torch.sigmoid(x)),
-    "identity": (lambda x: x, lambda x, r: torch.ones_like(x)),
+
+def _tanh_into(x: Tensor, out: Tensor) -> Tensor:
+    # torch's CPU tanh is several times slower than numpy's vectorised one on
+    # small blocks; both are accurate to a few ulp.  The buffers are contiguous.
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.is_contiguous():
+        np.tanh(x.numpy(), out=out.numpy())
+        return out
+    return torch.tanh(x, out=out)
+
+
+def _relu_into(x: Tensor, out: Tensor) -> Tensor:
+    return torch.clamp(x, min=0, out=out)
+
+
+def _softplus_into(x: Tensor, out: Tensor) -> Tensor:
+    out.copy_(torch.nn.functional.softplus(x))
+    return out
+
+
+def _identity_into(x: Tensor, out: Tensor) -> Tensor:
+    return out.copy_(x)
+
+
+#: name -> (phi(x), phi written into a buffer, phi'(x) expressed through r = phi(x))
+NONLINEARITIES: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
+    "tanh": (torch.tanh, _tanh_into, lambda r: r.square().neg_().add_(1.0)),
+    "relu": (torch.relu, _relu_into, lambda r: (r > 0).to(r.dtype)),
+    "softplus": (torch.nn.functional.softplus, _softplus_into, lambda r: torch.expm1(r).div_(torch.exp(r))),
+    "identity": (lambda x: x, _identity_into, lambda r: torch.ones_like(r)),
 }
 
 
-def _forward_loop(
-    x0: Tensor, drive: Tensor, alpha: float, phi: Callable[[Tensor], Tensor], recur: Callable[[Tensor], Tensor]
-) -> tuple[Tensor, Tensor]:
-    """Run the Euler loop; return states ``(B, T, N)`` and the rates ``phi`` of the pre-step states."""
-    batch, steps, units = drive.shape
+class Recurrence:
+    """How ``J`` acts: ``out += alpha * r J^T`` (forward) and ``alpha * g J`` (backward).
+
+    Subclasses hold detached weights; :meth:`weight_grads` turns the stored
+    sequences into the gradients of the weights.
+    """
+
+    def add_forward(self, rates: Tensor, out: Tensor, alpha: float) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def backward(self, grad: Tensor, alpha: float) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def weight_grads(self, big_g: Tensor, rates: Tensor, alpha: float) -> tuple[Tensor, ...]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class LowRankRecurrence(Recurrence):
+    """``J = m n^T / scale`` applied through two thin products."""
+
+    def __init__(self, m: Tensor, n: Tensor, scale: float) -> None:
+        self.m, self.n, self.scale = m, n, scale
+        self.n_scaled = n / scale
+        self.m_t = m.T.contiguous()
+        self._n_scaled_t = self.n_scaled.T.contiguous()
+
+    def add_forward(self, rates: Tensor, out: Tensor, alpha: float) -> None:
+        out.addmm_(rates @ self.n_scaled, self.m_t, alpha=alpha)
+
+    def backward(self, grad: Tensor, alpha: float) -> Tensor:
+        return (grad @ self.m).mul_(alpha) @ self._n_scaled_t
+
+    def weight_grads(self, big_g: Tensor, rates: Tensor, alpha: float) -> tuple[Tensor, ...]:
+        grad_m = (big_g.T @ (rates @ self.n_scaled)).mul_(alpha)
+        grad_n = (rates.T @ (big_g @ self.m)).mul_(alpha / self.scale)
+        return grad_m, grad_n
+
+
+class DenseRecurrence(Recurrence):
+    """A dense ``J``."""
+
+    def __init__(self, j: Tensor) -> None:
+        self.j = j
+        self.j_t = j.T.contiguous()
+
+    def add_forward(self, rates: Tensor, out: Tensor, alpha: float) -> None:
+        out.addmm_(rates, self.j_t, alpha=alpha)
+
+    def backward(self, grad: Tensor, alpha: float) -> Tensor:
+        return (grad @ self.j).mul_(alpha)
+
+    def weight_grads(self, big_g: Tensor, rates: Tensor, alpha: float) -> tuple[Tensor, ...]:
+        return ((big_g.T @ rates).mul_(alpha),)
+
+
+def _run_forward(x0: Tensor, drive: Tensor, rec: Recurrence, alpha: float, nonlin: str) -> tuple[Tensor, Tensor]:
+    """Euler loop in time-major buffers; returns states ``x[1..T]`` and rates ``phi(x[0..T])``."""
+    steps, batch, units = drive.shape
+    _, phi_into, _ = NONLINEARITIES[nonlin]
     states = torch.empty_like(drive)
-    rates_prev = torch.empty_like(drive)  # phi(x[t]) for t = 0..T-1
-    x = x0.expand(batch, units) if x0.dim() == 1 else x0
+    rates = torch.empty((steps + 1, batch, units), dtype=drive.dtype, device=drive.device)
+    start = x0.expand(batch, units).contiguous() if x0.dim() == 1 else x0.contiguous()
+    phi_into(start, rates[0])
     decay = 1.0 - alpha
+    x = start
     for t in range(steps):
-        r = phi(x)
-        rates_prev[:, t] = r
-        x = torch.add(drive[:, t], recur(r), alpha=alpha).add_(x, alpha=decay)
-        states[:, t] = x
-    return states, rates_prev
+        out = states[t]
+        torch.add(drive[t], x, alpha=decay, out=out)
+        rec.add_forward(rates[t], out, alpha)
+        phi_into(out, rates[t + 1])
+        x = out
+    return states, rates
 
 
-def _backward_loop(
-    grad_states: Tensor,
-    states: Tensor,
-    x0: Tensor,
-    rates_prev: Tensor,
-    alpha: float,
-    dphi: Callable[[Tensor, Tensor], Tensor],
-    recur_t: Callable[[Tensor], Tensor],
-) -> tuple[Tensor, Tensor]:
+def _run_backward(grad_x: Tensor, deriv_prev: Tensor, rec: Recurrence, alpha: float) -> tuple[Tensor, Tensor]:
     """Backward pass through time.
 
-    Returns ``(G, g0)`` where ``G[:, t] = dL/dx[t+1]`` (total, including the path
-    through later steps; it is also ``dL/d drive[:, t]``) and ``g0 = dL/dx[0]``.
+    ``grad_x[t]`` is the direct gradient on ``x[t+1]`` and ``deriv_prev[t]`` is
+    ``phi'(x[t])`` for ``t = 0..T``.  Returns ``G`` with ``G[t] = dL/dx[t+1]`` in
+    total (also ``dL/d drive[t]``) and ``dL/dx[0]``.
     """
-    batch, steps, units = states.shape
-    big_g = torch.empty_like(states)
+    steps = grad_x.shape[0]
+    big_g = torch.empty_like(grad_x)
+    big_g[steps - 1] = grad_x[steps - 1]
     decay = 1.0 - alpha
-    g = grad_states[:, steps - 1].clone()
-    for t in range(steps - 1, -1, -1):
-        big_g[:, t] = g
-        x_t = states[:, t - 1] if t > 0 else x0.expand(batch, units)
-        back = dphi(x_t, rates_prev[:, t]).mul_(recur_t(g)).mul_(alpha).add_(g, alpha=decay)
-        g = back.add_(grad_states[:, t - 1]) if t > 0 else back
-    return big_g, g
+    for t in range(steps - 1, 0, -1):
+        back = rec.backward(big_g[t], alpha)
+        prev = big_g[t - 1]
+        torch.add(grad_x[t - 1], big_g[t], alpha=decay, out=prev)
+        prev.addcmul_(deriv_prev[t], back)
+    grad_start = big_g[0] * decay
+    grad_start.addcmul_(deriv_prev[0], rec.backward(big_g[0], alpha))
+    return big_g, grad_start
 
 
-class LowRankRollout(torch.autograd.Function):
-    """Rollout with ``J = m n^T / scale``; gradients for ``x0, drive, m, n``."""
+class Rollout(torch.autograd.Function):
+    """Differentiable rollout; gradients for ``x0``, ``drive`` and the recurrent weights.
+
+    ``forward(x0, drive, kind, alpha, nonlin, *weights)`` with ``drive`` time-major
+    ``(T, B, N)``; ``kind`` is ``"lowrank"`` (weights ``m, n, scale``) or
+    ``"dense"`` (weight ``j``).  Returns time-major ``(states, rates)``, both
+    ``(T, B, N)``: ``x[1..T]`` and ``phi(x[1..T])``.
+    """
 
     @staticmethod
-    def forward(ctx, x0: Tensor, drive: Tensor, m: Tensor, n: Tensor, alpha: float, scale: float, nonlin: str):
-        phi, _ = NONLINEARITIES[nonlin]
-        n_scaled = n / scale
-
-        def recur(r: Tensor) -> Tensor:
-            return (r @ n_scaled) @ m.T
-
+    def forward(ctx, x0: Tensor, drive: Tensor, kind: str, alpha: float, nonlin: str, *weights):
+        rec = _make_recurrence(kind, weights)
         with torch.no_grad():
-            states, rates_prev = _forward_loop(x0, drive, alpha, phi, recur)
-        ctx.save_for_backward(x0, states, rates_prev, m, n)
-        ctx.alpha, ctx.scale, ctx.nonlin = alpha, scale, nonlin
-        return states
+            states, rates = _run_forward(x0, drive.contiguous(), rec, alpha, nonlin)
+        tensors = [w for w in weights if isinstance(w, Tensor)]
+        ctx.save_for_backward(x0, states, rates, *tensors)
+        ctx.kind, ctx.alpha, ctx.nonlin, ctx.weights_meta = kind, alpha, nonlin, tuple(
+            None if isinstance(w, Tensor) else w for w in weights
+        )
+        return states, rates[1:]
 
     @staticmethod
-    def backward(ctx, grad_states: Tensor):
-        x0, states, rates_prev, m, n = ctx.saved_tensors
-        alpha, scale = ctx.alpha, ctx.scale
-        _, dphi = NONLINEARITIES[ctx.nonlin]
-        n_scaled = n / scale
-
-        def recur_t(g: Tensor) -> Tensor:
-            return (g @ m) @ n_scaled.T
-
-        big_g, g0 = _backward_loop(grad_states.contiguous(), states, x0, rates_prev, alpha, dphi, recur_t)
-        units = m.shape[0]
+    def backward(ctx, grad_states: Tensor | None, grad_rates: Tensor | None):
+        x0, states, rates, *tensors = ctx.saved_tensors
+        weights = [tensors.pop(0) if w is None else w for w in ctx.weights_meta]
+        rec = _make_recurrence(ctx.kind, weights)
+        deriv = NONLINEARITIES[ctx.nonlin][2](rates)  # phi'(x[t]), t = 0..T
+        if grad_rates is None:
+            grad_x = grad_states.contiguous()
+        else:
+            grad_x = grad_rates * deriv[1:]
+            if grad_states is not None:
+                grad_x += grad_states
+        units = states.shape[2]
+        big_g, grad_start = _run_backward(grad_x, deriv, rec, ctx.alpha)
         flat_g = big_g.reshape(-1, units)
-        flat_r = rates_prev.reshape(-1, units)
-        kappa = flat_r @ n_scaled  # (B*T, R)
-        grad_m = (flat_g.T @ kappa).mul_(alpha)
-        grad_n = (flat_r.T @ (flat_g @ m)).mul_(alpha / scale)
+        flat_r = rates[:-1].reshape(-1, units)
+        wgrads = list(rec.weight_grads(flat_g, flat_r, ctx.alpha))
+        grads_w = [wgrads.pop(0) if w is None else None for w in ctx.weights_meta]
         grad_x0 = None
         if ctx.needs_input_grad[0]:
-            grad_x0 = g0.sum(0) if x0.dim() == 1 else g0
-        return grad_x0, big_g, grad_m, grad_n, None, None, None
+            grad_x0 = grad_start.sum(0) if x0.dim() == 1 else grad_start
+        return (grad_x0, big_g, None, None, None, *grads_w)
 
 
-class FullRankRollout(torch.autograd.Function):
-    """Rollout with a dense ``J``; gradients for ``x0, drive, J``."""
+def _make_recurrence(kind: str, weights) -> Recurrence:
+    if kind == "lowrank":
+        m, n, scale = weights
+        return LowRankRecurrence(m.detach(), n.detach(), float(scale))
+    if kind == "dense":
+        (j,) = weights
+        return DenseRecurrence(j.detach())
+    raise ValueError(f"unknown recurrence kind {kind!r}")
 
-    @staticmethod
-    def forward(ctx, x0: Tensor, drive: Tensor, j: Tensor, alpha: float, nonlin: str):
-        phi, _ = NONLINEARITIES[nonlin]
-        jt = j.T.contiguous()
 
-        def recur(r: Tensor) -> Tensor:
-            return r @ jt
+def rollout(x0: Tensor, drive: Tensor, kind: str, alpha: float, nonlin: str, *weights) -> tuple[Tensor, Tensor]:
+    """Simulate and return batch-first ``(currents, rates)``, each ``(B, T, N)``.
 
-        with torch.no_grad():
-            states, rates_prev = _forward_loop(x0, drive, alpha, phi, recur)
-        ctx.save_for_backward(x0, states, rates_prev, j)
-        ctx.alpha, ctx.nonlin = alpha, nonlin
-        return states
+    Parameters
+    ----------
+    x0 : Tensor
+        Initial state ``(N,)`` or ``(B, N)``.
+    drive : Tensor
+        Time-major external drive ``(T, B, N)``, already multiplied by ``alpha``
+        and with the noise added.
+    kind : str
+        ``"lowrank"`` with ``weights = (m, n, scale)`` or ``"dense"`` with ``(j,)``.
+    alpha : float
+        ``dt / tau``.
+    nonlin : str
+        Name in :data:`NONLINEARITIES`.
+    *weights
+        The recurrent weights.
 
-    @staticmethod
-    def backward(ctx, grad_states: Tensor):
-        x0, states, rates_prev, j = ctx.saved_tensors
-        alpha = ctx.alpha
-        _, dphi = NONLINEARITIES[ctx.nonlin]
-
-        def recur_t(g: Tensor) -> Tensor:
-            return g @ j
-
-        big_g, g0 = _backward_loop(grad_states.contiguous(), states, x0, rates_prev, alpha, dphi, recur_t)
-        units = j.shape[0]
-        grad_j = (big_g.reshape(-1, units).T @ rates_prev.reshape(-1, units)).mul_(alpha)
-        grad_x0 = None
-        if ctx.needs_input_grad[0]:
-            grad_x0 = g0.sum(0) if x0.dim() == 1 else g0
-        return grad_x0, big_g, grad_j, None, None
+    Returns
+    -------
+    tuple of Tensor
+        Currents ``x[1..T]`` and rates ``phi(x[1..T])`` as batch-first views.
+    """
+    states, rates = Rollout.apply(x0, drive, kind, alpha, nonlin, *weights)
+    return states.transpose(0, 1), rates.transpose(0, 1)
 
 
 def reference_rollout(
@@ -161,7 +247,7 @@ def reference_rollout(
     x0 : Tensor
         Initial state ``(N,)`` or ``(B, N)``.
     drive : Tensor
-        ``(B, T, N)`` external drive already multiplied by ``alpha`` plus noise.
+        Batch-first ``(B, T, N)`` external drive already multiplied by ``alpha`` plus noise.
     j_apply : callable
         Maps rates ``(B, N)`` to recurrent input ``(B, N)`` (``r @ J^T``).
     alpha : float
@@ -174,7 +260,7 @@ def reference_rollout(
     Tensor
         States ``x[1..T]`` of shape ``(B, T, N)``.
     """
-    phi, _ = NONLINEARITIES[nonlin]
+    phi = NONLINEARITIES[nonlin][0]
     batch, steps, units = drive.shape
     x = x0.expand(batch, units) if x0.dim() == 1 else x0
     out = []
