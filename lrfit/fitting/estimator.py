@@ -1,0 +1,601 @@
+"""``LowRankFit``: a low-rank RNN trained neuron by neuron on recorded activity (LINT)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import LrfitError, check_choice
+from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
+from .metrics import condition_labels, r2_per_condition, r2_per_neuron, r2_score
+from .optimise import OptimiserSettings, optimise
+from .regression_init import reduced_rank_regression, to_currents
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("rates", "currents")
+INITS = ("regression", "fullrank_svd", "random")
+X0_MODES = ("shared", "per_condition")
+FIT_STATE_FILE = "fit_state.pt"
+#: scale of the random weights of hidden units next to a closed-form start
+HIDDEN_INIT_SCALE = 0.1
+
+
+@dataclass
+class _Tensors:
+    """Data of one split on the device."""
+
+    activity: torch.Tensor  # (K, T, n_obs)
+    inputs: torch.Tensor  # (K, T, C)
+    mask: torch.Tensor  # (K, T) bool
+    all_valid: bool
+    condition_index: torch.Tensor  # (K,) long, index into the x0 table
+    variance: float  # mean squared deviation from each neuron's mean (R^2 denominator per entry)
+
+
+class LowRankFit:
+    """Fit a low-rank RNN to recorded activity, one unit per recorded neuron.
+
+    The network ``x[t+1] = x + alpha (-x + M N^T phi(x) / N + W_in u[t]) `` with
+    ``alpha = data.dt / tau`` is driven by each trial's inputs, and unit ``i``'s
+    rate ``phi(x_i)`` (``target="rates"``) or current ``x_i`` (``"currents"``) is
+    trained to match neuron ``i`` (identity readout; extra ``hidden_units`` are
+    unconstrained).  ``M``, ``N``, ``W_in`` and the initial state are learnt by Adam
+    on the masked mean squared error, after a closed-form start.
+
+    Parameters
+    ----------
+    rank : int
+        Rank R of the connectivity.
+    target : {"rates", "currents"}
+        Fit ``tanh(x)`` to rates scaled into (-1, 1), or ``x`` to centred data.
+    hidden_units : int
+        Units without a recorded counterpart.
+    init : {"regression", "fullrank_svd", "random"}
+        Start from teacher-forced reduced-rank regression (default), from the
+        truncated SVD of a full-rank fit, or at random.
+    tau : float
+        Time constant in seconds.
+    max_epochs, lr, batch_size, clip_grad, patience, weight_decay : see :class:`OptimiserSettings`.
+    x0 : {"shared", "per_condition"}
+        One learnt initial state for all trials, or one per condition (trials
+        with a condition not seen in training start from the mean).
+    condition_columns : list of str, optional
+        Columns of ``data.conditions`` that define a condition (all by default).
+    ridge : float
+        Relative ridge penalty of the regression start.
+    fullrank_model : FullRankRNN, optional
+        With ``init="fullrank_svd"``, take this network instead of fitting one.
+    fullrank_epochs : int
+        Epochs of the full-rank fit behind ``init="fullrank_svd"``.
+    random_state : int
+        Seed of the initialisation and of the batch order.
+    device : str
+        ``"cpu"`` or a GPU such as ``"cuda"``.
+    progress : bool
+        Show a progress bar.
+    checkpoint_dir : str or Path, optional
+        Where to write checkpoints (every epoch, and on Ctrl-C).
+
+    Attributes
+    ----------
+    model_ : LowRankRNN
+        The fitted network (SVD-normalised).
+    history_ : list of dict
+        Per-epoch training metrics.
+    neuron_ids_, input_names_ : ndarray, tuple
+        What the network was fitted to.
+    """
+
+    def __init__(
+        self,
+        rank: int = 1,
+        target: str = "rates",
+        hidden_units: int = 0,
+        init: str = "regression",
+        tau: float = 0.1,
+        max_epochs: int = 200,
+        lr: float = 5e-3,
+        batch_size: int = 32,
+        clip_grad: float = 1.0,
+        patience: int = 30,
+        weight_decay: float = 0.0,
+        x0: str = "shared",
+        condition_columns: list[str] | None = None,
+        ridge: float = 1e-3,
+        fullrank_model: FullRankRNN | None = None,
+        fullrank_epochs: int = 100,
+        random_state: int = 0,
+        device: str = "cpu",
+        progress: bool = True,
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        self.rank = rank
+        self.target = target
+        self.hidden_units = hidden_units
+        self.init = init
+        self.tau = tau
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.clip_grad = clip_grad
+        self.patience = patience
+        self.weight_decay = weight_decay
+        self.x0 = x0
+        self.condition_columns = condition_columns
+        self.ridge = ridge
+        self.fullrank_model = fullrank_model
+        self.fullrank_epochs = fullrank_epochs
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+        self.checkpoint_dir = checkpoint_dir
+
+    # -- scikit-learn conventions ------------------------------------------------------
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """Constructor parameters by name."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def set_params(self, **params: Any) -> "LowRankFit":
+        """Set constructor parameters; unknown names raise :class:`LrfitError`."""
+        valid = self.get_params()
+        for key, value in params.items():
+            check_choice(key, valid, "LowRankFit parameter")
+            setattr(self, key, value)
+        return self
+
+    # -- validation -------------------------------------------------------------------
+    def _check_settings(self, data: Any) -> None:
+        check_choice(self.target, TARGETS, "target")
+        check_choice(self.init, INITS, "init")
+        check_choice(self.x0, X0_MODES, "x0 mode")
+        if int(self.rank) != self.rank or self.rank < 1:
+            raise LrfitError(f"rank must be a positive integer, got {self.rank}.")
+        if self.hidden_units < 0:
+            raise LrfitError(f"hidden_units must be >= 0, got {self.hidden_units}.")
+        units = data.n_neurons + self.hidden_units
+        if self.rank > units:
+            raise LrfitError(
+                f"rank {self.rank} is larger than the number of units ({data.n_neurons} neurons + "
+                f"{self.hidden_units} hidden); choose rank <= {units}."
+            )
+        if data.n_trials == 0:
+            raise LrfitError("The training split is empty (0 trials); check the split settings or the data selection.")
+        if data.dt > self.tau:
+            raise LrfitError(f"data.dt={data.dt} s is larger than tau={self.tau} s; rebin the data or raise tau.")
+        if self.target == "rates":
+            valid = np.asarray(data.mask, dtype=bool)
+            peak = float(np.abs(np.asarray(data.activity)[valid]).max()) if valid.any() else 0.0
+            if peak >= 1.0:
+                source = data.meta.get("source", "the data") if isinstance(data.meta, dict) else "the data"
+                raise LrfitError(
+                    f"Activity of {source} reaches |{peak:.3g}|, outside tanh's range (-1, 1) for target='rates'; "
+                    "normalise it first (e.g. data.normalise('centre_global') or 'soft'), or use target='currents'."
+                )
+
+    def _check_compatible(self, data: Any) -> None:
+        self._check_fitted()
+        if data.n_neurons != len(self.neuron_ids_):
+            raise LrfitError(
+                f"The data have {data.n_neurons} neurons but the model was fitted to {len(self.neuron_ids_)}; "
+                "pass the same neurons (held-out neurons go through lrfit.fitting.heldout_neuron_r2)."
+            )
+        if data.n_inputs != self.model_.n_inputs:
+            raise LrfitError(
+                f"The data have {data.n_inputs} input channels {list(data.input_names or [])} but the model was "
+                f"fitted with {self.model_.n_inputs} {list(self.input_names_)}; build the same task inputs."
+            )
+        if abs(data.dt - self.dt_) > 1e-9:
+            raise LrfitError(f"The data have dt={data.dt} s but the model was fitted at dt={self.dt_} s; rebin them.")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise LrfitError("This LowRankFit is not fitted yet; call fit(train) first.")
+
+    # -- data -------------------------------------------------------------------------
+    def _labels(self, data: Any) -> np.ndarray:
+        if data.conditions is None or data.conditions.shape[1] == 0:
+            return np.array(["all"] * data.n_trials, dtype=object)
+        return condition_labels(data.conditions, self.condition_columns)
+
+    def _tensors(self, data: Any) -> _Tensors:
+        dev = torch.device(self.device)
+        activity = np.asarray(data.activity, dtype=np.float32)
+        mask = np.asarray(data.mask, dtype=bool)
+        if self.x0 == "per_condition" and hasattr(self, "condition_table_"):
+            lookup = {c: i for i, c in enumerate(self.condition_table_)}
+            index = np.array([lookup.get(c, -1) for c in self._labels(data)], dtype=np.int64)
+        else:
+            index = np.zeros(data.n_trials, dtype=np.int64)
+        valid = activity[mask]
+        variance = float(((valid - valid.mean(0)) ** 2).mean()) if valid.size else 1.0
+        return _Tensors(
+            activity=torch.tensor(np.where(mask[..., None], activity, 0.0), device=dev),
+            inputs=torch.tensor(np.asarray(data.inputs, dtype=np.float32), device=dev),
+            mask=torch.tensor(mask, device=dev),
+            all_valid=bool(mask.all()),
+            condition_index=torch.as_tensor(index, device=dev),
+            variance=variance if variance > 0 else 1.0,
+        )
+
+    # -- network pieces ----------------------------------------------------------------
+    def _start_state(self, index: torch.Tensor) -> torch.Tensor:
+        """Initial states ``(B, N)`` for trials with x0-table indices *index* (-1: unseen condition)."""
+        table = self.x0_table_
+        if table.shape[0] == 1:
+            return table[0].expand(len(index), -1)
+        mean = table.mean(0, keepdim=True)
+        padded = torch.cat([table, mean], 0)
+        return padded[torch.where(index < 0, table.shape[0], index)]
+
+    def _simulate(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
+        traj = model(tensors.inputs[idx], x0=self._start_state(tensors.condition_index[idx]), noise_std=0.0)
+        out = traj.rates if self.target == "rates" else traj.currents
+        n_obs = tensors.activity.shape[-1]
+        return out if out.shape[-1] == n_obs else out[..., :n_obs]
+
+    def _loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
+        pred = self._simulate(model, tensors, idx)
+        target = tensors.activity[idx]
+        if tensors.all_valid:
+            return torch.nn.functional.mse_loss(pred, target)
+        weight = tensors.mask[idx].unsqueeze(-1).to(pred.dtype)
+        return ((pred - target) ** 2 * weight).sum() / (weight.sum() * pred.shape[-1]).clamp_min(1.0)
+
+    @torch.no_grad()
+    def _eval_loss(self, model: nn.Module, tensors: _Tensors, chunk: int = 256) -> float:
+        total, count = 0.0, 0
+        k = tensors.activity.shape[0]
+        for start in range(0, k, chunk):
+            idx = torch.arange(start, min(start + chunk, k), device=tensors.activity.device)
+            total += float(self._loss(model, tensors, idx)) * len(idx)
+            count += len(idx)
+        return total / max(count, 1)
+
+    def _settings(self, epochs: int | None = None) -> OptimiserSettings:
+        return OptimiserSettings(
+            max_epochs=int(self.max_epochs if epochs is None else epochs),
+            lr=float(self.lr),
+            batch_size=int(self.batch_size),
+            clip_grad=float(self.clip_grad),
+            patience=int(self.patience),
+            weight_decay=float(self.weight_decay),
+        )
+
+    def _new_network(self, data: Any, kind: str = "lowrank") -> nn.Module:
+        common = dict(
+            n_inputs=data.n_inputs,
+            n_outputs=0,
+            tau=float(self.tau),
+            dt=float(data.dt),
+            noise_std=0.0,
+            seed=int(self.random_state),
+            device=self.device,
+        )
+        units = data.n_neurons + self.hidden_units
+        if kind == "fullrank":
+            return FullRankRNN(units, rho=1.0, **common)
+        return LowRankRNN(units, rank=int(self.rank), **common)
+
+    def _initialise(self, model: LowRankRNN, train: Any, tensors: _Tensors, validation: _Tensors | None) -> None:
+        """Closed-form start for the observed units; hidden units keep small random weights."""
+        if self.init == "random":
+            self.init_seconds_ = 0.0
+            return
+        n_obs = train.n_neurons
+        start = time.perf_counter()
+        if self.init == "regression":
+            fit = reduced_rank_regression(
+                train.activity, train.inputs, train.mask, model.alpha, int(self.rank), self.target, float(self.ridge)
+            )
+            m, n, w_in = fit.m, fit.n, fit.w_in
+        else:
+            full = self.fullrank_model or self._fit_fullrank(train, tensors, validation)
+            low = full.truncated(int(self.rank))
+            m, n = low.m.detach().cpu().numpy()[:n_obs], low.n.detach().cpu().numpy()[:n_obs]
+            w_in = full.w_in.detach().cpu().numpy()[:n_obs]
+        with torch.no_grad():
+            for param in (model.m, model.n, model.w_in):
+                param.mul_(HIDDEN_INIT_SCALE)
+            model.m[:n_obs] = torch.as_tensor(m, dtype=torch.float32)
+            model.n[:n_obs] = torch.as_tensor(n, dtype=torch.float32)
+            model.w_in[:n_obs] = torch.as_tensor(w_in, dtype=torch.float32)
+            self.x0_table_[:, :n_obs] = torch.as_tensor(self._x0_start(train), dtype=torch.float32)
+        self.init_seconds_ = time.perf_counter() - start
+
+    def _x0_start(self, train: Any) -> np.ndarray:
+        """Initial currents from the first bin: mean per x0-table entry ``(entries, n_obs)``."""
+        first = to_currents(np.asarray(train.activity)[:, 0], self.target)
+        labels = self._labels(train)
+        if self.x0 == "shared":
+            return first.mean(0, keepdims=True)
+        return np.stack([first[labels == c].mean(0) for c in self.condition_table_])
+
+    def _fit_fullrank(self, train: Any, tensors: _Tensors, validation: _Tensors | None) -> FullRankRNN:
+        """Full-rank fit from random connectivity (the original method's first stage)."""
+        log.info("init='fullrank_svd': fitting a full-rank network for %d epochs", self.fullrank_epochs)
+        full = self._new_network(train, "fullrank")
+        params = dict(full.named_parameters())
+        params = {k: v for k, v in params.items() if k in ("j", "w_in")}
+        params["x0_table"] = self.x0_table_
+        monitor_data = validation or tensors
+        optimise(
+            params,
+            tensors.activity.shape[0],
+            lambda idx: self._loss(full, tensors, idx),
+            lambda: {"monitor": self._eval_loss(full, monitor_data)},
+            self._settings(self.fullrank_epochs),
+            seed=int(self.random_state),
+            progress=self.progress,
+        )
+        return full
+
+    # -- public API -------------------------------------------------------------------
+    def fit(self, train: Any, validation: Any | None = None, resume: bool = False) -> "LowRankFit":
+        """Fit the network to *train*; early stopping watches *validation* when given.
+
+        Parameters
+        ----------
+        train : TrialData
+            Training trials.
+        validation : TrialData, optional
+            Held-out trials for early stopping and for the progress bar's R^2.
+        resume : bool
+            Continue from the checkpoint in ``checkpoint_dir``.
+
+        Returns
+        -------
+        LowRankFit
+            ``self``, fitted.
+        """
+        self._check_settings(train)
+        if validation is not None:
+            if validation.n_trials == 0:
+                validation = None
+            elif validation.n_neurons != train.n_neurons or validation.n_inputs != train.n_inputs:
+                raise LrfitError(
+                    "The validation data must have the same neurons and input channels as the training data "
+                    f"({validation.n_neurons} vs {train.n_neurons} neurons, {validation.n_inputs} vs {train.n_inputs} inputs)."
+                )
+        started = time.perf_counter()
+        torch.manual_seed(int(self.random_state))
+        self.dt_ = float(train.dt)
+        self.neuron_ids_ = np.asarray(train.neuron_ids)
+        self.input_names_ = tuple(train.input_names or ())
+        self.condition_table_ = list(dict.fromkeys(self._labels(train))) if self.x0 == "per_condition" else ["all"]
+        model = self._new_network(train)
+        self.x0_table_ = nn.Parameter(torch.zeros(len(self.condition_table_), model.n_units, device=model.device))
+        tensors = self._tensors(train)
+        val_tensors = self._tensors(validation) if validation is not None else None
+        self._initialise(model, train, tensors, val_tensors)
+        self.model_ = model
+        params = {"m": model.m, "n": model.n, "w_in": model.w_in, "x0_table": self.x0_table_}
+
+        def monitor() -> dict[str, float]:
+            if val_tensors is None:
+                return {}
+            loss = self._eval_loss(model, val_tensors)
+            return {"monitor": loss, "val_loss": loss, "val_r2": 1.0 - loss / val_tensors.variance}
+
+        def describe(metrics: dict[str, float]) -> str:
+            text = f"train R2 {1 - metrics['train_loss'] / tensors.variance:.4f}"
+            if "val_r2" in metrics:
+                text += f", val R2 {metrics['val_r2']:.4f}"
+            return text
+
+        state = optimise(
+            params,
+            train.n_trials,
+            lambda idx: self._batch_loss(model, tensors, idx),
+            monitor,
+            self._settings(),
+            seed=int(self.random_state),
+            checkpoint_dir=self.checkpoint_dir,
+            resume=resume,
+            progress=self.progress,
+            describe=describe,
+            on_epoch_end=self._on_epoch_end,
+        )
+        for row in state.history:
+            row["train_r2"] = 1.0 - row["train_loss"] / tensors.variance
+            row.pop("monitor", None)
+        self.history_ = state.history
+        self.best_epoch_ = state.best_epoch
+        self.epochs_ = state.epoch
+        self.rollbacks_ = state.rollbacks
+        model.svd_normalize_()
+        with torch.no_grad():
+            model.x0.copy_(self.x0_table_.mean(0))
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _batch_loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
+        """Training loss of one mini-batch (a seam for tests that inject failures)."""
+        return self._loss(model, tensors, idx)
+
+    def _on_epoch_end(self, epoch: int) -> None:
+        """Called after each epoch's checkpoint (a seam for tests that interrupt a fit)."""
+
+    @torch.no_grad()
+    def _predict_array(self, data: Any, chunk: int = 256) -> np.ndarray:
+        self._check_compatible(data)
+        tensors = self._tensors(data)
+        parts = []
+        for start in range(0, data.n_trials, chunk):
+            idx = torch.arange(start, min(start + chunk, data.n_trials), device=tensors.activity.device)
+            parts.append(self._simulate(self.model_, tensors, idx).cpu().numpy())
+        return np.concatenate(parts, 0) if parts else np.zeros_like(np.asarray(data.activity))
+
+    def predict(self, data: Any) -> Any:
+        """The network's activity for the trials of *data*, as a new ``TrialData``.
+
+        Parameters
+        ----------
+        data : TrialData
+            Trials with the fitted neurons and input channels.
+
+        Returns
+        -------
+        TrialData
+            Same trials, inputs, mask and conditions; activity from the network.
+        """
+        pred = self._predict_array(data)
+        mask = np.asarray(data.mask, dtype=bool)
+        pred = np.where(mask[..., None], pred, np.asarray(data.activity)).astype(np.float32)
+        meta = dict(data.meta) if isinstance(data.meta, dict) else {}
+        meta["prediction"] = {"model": "LowRankFit", "rank": int(self.rank), "target": self.target}
+        return type(data)(
+            activity=pred,
+            inputs=data.inputs,
+            input_names=data.input_names,
+            mask=data.mask,
+            conditions=data.conditions,
+            dt=data.dt,
+            time=data.time,
+            neuron_ids=data.neuron_ids,
+            meta=meta,
+        )
+
+    def score(self, data: Any) -> float:
+        """Pooled R^2 of the network's activity against *data* (see :func:`r2_score`)."""
+        return r2_score(np.asarray(data.activity), self._predict_array(data), np.asarray(data.mask))
+
+    def evaluate(self, data: Any, prefix: str = "") -> dict[str, Any]:
+        """R^2 over all entries, mean per-neuron R^2, and R^2 per condition.
+
+        Parameters
+        ----------
+        data : TrialData
+            Trials to score.
+        prefix : str
+            Prepended to each key (e.g. ``"test_"``).
+
+        Returns
+        -------
+        dict
+            ``r2``, ``r2_per_neuron_mean``, ``r2_per_neuron`` (list), ``r2_per_condition`` (dict).
+        """
+        pred = self._predict_array(data)
+        truth, mask = np.asarray(data.activity), np.asarray(data.mask)
+        per_neuron = r2_per_neuron(truth, pred, mask)
+        return {
+            f"{prefix}r2": r2_score(truth, pred, mask),
+            f"{prefix}r2_per_neuron_mean": float(np.nanmean(per_neuron)) if per_neuron.size else float("nan"),
+            f"{prefix}r2_per_neuron": [float(v) for v in per_neuron],
+            f"{prefix}r2_per_condition": r2_per_condition(truth, pred, condition_labels(data.conditions), mask)
+            if data.conditions is not None and data.conditions.shape[1]
+            else {},
+        }
+
+    @torch.no_grad()
+    def latents(self, data: Any, include_inputs: bool = False) -> np.ndarray:
+        """Latent coordinates of the network's currents.
+
+        The currents of a low-rank network live in ``span(M, W_in)`` (plus the decay
+        of the initial state): ``x(t) = M kappa(t) + W_in v(t)``.  The coordinates
+        are the least-squares solution of that equation at every bin.
+
+        Parameters
+        ----------
+        data : TrialData
+            Trials to simulate.
+        include_inputs : bool
+            Also return the input coordinates ``v`` after ``kappa``.
+
+        Returns
+        -------
+        ndarray
+            ``(trials, time, R)`` kappa, or ``(trials, time, R + C)`` with inputs.
+        """
+        self._check_compatible(data)
+        tensors = self._tensors(data)
+        model = self.model_
+        idx = torch.arange(data.n_trials, device=tensors.activity.device)
+        currents = model(tensors.inputs, x0=self._start_state(tensors.condition_index[idx]), noise_std=0.0).currents
+        basis = model.m if not include_inputs else torch.cat([model.m, model.w_in], 1)
+        coords = torch.linalg.lstsq(basis.double(), currents.reshape(-1, model.n_units).T.double()).solution
+        return coords.T.reshape(data.n_trials, data.n_time, -1).float().cpu().numpy()
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Save the fitted network and the fit's state into *directory* (tensors + JSON)."""
+        self._check_fitted()
+        params = {k: v for k, v in self.get_params().items() if k != "fullrank_model"}
+        params["checkpoint_dir"] = str(params["checkpoint_dir"]) if params["checkpoint_dir"] else None
+        extra = {
+            "role": "student",
+            "fit_params": params,
+            "neuron_ids": [str(v) for v in self.neuron_ids_],
+            "input_names": list(self.input_names_),
+            "condition_table": list(map(str, self.condition_table_)),
+            "dt": self.dt_,
+            "n_observed": int(len(self.neuron_ids_)),
+        }
+        directory = save_model(self.model_, directory, extra=extra)
+        torch.save({"x0_table": self.x0_table_.detach().cpu()}, Path(directory) / FIT_STATE_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "cpu") -> "LowRankFit":
+        """Rebuild a fit saved by :meth:`save`.
+
+        Parameters
+        ----------
+        directory : str or Path
+            Directory written by :meth:`save`.
+        device : str
+            Where to place the network.
+
+        Returns
+        -------
+        LowRankFit
+            Ready for ``predict``, ``score`` and ``latents``.
+        """
+        meta = read_model_meta(directory)
+        extra = meta.get("extra", {})
+        if extra.get("role") != "student" or "fit_params" not in extra:
+            raise LrfitError(f"'{directory}' holds a network but not a LowRankFit; load it with lrfit.load_model.")
+        params = dict(extra["fit_params"])
+        params["device"] = device
+        fit = cls(**params)
+        fit.model_ = load_model(directory, device=device)
+        state = torch.load(Path(directory) / FIT_STATE_FILE, map_location=device, weights_only=True)
+        fit.x0_table_ = nn.Parameter(state["x0_table"], requires_grad=False)
+        fit.neuron_ids_ = np.asarray(extra["neuron_ids"])
+        fit.input_names_ = tuple(extra["input_names"])
+        fit.condition_table_ = list(extra["condition_table"])
+        fit.dt_ = float(extra["dt"])
+        return fit
+
+
+def fit_summary(fit: LowRankFit) -> dict[str, Any]:
+    """JSON-friendly summary of a fitted estimator's training."""
+    return {
+        "rank": int(fit.rank),
+        "epochs": int(getattr(fit, "epochs_", 0)),
+        "best_epoch": int(getattr(fit, "best_epoch_", 0)),
+        "rollbacks": int(getattr(fit, "rollbacks_", 0)),
+        "seconds": float(getattr(fit, "fit_seconds_", 0.0)),
+        "init_seconds": float(getattr(fit, "init_seconds_", 0.0)),
+    }
+
+
+def _json_default(value: Any) -> Any:  # pragma: no cover - used by writers
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def dump_json(obj: Any, path: str | Path) -> None:
+    """Write *obj* as indented JSON (numpy scalars converted)."""
+    Path(path).write_text(json.dumps(obj, indent=2, default=_json_default))
