@@ -1,0 +1,76 @@
+"""Analyses of fitted low-rank networks: pure functions returning small frozen dataclasses.
+
+- :mod:`.connectivity` — overlaps and per-neuron loading tables.
+- :mod:`.latents` — latent trajectories and variance explained by the recurrent/input subspaces.
+- :mod:`.fixed_points` — fixed points, slow points, flow fields of the latent dynamics.
+- :mod:`.populations` — Gaussian-mixture populations in connectivity space.
+- :mod:`.meanfield` — mean-field reduction of Gaussian-mixture networks.
+- :mod:`.resample` — networks resampled from the mixture; evaluation on tasks/data.
+- :mod:`.inactivation` — silencing groups of neurons and predicting the effect.
+"""
+
+from .connectivity import ConnectivityStats, connectivity_stats, loading_columns, loading_matrix, loading_table
+from .fixed_points import (
+    FixedPoint,
+    FixedPointResult,
+    FlowField,
+    RadialScan,
+    find_fixed_points,
+    flow_field,
+    latent_flow,
+    latent_jacobian,
+    radial_scan,
+    stability_label,
+)
+from .latents import LatentTrajectories, latent_trajectories, subspace_bases
+from .meanfield import EffectiveOverlaps, effective_overlaps, meanfield_flow, meanfield_trajectory
+from .populations import MixtureStats, PopulationResult, fit_populations, mixture_from_labels
+from .resample import (
+    TaskEvaluation,
+    evaluate_on_task,
+    gaussian_lowrank_rnn,
+    r2_score_activity,
+    run_network,
+    sample_loadings,
+    sample_network,
+    set_loadings_,
+    subset_trials,
+)
+
+__all__ = [
+    "ConnectivityStats",
+    "EffectiveOverlaps",
+    "FixedPoint",
+    "FixedPointResult",
+    "FlowField",
+    "LatentTrajectories",
+    "MixtureStats",
+    "PopulationResult",
+    "RadialScan",
+    "TaskEvaluation",
+    "connectivity_stats",
+    "effective_overlaps",
+    "evaluate_on_task",
+    "find_fixed_points",
+    "fit_populations",
+    "flow_field",
+    "gaussian_lowrank_rnn",
+    "latent_flow",
+    "latent_jacobian",
+    "latent_trajectories",
+    "loading_columns",
+    "loading_matrix",
+    "loading_table",
+    "meanfield_flow",
+    "meanfield_trajectory",
+    "mixture_from_labels",
+    "r2_score_activity",
+    "radial_scan",
+    "run_network",
+    "sample_loadings",
+    "sample_network",
+    "set_loadings_",
+    "stability_label",
+    "subset_trials",
+    "subspace_bases",
+]

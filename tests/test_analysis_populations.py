@@ -1,0 +1,62 @@
+"""Gaussian-mixture populations in connectivity space."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from lrfit.analysis import MixtureStats, fit_populations, loading_columns, mixture_from_labels, sample_network
+from lrfit.errors import LrfitError
+
+
+def _planted(n_units=600, seed=0):
+    """Two well-separated populations in (m, n, w_in, w_out) space, rank 1."""
+    cols = tuple(loading_columns(1, 1, 1))
+    means = np.array([[2.0, 2.0, 0.0, 1.0], [-2.0, 0.0, 2.0, -1.0]])
+    covs = np.stack([np.diag([0.3, 0.5, 0.2, 0.3]), np.diag([0.4, 0.2, 0.3, 0.2]) + 0.05])
+    st = MixtureStats(np.array([0.6, 0.4]), means, covs, 1, 1, 1, cols)
+    return st, *sample_network(st, n_units, seed=seed, return_labels=True)
+
+
+def test_gmm_recovers_two_planted_populations():
+    st, net, truth = _planted()
+    res = fit_populations(net, max_populations=4, n_seeds=3)
+    assert res.n_populations == 2 and res.n_bic == 2
+    assert adjusted_rand_score(truth, res.labels) > 0.98
+    assert res.ari[1] > 0.98 and res.bic.shape == (4,) and res.candidates.tolist() == [1, 2, 3, 4]
+    assert res.weights[0] >= res.weights[1]  # ordered by weight
+    np.testing.assert_allclose(res.weights, [0.6, 0.4], atol=0.02)
+    np.testing.assert_allclose(res.means, st.means, atol=0.15)
+    np.testing.assert_allclose(res.mixture.covariances, st.covariances, atol=0.12)
+    assert res.covariances.shape == (2, 4, 4) and res.responsibilities.shape == (600, 2)
+    d = json.loads(json.dumps(res.to_json_dict()))
+    assert d["n_populations"] == 2 and len(d["labels"]) == 600
+
+
+def test_single_gaussian_network_gives_one_population():
+    cols = tuple(loading_columns(1, 0, 1))
+    st = MixtureStats(np.ones(1), np.zeros((1, 3)), np.eye(3)[None], 1, 0, 1, cols)
+    res = fit_populations(sample_network(st, 400, seed=1), max_populations=3, n_seeds=3)
+    assert res.n_populations == 1
+
+
+def test_feature_subset_keeps_full_mixture_and_errors():
+    _, net, truth = _planted(300, seed=2)
+    res = fit_populations(net, max_populations=3, n_seeds=2, features=["m_1", "n_1"])
+    assert res.features == ("m_1", "n_1") and res.means.shape[1] == 2
+    assert res.mixture.means.shape[1] == 4  # statistics of all loadings for resampling
+    with pytest.raises(LrfitError, match="Unknown loading column"):
+        fit_populations(net, features=["m_7"])
+
+
+def test_mixture_from_labels_and_merge():
+    rng = np.random.default_rng(0)
+    y = np.concatenate([rng.normal(0, 1, (500, 2)), rng.normal(3, 1, (500, 2))])
+    lab = np.repeat([0, 1], 500)
+    st = mixture_from_labels(y, lab, rank=1, n_inputs=0, n_outputs=0)
+    np.testing.assert_allclose(st.weights, [0.5, 0.5])
+    merged = st.merged()
+    np.testing.assert_allclose(merged.means[0], y.mean(0), atol=1e-10)
+    np.testing.assert_allclose(merged.covariances[0], np.cov(y.T, bias=True), atol=1e-10)
+    assert st.select([1]).n_populations == 1
