@@ -1,0 +1,42 @@
+"""data_adapters: recordings (NWB, HDF5, NPZ/NPY, MAT) in and out of the :class:`TrialData` contract.
+
+Independent of ``lrfit``; depends on numpy, pandas, scipy, h5py and (for NWB) pynwb.
+
+Main entry points
+-----------------
+load(path, **options)            read any supported file (reader chosen from the file type)
+load_config(data_section, base)  the same from a config ``data:`` block
+TrialData                        the container (activity, inputs, mask, conditions, dt, time, ...)
+write_hdf5 / write_nwb           writers that ``load`` reads back
+load_nwb / load_hdf5 / load_npz / load_npy / load_mat / read_lfads_hdf5   the readers
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import DataError
+from .hdf5 import load_hdf5, read_lfads_hdf5, write_hdf5, write_lfads_hdf5
+from .inputs import InputChannel, build_inputs, parse_input_spec
+from .load import detect_format, load, load_config
+from .npz import load_npy, load_npz
+from .paths import resolve_data_path
+from .preprocessing import Normalisation, fit_normalisation
+from .trialdata import TorchTrialData, TrialData
+
+_LAZY = {"load_nwb": "nwb", "write_nwb": "nwb_write", "poisson_spikes": "nwb_write", "load_mat": "mat"}
+
+__all__ = [
+    "DataError", "TrialData", "TorchTrialData", "InputChannel", "Normalisation", "build_inputs", "detect_format",
+    "fit_normalisation", "load", "load_config", "load_hdf5", "load_mat", "load_npy", "load_npz", "load_nwb",
+    "parse_input_spec", "poisson_spikes", "read_lfads_hdf5", "resolve_data_path", "write_hdf5",
+    "write_lfads_hdf5", "write_nwb",
+]
+
+
+def __getattr__(name: str) -> Any:  # lazy: pynwb is slow to import
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'data_adapters' has no attribute {name!r}")

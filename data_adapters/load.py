@@ -1,0 +1,138 @@
+"""One entry point, :func:`load`, that picks the reader from the file type.
+
+The type comes from the file's first bytes (magic numbers), not only its suffix:
+
+=====================  ==========================================  ====================
+format                 recognised by                                reader
+=====================  ==========================================  ====================
+``nwb``                HDF5 with root attribute ``nwb_version``     :func:`load_nwb`
+``hdf5``               other HDF5 (TrialData or lfads layout)       :func:`load_hdf5`
+``npz`` / ``npy``      zip / ``\\x93NUMPY`` header                   :func:`load_npz`, :func:`load_npy`
+``mat`` (v5, v7.3)     ``MATLAB 5.0`` / ``MATLAB 7.3`` header       :func:`load_mat`
+=====================  ==========================================  ====================
+
+``format=`` overrides the detection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+from .paths import resolve_data_path
+from .trialdata import TrialData
+
+log = logging.getLogger(__name__)
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+FORMATS = ("nwb", "hdf5", "npz", "npy", "mat")
+_SUFFIX = {".nwb": "nwb", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npz": "npz", ".npy": "npy",
+           ".mat": "mat"}
+
+
+def detect_format(path: str | PathLike) -> str:
+    """Return ``"nwb"``, ``"hdf5"``, ``"npz"``, ``"npy"`` or ``"mat"`` from the file's content.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, empty or of no supported type.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"file '{p}' does not exist; check the path (relative paths in configs are resolved "
+                        "against the config file's folder, or set LRFIT_SHARED_DATA)", field="path")
+    with open(p, "rb") as fh:
+        head = fh.read(1100)
+    suffix_fmt = _SUFFIX.get(p.suffix.lower())
+    if not head:
+        raise DataError(f"'{p}' is empty; re-download or re-write it", field="path")
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "npz"
+    if head.startswith(b"MATLAB 5.0") or head.startswith(b"MATLAB 7.3"):
+        return "mat"
+    if any(head[o:o + 8] == HDF5_MAGIC for o in (0, 512, 1024)):
+        import h5py
+
+        try:
+            with h5py.File(p, "r") as f:
+                attrs = dict(f.attrs)
+        except (OSError, KeyError, RuntimeError):
+            raise DataError(f"'{p}' has an HDF5 header but cannot be opened; the file is truncated or corrupt — "
+                            "re-download or re-write it", field="path") from None
+        if "nwb_version" in attrs or attrs.get("neurodata_type") in ("NWBFile", b"NWBFile"):
+            return "nwb"
+        return "hdf5"
+    kind = {"nwb": "an NWB (HDF5)", "hdf5": "an HDF5", "npz": "an NPZ", "npy": "an NPY",
+            "mat": "a MATLAB"}.get(suffix_fmt or "", "a supported")
+    raise DataError(f"'{p}' is not {kind} file (its first bytes match no known format); check that the path "
+                    "points to the recording and that the file is not truncated or corrupt", field="path")
+
+
+def load(path: str | PathLike, *, format: str | None = None, base_dir: str | PathLike | None = None,
+         **options: Any) -> TrialData:
+    """Load a recording into :class:`TrialData`, choosing the reader from the file type.
+
+    Parameters
+    ----------
+    path
+        File to read; relative paths are resolved against ``base_dir`` (see
+        :func:`data_adapters.paths.resolve_data_path`).
+    format
+        Force a reader: ``"nwb"``, ``"hdf5"``, ``"npz"``, ``"npy"`` or ``"mat"``.
+    base_dir
+        Folder relative paths are taken from (the config file's folder).
+    **options
+        Passed to the reader (:func:`load_nwb`, :func:`load_hdf5`, :func:`load_npz`,
+        :func:`load_npy`, :func:`load_mat`).
+
+    Returns
+    -------
+    TrialData
+    """
+    p = resolve_data_path(path, base_dir)
+    fmt = format or detect_format(p)
+    if fmt not in FORMATS:
+        raise DataError(f"format={fmt!r} is not known; use one of {FORMATS}", field="format")
+    if fmt == "nwb":
+        from .nwb import load_nwb as reader
+    elif fmt == "hdf5":
+        from .hdf5 import load_hdf5 as reader
+    elif fmt == "npz":
+        from .npz import load_npz as reader
+    elif fmt == "npy":
+        from .npz import load_npy as reader
+    else:
+        from .mat import load_mat as reader
+    try:
+        return reader(p, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            bad = str(exc).split("'")[-2] if "'" in str(exc) else str(exc)
+            raise DataError(f"option {bad!r} is not understood by the {fmt} reader for '{p}'; see "
+                            f"help(data_adapters.{reader.__module__.split('.')[-1]}) for its options",
+                            field=bad) from None
+        raise
+
+
+def load_config(data_section: Mapping[str, Any], base_dir: str | PathLike | None = None) -> TrialData:
+    """Load from a config ``data:`` block ``{path: ..., <load options>}``.
+
+    Parameters
+    ----------
+    data_section
+        Mapping with ``path`` and any :func:`load` options (``format`` included).
+    base_dir
+        Folder of the config file (relative ``path`` is resolved from there).
+    """
+    opts = dict(data_section)
+    if "path" not in opts:
+        raise DataError("the data: section of the config has no 'path'; add path: <recording file>", field="path")
+    path = opts.pop("path")
+    return load(path, base_dir=base_dir, **opts)

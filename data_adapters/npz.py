@@ -1,0 +1,229 @@
+"""NPZ / NPY arrays with a declared axis order -> :class:`TrialData`.
+
+Options (all plain values, so a YAML ``data:`` block can hold them):
+
+``activity_key``
+    Array holding activity (NPZ/HDF5); default ``"activity"`` or the only array
+    with as many axes as ``axis_order``.
+``axis_order``
+    Comma-separated axis names of that array, e.g. ``"cond,time,neuron"``.
+    Trial axis: ``trial``/``cond``/``condition``; time axis: ``time``/``t``/``bin``;
+    neuron axis: ``neuron``/``unit``/``cell``.  The trial axis may be absent (one trial).
+    Default ``"trial,time,neuron"``.
+``time_key`` / ``time_units``
+    Array of bin-centre times and its unit (``"s"`` or ``"ms"``; default ``"s"``).
+``dt``
+    Bin width in seconds; inferred from the time array when omitted.
+``t_start``
+    Centre of the first bin (s) when there is no time array; default ``dt / 2``.
+``condition_keys``
+    List of per-trial (length-trials) arrays copied into ``conditions``, or a
+    mapping ``column -> key``.
+``input_keys``
+    Arrays of shape ``(trials, time)`` or ``(trials, time, channels)`` used as input
+    channels (named after the key, ``key_0 ...`` for several channels).
+``inputs``
+    Declarative input spec built from condition columns (see :mod:`data_adapters.inputs`);
+    event columns are times relative to the alignment event.
+``mask_key`` / ``neuron_ids_key``
+    Optional arrays for the mask ``(trials, time)`` and the neuron ids.
+``units``
+    Free text stored in ``meta["units"]`` (e.g. ``"Hz"``).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .inputs import build_inputs
+from .trialdata import TrialData
+
+_AXES = {
+    "trial": "trial", "trials": "trial", "cond": "trial", "conds": "trial", "condition": "trial",
+    "conditions": "trial",
+    "time": "time", "t": "time", "bin": "time", "bins": "time", "times": "time",
+    "neuron": "neuron", "neurons": "neuron", "unit": "neuron", "units": "neuron", "cell": "neuron",
+    "cells": "neuron",
+}
+
+
+def parse_axis_order(axis_order: str | Sequence[str], source: Any = None) -> list[str]:
+    """Parse ``"cond,time,neuron"`` into canonical axis names (``trial``, ``time``, ``neuron``)."""
+    toks = [t.strip().lower() for t in (axis_order.split(",") if isinstance(axis_order, str) else axis_order)]
+    canon = [_AXES.get(t) for t in toks]
+    if None in canon or len(set(canon)) != len(canon) or not {"time", "neuron"} <= set(canon):
+        raise DataError(f"axis_order {axis_order!r} for '{source}' is not valid; name each axis once with "
+                        "trial/cond, time and neuron, e.g. axis_order='cond,time,neuron'", field="axis_order")
+    return canon  # type: ignore[return-value]
+
+
+def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, activity_key: str | None = None,
+                        axis_order: str | Sequence[str] = "trial,time,neuron", time_key: str | None = None,
+                        time_units: str = "s", dt: float | None = None, t_start: float | None = None,
+                        condition_keys: Sequence[str] | Mapping[str, str] | None = None,
+                        input_keys: Sequence[str] | None = None, inputs: Any = None,
+                        mask_key: str | None = None, neuron_ids_key: str | None = None,
+                        units: str | None = None) -> TrialData:
+    """Build :class:`TrialData` from a mapping of named arrays (NPZ, HDF5, MAT structs).
+
+    Parameters
+    ----------
+    arrays
+        Mapping-like with ``keys()``, ``in`` and ``[]``.
+    source
+        File name (for messages and ``meta``).
+    activity_key, axis_order, time_key, time_units, dt, t_start, condition_keys, input_keys, inputs, mask_key,
+    neuron_ids_key, units
+        See the module docstring.
+
+    Returns
+    -------
+    TrialData
+    """
+    keys = list(arrays.keys())
+    axes = parse_axis_order(axis_order, source)
+
+    def get(key: str, what: str) -> np.ndarray:
+        if key not in arrays:
+            raise DataError(f"'{source}' has no array {key!r} (given as {what}); available keys: {keys}",
+                            field=what)
+        return np.asarray(arrays[key])
+
+    if activity_key is None:
+        if "activity" in arrays:
+            activity_key = "activity"
+        else:
+            cands = [k for k in keys if np.asarray(arrays[k]).ndim == len(axes)
+                     and np.asarray(arrays[k]).dtype.kind in "biuf"]
+            if len(cands) != 1:
+                raise DataError(f"cannot tell which array of '{source}' holds activity (candidates: {cands or keys}); "
+                                "pass activity_key=<name>", field="activity_key")
+            activity_key = cands[0]
+    raw = get(activity_key, "activity_key")
+    if raw.ndim != len(axes):
+        raise DataError(f"array {activity_key!r} in '{source}' has {raw.ndim} axes {raw.shape} but axis_order "
+                        f"{axis_order!r} names {len(axes)}; fix axis_order", field="axis_order")
+    if "trial" not in axes:
+        raw, axes = raw[None], ["trial"] + axes
+    act = np.transpose(raw, [axes.index(a) for a in ("trial", "time", "neuron")])
+    K, T, _ = act.shape
+
+    time = None
+    if time_key is not None:
+        scale = {"s": 1.0, "ms": 1e-3}.get(time_units)
+        if scale is None:
+            raise DataError(f"time_units={time_units!r} for '{source}' is not known; use 's' or 'ms'",
+                            field="time_units")
+        time = get(time_key, "time_key").astype(np.float64).reshape(-1) * scale
+        if time.size != T:
+            raise DataError(f"time array {time_key!r} in '{source}' has {time.size} entries but activity has {T} "
+                            "time bins; check time_key and axis_order", field="time_key")
+        if dt is None:
+            d = np.diff(time)
+            if d.size == 0 or not np.allclose(d, d[0], rtol=1e-6, atol=1e-12) or d[0] <= 0:
+                raise DataError(f"time array {time_key!r} in '{source}' is not evenly spaced; pass dt=<bin width in s>",
+                                field="dt")
+            dt = float(f"{np.mean(d):.10g}")
+    if dt is None:
+        raise DataError(f"'{source}' gives no bin width; pass dt=<bin width in s> or time_key=<time array>",
+                        field="dt")
+    if time is None:
+        time = (t_start if t_start is not None else dt / 2) + np.arange(T) * dt
+
+    cond: dict[str, Any] = {}
+    if condition_keys is not None:
+        mapping = dict(condition_keys) if isinstance(condition_keys, Mapping) else {k: k for k in condition_keys}
+        for col, key in mapping.items():
+            v = get(key, "condition_keys")
+            if v.size == K:
+                v = v.reshape(-1)
+            if v.ndim != 1 or v.size != K:
+                raise DataError(f"condition array {key!r} in '{source}' has shape {np.shape(v)} but there are {K} "
+                                "trials; condition keys must hold one value per trial", field=key)
+            cond[col] = v
+    conditions = pd.DataFrame(cond, index=pd.RangeIndex(K))
+
+    chans, names = [], []
+    for key in input_keys or []:
+        v = get(key, "input_keys").astype(np.float32)
+        if v.ndim == 2:
+            v = v[..., None]
+        if v.ndim != 3 or v.shape[:2] != (K, T):
+            raise DataError(f"input array {key!r} in '{source}' has shape {v.shape} but activity has (trials, time) "
+                            f"= {(K, T)}; input arrays must be (trials, time[, channels])", field=key)
+        chans.append(v)
+        names += [key] if v.shape[2] == 1 else [f"{key}_{i}" for i in range(v.shape[2])]
+    if inputs is not None:
+        u, n = build_inputs(inputs, conditions, time, dt, source=source)
+        chans.append(u)
+        names += list(n)
+    inp = np.concatenate(chans, axis=2) if chans else None
+
+    mask = get(mask_key, "mask_key") if mask_key else None
+    ids = get(neuron_ids_key, "neuron_ids_key") if neuron_ids_key else None
+    meta: dict[str, Any] = {"source": None if source is None else str(source), "activity_key": activity_key,
+                            "axis_order": ",".join(axes) if isinstance(axis_order, str) else list(axis_order)}
+    if units:
+        meta["units"] = units
+    return TrialData(activity=act, inputs=inp, input_names=tuple(names) if chans else None, mask=mask,
+                     conditions=conditions, dt=dt, time=time, neuron_ids=ids, meta=meta)
+
+
+def load_npz(path: str | PathLike, **options: Any) -> TrialData:
+    """Read an ``.npz`` archive (no pickled objects) into :class:`TrialData`.
+
+    Parameters
+    ----------
+    path
+        NPZ file.
+    **options
+        See the module docstring (``activity_key``, ``axis_order``, ``time_key``, ``dt``, ...).
+
+    Returns
+    -------
+    TrialData
+    """
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return arrays_to_trialdata(z, source=p, **options)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(f"'{p}' could not be read as NPZ ({type(exc).__name__}: {str(exc)[:100]}); the file is "
+                        "truncated or corrupt — re-download or re-save it", field="path") from None
+    except ValueError as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"'{p}' could not be read as NPZ ({str(exc)[:120]}); re-save it with numpy.savez "
+                        "without object arrays", field="path") from None
+
+
+def load_npy(path: str | PathLike, **options: Any) -> TrialData:
+    """Read a single ``.npy`` activity array with a declared ``axis_order`` and ``dt``.
+
+    Parameters
+    ----------
+    path
+        NPY file.
+    **options
+        ``axis_order``, ``dt`` (required), ``t_start``, ``units``.
+    """
+    p = Path(path)
+    try:
+        arr = np.load(p, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"'{p}' could not be read as NPY ({str(exc)[:120]}); re-save it with numpy.save",
+                        field="path") from None
+    allowed = {"axis_order", "dt", "t_start", "units"}
+    extra = sorted(set(options) - allowed)
+    if extra:
+        raise DataError(f"options {extra} do not apply to the single-array file '{p}'; allowed: {sorted(allowed)}",
+                        field=extra[0])
+    return arrays_to_trialdata({"activity": np.asarray(arr)}, source=p, activity_key="activity", **options)

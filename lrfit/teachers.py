@@ -1,0 +1,559 @@
+"""Teacher networks: train a full-rank or low-rank RNN on a task.
+
+A teacher is trained with Adam on the masked mean squared error between its
+readout and the task target (decision epoch only), on fresh trials at every epoch,
+with gradient clipping, and stops early once its accuracy on a fixed set of
+validation trials (never trained on) reaches ``target_accuracy``.  The reported
+``accuracy`` is measured afterwards on another set of fresh test trials.
+
+Run directory written by :func:`train_teacher`::
+
+    DIR/model.pt, DIR/model.json   the network (lrfit.models.save_model; the JSON
+                                   "extra" holds the task, role "teacher", metrics)
+    DIR/settings.json              resolved settings (everything needed to rerun)
+    DIR/metrics.json               accuracy, loss, epochs, seconds, history, ...
+    DIR/checkpoint.pt/.json        last finished epoch (model, Adam state, best
+                                   model, progress); used by ``resume=True``
+
+Training is deterministic given the settings: trials and noise of epoch ``e`` are
+drawn from seeds derived from ``(seed, e)``, so an interrupted run resumed from its
+checkpoint ends with the same network as an uninterrupted one (same machine, same
+number of threads).
+
+Initialisation (documented choices)
+-----------------------------------
+* Full rank: ``J ~ N(0, rho^2 / N)`` (``FullRankRNN(rho=...)``); rho = 0.1 leaves
+  the learnt structure dominant, rho = 1 keeps a strong random part.
+* Rank R: ``m, n ~ N(0, 1)`` entries (``J = m n^T / N`` starts with overlaps
+  of order ``1 / sqrt(N)``).
+* ``w_in ~ N(0, 1)``; ``w_out ~ N(0, w_out_std^2)`` with the library's ``1 / N``
+  readout (``w_out_std`` default 4, as in Dubreuil, Valente et al. 2022); ``x0 = 0``.
+* The recurrent weights of a full-rank network learn with ``lr * lr_recurrent``
+  where ``lr_recurrent`` defaults to ``1 / sqrt(N)``: an Adam step moves every
+  entry of J by about the step size, and ``N^2`` coherent entries would otherwise
+  change J far faster than the ``O(N)`` low-rank factors change ``m n^T / N``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .errors import LrfitError
+from .models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
+from .tasks import Task, get_task
+from .training import (
+    CHECKPOINT_META,
+    CHECKPOINT_WEIGHTS,
+    adam,
+    clone_state,
+    derive_seed,
+    load_checkpoint,
+    masked_mse,
+    save_checkpoint,
+    torch_generator,
+)
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+METRICS_FILE = "metrics.json"
+#: settings that may change when a run is resumed
+RESUMABLE_CHANGES = ("max_epochs", "target_accuracy", "progress")
+
+#: seed streams (first key of :func:`derive_seed`)
+_TRAIN, _VAL, _TEST = 1, 2, 3
+
+
+@dataclass
+class TeacherResult:
+    """Outcome of :func:`train_teacher`.
+
+    Attributes
+    ----------
+    model : RNNBase
+        The trained network (in eval mode, on the training device).
+    task : Task
+        The task it was trained on.
+    metrics : dict
+        Contents of ``metrics.json`` (``accuracy``, ``loss``, ``epochs``, ``seconds``, ...).
+    settings : dict
+        Contents of ``settings.json``.
+    out : Path or None
+        Run directory.
+    """
+
+    model: RNNBase
+    task: Task
+    metrics: dict[str, Any]
+    settings: dict[str, Any]
+    out: Path | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy on fresh test trials."""
+        return float(self.metrics["accuracy"])
+
+
+def parse_rank(rank: int | str, n_units: int) -> int | None:
+    """``"full"`` -> ``None``; an integer (or its string) in ``1..n_units`` -> that int.
+
+    Raises
+    ------
+    LrfitError
+        For anything else, in one sentence.
+    """
+    if isinstance(rank, str):
+        text = rank.strip().lower()
+        if text in ("full", "fullrank", "full-rank"):
+            return None
+        try:
+            rank = int(text)
+        except ValueError:
+            raise LrfitError(f"rank must be 'full' or a positive integer, got '{rank}'.") from None
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
+        raise LrfitError(f"rank must be 'full' or a positive integer, got {rank!r}.")
+    rank = int(rank)
+    if rank < 1:
+        raise LrfitError(f"rank must be a positive integer (or 'full'), got {rank}.")
+    if rank > n_units:
+        raise LrfitError(f"rank {rank} is larger than the number of units {n_units}; use a rank <= {n_units} or 'full'.")
+    return rank
+
+
+def build_network(
+    task: Task,
+    n_units: int,
+    rank: int | None,
+    rho: float = 1.0,
+    seed: int = 0,
+    noise_std: float = 0.05,
+    tau: float = 0.1,
+    w_out_std: float = 4.0,
+    device: str | torch.device = "cpu",
+) -> RNNBase:
+    """The untrained teacher network for *task* (see the module notes on initialisation).
+
+    Parameters
+    ----------
+    task : Task
+        Sets ``n_inputs``, ``n_outputs`` and ``dt``.
+    n_units : int
+        Number of units.
+    rank : int or None
+        ``None`` for full rank.
+    rho : float
+        Full rank only: initial ``J`` has standard deviation ``rho / sqrt(N)``.
+    seed : int
+        Parameter seed.
+    noise_std : float
+        Private noise of the units.
+    tau : float
+        Time constant (s).
+    w_out_std : float
+        Standard deviation of the initial readout weights.
+    device : str or torch.device
+        Where to put the parameters.
+
+    Returns
+    -------
+    RNNBase
+    """
+    common = dict(
+        n_inputs=task.n_inputs, n_outputs=task.n_outputs, tau=tau, dt=task.dt, noise_std=noise_std, seed=seed, device=device
+    )
+    if int(n_units) != n_units or n_units < 1:
+        raise LrfitError(f"n_units must be a positive integer, got {n_units}.")
+    if rank is None:
+        if rho < 0:
+            raise LrfitError(f"rho must be >= 0, got {rho}.")
+        model: RNNBase = FullRankRNN(int(n_units), rho=rho, **common)
+    else:
+        model = LowRankRNN(int(n_units), rank=rank, **common)
+    if w_out_std < 0:
+        raise LrfitError(f"w_out_std must be >= 0, got {w_out_std}.")
+    with torch.no_grad():
+        model.w_out.mul_(w_out_std)
+    return model
+
+
+@torch.no_grad()
+def evaluate(
+    model: RNNBase, task: Task, n_trials: int = 1024, seed: int = 0, noise_std: float | None = None, batch_size: int = 512
+) -> dict[str, float]:
+    """Accuracy and loss of a network on fresh trials of *task*.
+
+    Parameters
+    ----------
+    model : RNNBase
+        Network with a readout.
+    task : Task
+        Task (its ``dt`` must equal the network's).
+    n_trials : int
+        Number of trials.
+    seed : int
+        Seed of the trials and of the network noise.
+    noise_std : float, optional
+        Network noise; defaults to the network's own.
+    batch_size : int
+        Trials simulated at once.
+
+    Returns
+    -------
+    dict
+        ``{"accuracy": ..., "loss": ...}``.
+    """
+    trials = task.generate(n_trials, seed=seed)
+    return _evaluate_trials(model, task, trials, torch_generator(derive_seed(seed, 1)), noise_std, batch_size)
+
+
+@torch.no_grad()
+def _evaluate_trials(model, task, trials, generator, noise_std=None, batch_size=512) -> dict[str, float]:
+    x, y, m = trials.to_torch(model.device)
+    outs, loss_sum, weight = [], 0.0, 0.0
+    for start in range(0, len(trials), batch_size):
+        sl = slice(start, start + batch_size)
+        out = model(x[sl], noise_std=noise_std, generator=generator).outputs
+        w = float(m[sl].sum())
+        loss_sum += float(masked_mse(out, y[sl], m[sl])) * w
+        weight += w
+        outs.append(out.cpu())
+    outputs = torch.cat(outs)
+    return {"accuracy": task.accuracy(outputs, trials), "loss": loss_sum / max(weight, 1.0)}
+
+
+def _resolve_task(task: Task | str | dict[str, Any], dt: float | None) -> Task:
+    if isinstance(task, Task):
+        return task if dt is None or dt == task.dt else task.with_dt(dt)
+    if isinstance(task, dict):
+        d = dict(task)
+        if dt is not None:
+            d["dt"] = dt
+        return get_task(**d)
+    return get_task(task) if dt is None else get_task(task, dt=dt)
+
+
+def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    ours = [CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"]
+    existing = [name for name in ours if (out / name).exists()]
+    if existing and not resume:
+        if not overwrite:
+            raise LrfitError(
+                f"'{out}' already holds a training run ({existing[0]}); pass resume=True (--resume) to continue it, "
+                "overwrite=True (--overwrite) to replace it, or choose another directory."
+            )
+        for name in existing:
+            (out / name).unlink()
+
+
+def train_teacher(
+    task: Task | str | dict[str, Any],
+    n_units: int = 512,
+    rank: int | str = "full",
+    rho: float = 1.0,
+    seed: int = 0,
+    out: str | Path | None = None,
+    max_epochs: int = 300,
+    lr: float = 5e-3,
+    lr_recurrent: float | None = None,
+    batch_size: int = 64,
+    batches_per_epoch: int = 8,
+    target_accuracy: float = 0.98,
+    noise_std: float = 0.05,
+    tau: float = 0.1,
+    clip: float = 1.0,
+    w_out_std: float = 4.0,
+    n_val: int = 512,
+    n_test: int = 1024,
+    dt: float | None = None,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> TeacherResult:
+    """Train a teacher network on a task.
+
+    Parameters
+    ----------
+    task : Task, str or dict
+        A task object, a task name (default parameters) or ``Task.to_dict()`` output.
+    n_units : int
+        Number of units ``N``.
+    rank : "full" or int
+        ``"full"`` for a :class:`FullRankRNN`, else the rank of a :class:`LowRankRNN`.
+    rho : float
+        Full rank: initial random connectivity of standard deviation ``rho / sqrt(N)``.
+    seed : int
+        Seeds the parameters, the trials and the noise: same seed, same network.
+    out : str or Path, optional
+        Run directory (model, settings, metrics, checkpoint).  Without it nothing
+        is written and the run cannot be resumed.
+    max_epochs : int
+        Upper bound on epochs (an epoch is ``batches_per_epoch`` Adam steps on
+        fresh trials, followed by validation).
+    lr : float
+        Adam learning rate of inputs, readout and low-rank factors.
+    lr_recurrent : float, optional
+        Multiplier of ``lr`` for a full-rank ``J`` (default ``1 / sqrt(N)``).
+    batch_size, batches_per_epoch : int
+        Trials per Adam step and steps per epoch.
+    target_accuracy : float
+        Stop once the validation accuracy reaches it (``> 1`` never stops early).
+    noise_std : float
+        Private noise of the units during training and evaluation.
+    tau : float
+        Time constant in seconds.
+    clip : float
+        Maximal gradient norm (``0`` disables clipping).
+    w_out_std : float
+        Standard deviation of the initial readout weights.
+    n_val, n_test : int
+        Validation trials (early stopping, fixed) and test trials (final accuracy).
+    dt : float, optional
+        Overrides the task's ``dt``.
+    device : str or torch.device
+        ``"cpu"`` or ``"cuda"``.
+    resume : bool
+        Continue from the checkpoint in *out* (settings must match, except
+        ``max_epochs`` and ``target_accuracy``); starts afresh if there is none.
+    overwrite : bool
+        Replace a finished or interrupted run in *out* instead of refusing.
+    progress : bool
+        Show a tqdm progress bar.
+    callback : callable, optional
+        Called after every epoch (and its checkpoint) with the epoch's record.
+
+    Returns
+    -------
+    TeacherResult
+        Model, task, metrics and settings.
+
+    Raises
+    ------
+    LrfitError
+        Invalid settings, in one sentence.
+    KeyboardInterrupt
+        Re-raised after Ctrl-C; the checkpoint of the last finished epoch is on
+        disk and ``resume=True`` continues from it.
+    """
+    task = _resolve_task(task, dt)
+    if isinstance(n_units, bool) or int(n_units) != n_units or n_units < 1:
+        raise LrfitError(f"n_units must be a positive integer, got {n_units}.")
+    n_units = int(n_units)
+    rank_value = parse_rank(rank, n_units)
+    for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val), ("n_test", n_test)):
+        if int(value) != value or value < 1:
+            raise LrfitError(f"{name} must be a positive integer, got {value}.")
+    if not lr > 0:
+        raise LrfitError(f"lr must be positive, got {lr}.")
+    if int(seed) != seed or seed < 0:
+        raise LrfitError(f"seed must be a non-negative integer, got {seed}.")
+    if clip < 0:
+        raise LrfitError(f"clip must be >= 0, got {clip}.")
+    if lr_recurrent is None:
+        lr_recurrent = 1.0 / math.sqrt(n_units) if rank_value is None else 1.0
+    settings: dict[str, Any] = {
+        "task": task.to_dict(),
+        "n_units": int(n_units),
+        "rank": "full" if rank_value is None else rank_value,
+        "rho": float(rho) if rank_value is None else None,
+        "seed": int(seed),
+        "max_epochs": int(max_epochs),
+        "lr": float(lr),
+        "lr_recurrent": float(lr_recurrent),
+        "batch_size": int(batch_size),
+        "batches_per_epoch": int(batches_per_epoch),
+        "target_accuracy": float(target_accuracy),
+        "noise_std": float(noise_std),
+        "tau": float(tau),
+        "clip": float(clip),
+        "w_out_std": float(w_out_std),
+        "n_val": int(n_val),
+        "n_test": int(n_test),
+        "loss": "masked_mse",
+        "optimizer": "adam",
+    }
+    model = build_network(task, n_units, rank_value, rho, seed, noise_std, tau, w_out_std, device)
+    recurrent = [model.j] if rank_value is None else [model.m, model.n]
+    others = [p for name, p in model.named_parameters() if name not in ("j", "m", "n")]
+    scale_rec = lr_recurrent if rank_value is None else 1.0
+    optimizer = adam([(recurrent, lr * scale_rec), (others, lr)])
+
+    out_dir = Path(out) if out is not None else None
+    start_epoch, seconds_before, history = 0, 0.0, []
+    best: dict[str, Any] = {"val_accuracy": -1.0, "val_loss": math.inf, "epoch": 0}
+    best_state = clone_state(model)
+    stopped = None
+    if out_dir is not None:
+        _prepare_out(out_dir, resume, overwrite)
+        ckpt = load_checkpoint(out_dir) if resume else None
+        if resume and ckpt is None:
+            log.info("No checkpoint in '%s'; starting a new run.", out_dir)
+        if ckpt is not None:
+            tensors, meta = ckpt
+            _check_resume(meta.get("settings", {}), settings, out_dir)
+            model.load_state_dict(tensors["model"])
+            optimizer.load_state_dict(tensors["optimizer"])
+            best_state = tensors["best_model"]
+            start_epoch, seconds_before = int(meta["epoch"]), float(meta["seconds"])
+            history, best, stopped = meta["history"], meta["best"], meta.get("stopped")
+            log.info("Resuming '%s' after epoch %d.", out_dir, start_epoch)
+
+    val_trials = task.generate(n_val, seed=derive_seed(seed, _VAL))
+    val_seed = derive_seed(seed, _VAL, 1)
+    xv, yv, mv = val_trials.to_torch(model.device)
+
+    if stopped == "target" and best["val_accuracy"] < target_accuracy:
+        stopped = None  # a higher target: keep training
+    t0 = time.perf_counter()
+    epoch = start_epoch
+    bar = tqdm(total=max_epochs, initial=min(start_epoch, max_epochs), disable=not progress, desc=f"teacher {task.name}", unit="epoch", leave=False)
+    try:
+        while stopped is None and epoch < max_epochs:
+            model.train()
+            trials = task.generate(batch_size * batches_per_epoch, seed=derive_seed(seed, _TRAIN, epoch, 0))
+            x, y, m = trials.to_torch(model.device)
+            gen = torch_generator(derive_seed(seed, _TRAIN, epoch, 1), model.device)
+            losses = []
+            for b in range(batches_per_epoch):
+                sl = slice(b * batch_size, (b + 1) * batch_size)
+                outputs = model(x[sl], generator=gen).outputs
+                loss = masked_mse(outputs, y[sl], m[sl])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimizer.step()
+                losses.append(float(loss.detach()))
+            model.eval()
+            val = _evaluate_trials(model, task, val_trials, torch_generator(val_seed, model.device))
+            epoch += 1
+            record = {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "val_loss": val["loss"],
+                "val_accuracy": val["accuracy"],
+                "seconds": seconds_before + time.perf_counter() - t0,
+            }
+            history.append(record)
+            if (val["accuracy"], -val["loss"]) > (best["val_accuracy"], -best["val_loss"]):
+                best = {"val_accuracy": val["accuracy"], "val_loss": val["loss"], "epoch": epoch}
+                best_state = clone_state(model)
+            if val["accuracy"] >= target_accuracy:
+                stopped = "target"
+            if out_dir is not None:
+                _write_checkpoint(out_dir, model, optimizer, best_state, settings, epoch, record["seconds"], history, best, stopped)
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", val_acc=f"{val['accuracy']:.3f}")
+            log.debug("epoch %d: loss %.4f, val loss %.4f, val accuracy %.3f", epoch, record["loss"], val["loss"], val["accuracy"])
+            if callback is not None:
+                callback(record)
+    except KeyboardInterrupt:
+        if out_dir is not None:
+            log.warning("Interrupted after epoch %d; the checkpoint in '%s' resumes it (resume=True / --resume).", epoch, out_dir)
+        raise
+    finally:
+        bar.close()
+    seconds = seconds_before + time.perf_counter() - t0
+    if stopped is None:
+        stopped = "max_epochs"
+        if best["epoch"] and best["epoch"] != epoch:
+            log.info("Target accuracy not reached; keeping the best validation epoch %d.", best["epoch"])
+            model.load_state_dict(best_state)
+    model.eval()
+    test = evaluate(model, task, n_trials=n_test, seed=derive_seed(seed, _TEST))
+    final_val = history[-1] if history else {}
+    metrics = {
+        "accuracy": test["accuracy"],
+        "loss": test["loss"],
+        "epochs": epoch,
+        "seconds": seconds,
+        "stopped": stopped,
+        "best_epoch": best["epoch"],
+        "val_accuracy": best["val_accuracy"] if stopped == "max_epochs" else final_val.get("val_accuracy"),
+        "n_test": int(n_test),
+        "threads": torch.get_num_threads(),
+        "device": str(model.device),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "history": history,
+    }
+    log.info(
+        "Teacher %s (%s, N=%d): accuracy %.3f on %d fresh trials after %d epochs, %.1f s.",
+        task.name, settings["rank"], n_units, test["accuracy"], n_test, epoch, seconds,
+    )
+    if out_dir is not None:
+        extra = {
+            "task": task.to_dict(),
+            "role": "teacher",
+            "seed": int(seed),
+            "rank": settings["rank"],
+            "rho": settings["rho"],
+            "accuracy": test["accuracy"],
+        }
+        save_model(model, out_dir, extra=extra)
+        (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
+        (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    return TeacherResult(model=model, task=task, metrics=metrics, settings=settings, out=out_dir, history=history)
+
+
+def _write_checkpoint(out_dir, model, optimizer, best_state, settings, epoch, seconds, history, best, stopped) -> None:
+    tensors = {"model": clone_state(model), "optimizer": optimizer.state_dict(), "best_model": best_state}
+    meta = {
+        "epoch": epoch,
+        "seconds": seconds,
+        "settings": settings,
+        "history": history,
+        "best": best,
+        "stopped": stopped,
+    }
+    save_checkpoint(out_dir, tensors, meta)
+
+
+def _check_resume(saved: dict[str, Any], current: dict[str, Any], out_dir: Path) -> None:
+    keys = sorted((set(saved) | set(current)) - set(RESUMABLE_CHANGES))
+    changed = [k for k in keys if json.dumps(saved.get(k), sort_keys=True) != json.dumps(current.get(k), sort_keys=True)]
+    if changed:
+        k = changed[0]
+        raise LrfitError(
+            f"Cannot resume '{out_dir}': setting '{k}' was {saved.get(k)!r} and is now {current.get(k)!r}; "
+            "use the original settings (only max_epochs and target_accuracy may change) or pass overwrite."
+        )
+
+
+def load_teacher(directory: str | Path, device: str | torch.device = "cpu") -> tuple[RNNBase, Task]:
+    """Load a teacher written by :func:`train_teacher`.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Run directory.
+    device : str or torch.device
+        Where to put the parameters.
+
+    Returns
+    -------
+    tuple
+        ``(model, task)``; the task is rebuilt from the saved parameters.
+    """
+    meta = read_model_meta(directory)
+    task_dict = (meta.get("extra") or {}).get("task")
+    if not isinstance(task_dict, dict):
+        raise LrfitError(f"'{Path(directory) / 'model.json'}' names no task; it is not a teacher written by 'lrfit teacher'.")
+    task = get_task(**task_dict)
+    model = load_model(directory, device=device)
+    model.eval()
+    return model, task
