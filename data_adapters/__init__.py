@@ -9,6 +9,7 @@ load_config(data_section, base)  the same from a config ``data:`` block
 TrialData                        the container (activity, inputs, mask, conditions, dt, time, ...)
 write_hdf5 / write_nwb           writers that ``load`` reads back
 load_nwb / load_hdf5 / load_npz / load_npy / load_mat / read_lfads_hdf5   the readers
+read_mat / pseudo_population      MAT files as plain trees; condition-averaged pseudo-populations
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from .paths import resolve_data_path
 from .preprocessing import Normalisation, fit_normalisation
 from .trialdata import TorchTrialData, TrialData
 
-_LAZY = {"load_nwb": "nwb", "write_nwb": "nwb_write", "poisson_spikes": "nwb_write", "load_mat": "mat"}
+_LAZY = {"load_nwb": "nwb", "write_nwb": "nwb_write", "poisson_spikes": "nwb_write", "load_mat": "mat",
+         "read_mat": "mat", "pseudo_population": "mat"}
 
 __all__ = [
     "DataError", "TrialData", "TorchTrialData", "InputChannel", "Normalisation", "build_inputs", "detect_format",
     "fit_normalisation", "load", "load_config", "load_hdf5", "load_mat", "load_npy", "load_npz", "load_nwb",
-    "parse_input_spec", "poisson_spikes", "read_lfads_hdf5", "resolve_data_path", "write_hdf5",
-    "write_lfads_hdf5", "write_nwb",
+    "parse_input_spec", "poisson_spikes", "pseudo_population", "read_lfads_hdf5", "read_mat", "resolve_data_path",
+    "write_hdf5", "write_lfads_hdf5", "write_nwb",
 ]
 
 

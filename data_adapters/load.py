@@ -75,15 +75,16 @@ def detect_format(path: str | PathLike) -> str:
                     "points to the recording and that the file is not truncated or corrupt", field="path")
 
 
-def load(path: str | PathLike, *, format: str | None = None, base_dir: str | PathLike | None = None,
-         **options: Any) -> TrialData:
+def load(path: str | PathLike | list[str | PathLike], *, format: str | None = None,
+         base_dir: str | PathLike | None = None, **options: Any) -> TrialData:
     """Load a recording into :class:`TrialData`, choosing the reader from the file type.
 
     Parameters
     ----------
     path
         File to read; relative paths are resolved against ``base_dir`` (see
-        :func:`data_adapters.paths.resolve_data_path`).
+        :func:`data_adapters.paths.resolve_data_path`).  A list of files or a
+        folder is read as MAT unit files (:func:`load_mat`).
     format
         Force a reader: ``"nwb"``, ``"hdf5"``, ``"npz"``, ``"npy"`` or ``"mat"``.
     base_dir
@@ -96,8 +97,12 @@ def load(path: str | PathLike, *, format: str | None = None, base_dir: str | Pat
     -------
     TrialData
     """
-    p = resolve_data_path(path, base_dir)
-    fmt = format or detect_format(p)
+    if isinstance(path, (list, tuple)):  # MAT unit files, one per neuron (Mante et al. 2013)
+        p: Any = [resolve_data_path(q, base_dir) for q in path]
+        fmt = format or "mat"
+    else:
+        p = resolve_data_path(path, base_dir)
+        fmt = format or ("mat" if p.is_dir() else detect_format(p))  # a folder of MAT unit files
     if fmt not in FORMATS:
         raise DataError(f"format={fmt!r} is not known; use one of {FORMATS}", field="format")
     if fmt == "nwb":

@@ -76,3 +76,87 @@ def record_activity(
         neuron_ids=units,
         meta=info,
     )
+
+
+def choose_neurons(n_units: int, neurons: int | float | None, seed: int = 0) -> np.ndarray | None:
+    """Indices of a random subset of units (sorted), reproducible from *seed*.
+
+    Parameters
+    ----------
+    n_units : int
+        Size of the network.
+    neurons : int, float or None
+        A count (``>= 1``), a fraction in ``(0, 1)``, or ``None`` for all units.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    ndarray of int or None
+        ``None`` when every unit is recorded.
+    """
+    if neurons is None:
+        return None
+    count = int(round(neurons * n_units)) if isinstance(neurons, float) and 0 < neurons < 1 else int(neurons)
+    if count < 1 or count > n_units:
+        raise LrfitError(
+            f"Cannot record {neurons} neurons of a {n_units}-unit network; give a count in 1..{n_units} "
+            "or a fraction in (0, 1)."
+        )
+    if count == n_units:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_units, size=count, replace=False))
+
+
+def simulate_teacher(
+    teacher_dir: str | Any,
+    n_trials: int,
+    seed: int = 0,
+    record: str = "rates",
+    noise_std: float | None = None,
+    neurons: int | float | None = None,
+    neuron_seed: int = 0,
+    task_params: dict[str, Any] | None = None,
+) -> TrialData:
+    """Generate task trials and record a saved teacher's activity on them.
+
+    Parameters
+    ----------
+    teacher_dir : str or Path
+        Directory written by :func:`lrfit.teachers.train_teacher`.
+    n_trials : int
+        Number of trials.
+    seed : int
+        Seed of the trials and of the network noise.
+    record : {"rates", "currents"}
+        What is recorded.
+    noise_std : float, optional
+        Private noise of the simulation (the teacher's own by default).
+    neurons : int or float, optional
+        Record a random subset of units (count or fraction; see :func:`choose_neurons`).
+    neuron_seed : int
+        Seed of that subset (kept apart from *seed* so that train and test trials
+        record the same neurons).
+    task_params : dict, optional
+        Task parameters overriding the saved ones (e.g. coherences).
+
+    Returns
+    -------
+    TrialData
+        With the task's inputs, conditions and ``meta["teacher"]``.
+    """
+    from pathlib import Path
+
+    from .teachers import load_teacher
+    from .tasks import get_task
+
+    if int(n_trials) < 1:
+        raise LrfitError(f"n_trials must be at least 1, got {n_trials}.")
+    model, task = load_teacher(teacher_dir)
+    if task_params:
+        task = get_task(**{**task.to_dict(), **task_params})
+    trials = task.generate(int(n_trials), seed=int(seed))
+    units = choose_neurons(model.n_units, neurons, neuron_seed)
+    meta = {"teacher": str(Path(teacher_dir).resolve()), "task": task.to_dict(), "trial_seed": int(seed)}
+    return record_activity(model, trials.inputs, trials.conditions, trials.input_names, record, units,
+                           noise_std, seed, meta)
