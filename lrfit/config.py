@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "x0": "shared",
         "ridge": 1e-3,
         "fullrank_epochs": 100,
+        "inputs": None,  # input channels that drive the network (all of the data's by default)
     },
     "optim": {
         "max_epochs": 200,

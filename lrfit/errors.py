@@ -28,7 +28,10 @@ def closest(name: str, choices: Iterable[str]) -> str:
     str
         A short hint naming the closest valid choice, or an empty string.
     """
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    choices = list(choices)
+    # A transposition ("dsm" for "dms") is the likeliest typo; difflib ranks it poorly.
+    match = [c for c in choices if sorted(c.lower()) == sorted(name.lower())]
+    match = match or difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 

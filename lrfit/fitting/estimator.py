@@ -175,12 +175,16 @@ class LowRankFit:
             raise LrfitError(f"data.dt={data.dt} s is larger than tau={self.tau} s; rebin the data or raise tau.")
         if self.target == "rates":
             valid = np.asarray(data.mask, dtype=bool)
-            peak = float(np.abs(np.asarray(data.activity)[valid]).max()) if valid.any() else 0.0
+            activity = np.asarray(data.activity)
+            # max |a| per bin without copying the activity (this runs on every fit)
+            per_bin = np.maximum(activity.max(-1), -activity.min(-1))
+            peak = float(per_bin[valid].max()) if valid.any() else 0.0
             if peak >= 1.0:
                 source = data.meta.get("source", "the data") if isinstance(data.meta, dict) else "the data"
                 raise LrfitError(
                     f"Activity of {source} reaches |{peak:.3g}|, outside tanh's range (-1, 1) for target='rates'; "
-                    "normalise it first (e.g. data.normalise('centre_global') or 'soft'), or use target='currents'."
+                    "normalise it first (e.g. data.normalise('centre_global') or 'soft') and/or lower the scale "
+                    "(preprocess.scale in a config), or use target='currents'."
                 )
 
     def _check_compatible(self, data: Any) -> None:

@@ -54,10 +54,11 @@ class RegressionStart:
 def to_currents(activity: np.ndarray, target: str, nonlinearity: str = "tanh") -> np.ndarray:
     """Currents ``x`` from recorded activity: ``atanh`` of clipped rates, or the currents themselves."""
     if target == "currents":
-        return np.asarray(activity, dtype=np.float64)
+        return np.asarray(activity, dtype=np.float32)
     if nonlinearity != "tanh":
         raise ValueError("rate targets are inverted through tanh only")
-    return np.arctanh(np.clip(np.asarray(activity, dtype=np.float64), -RATE_CLIP, RATE_CLIP))
+    rates = np.clip(np.asarray(activity, dtype=np.float32), -RATE_CLIP, RATE_CLIP)  # a new array
+    return np.arctanh(rates, out=rates)
 
 
 def reduced_rank_regression(
@@ -93,36 +94,47 @@ def reduced_rank_regression(
     RegressionStart
         Factors ``m, n`` (SVD-normalised), ``w_in``, the full ``J_hat`` and a start for ``x0``.
     """
+    # Large arrays stay float32 and are updated in place: on CPU the time goes into
+    # allocating and touching (trials * time, N) temporaries, not into the products.
     x = to_currents(activity, target)
     trials, steps, units = x.shape
     chans = inputs.shape[-1]
     valid = np.asarray(mask[:, :-1] & mask[:, 1:], dtype=bool)
     x_now = x[:, :-1][valid]
-    x_next = x[:, 1:][valid]
-    u_next = np.asarray(inputs, dtype=np.float64)[:, 1:][valid]
-    y = (x_next - (1.0 - alpha) * x_now) / alpha
-    r_now = np.tanh(x_now)
-    feats = np.concatenate([r_now, u_next], axis=1)
-    gram = feats.T @ feats
+    y = x[:, 1:][valid]  # a copy (boolean index): becomes the regression target in place
+    y -= np.float32(1.0 - alpha) * x_now
+    y /= np.float32(alpha)
+    u_next = np.asarray(inputs, dtype=np.float32)[:, 1:][valid]
+    feats = np.empty((x_now.shape[0], units + chans), dtype=np.float32)
+    np.tanh(x_now, out=feats[:, :units])
+    feats[:, units:] = u_next
+    del x_now
+    r_now = feats[:, :units]
+    gram = (feats.T @ feats).astype(np.float64)
     lam = ridge * np.trace(gram) / gram.shape[0]
-    coef = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), feats.T @ y)  # (N + C, N)
+    cross = (feats.T @ y).astype(np.float64)
+    coef = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), cross)  # (N + C, N)
     j_hat = coef[:units].T  # y ~ r J^T
     # Output directions of the fitted recurrent drive.
     # (right singular vectors of drive = r J^T are eigenvectors of J (r^T r) J^T)
-    drive_cov = j_hat @ (r_now.T @ r_now) @ j_hat.T
+    drive_cov = j_hat @ gram[:units, :units] @ j_hat.T  # gram's top-left block is r^T r
     _, eigvec = np.linalg.eigh(drive_cov)
     basis = eigvec[:, ::-1][:, :rank]  # (N, R) orthonormal, largest first
     m = basis * np.sqrt(units)
     n = j_hat.T @ basis * np.sqrt(units)  # m n^T / N = P J_hat
-    # Refit W_in on what the rank-R recurrent drive leaves unexplained.
-    resid = y - r_now @ (m @ n.T / units).T
+    total = float(np.sum(y.var(0, dtype=np.float64))) * y.shape[0]
+    # Refit W_in on what the rank-R recurrent drive leaves unexplained (in place on y).
+    y -= (r_now @ n.astype(np.float32)) @ (m.T / units).astype(np.float32)  # rank R, never N x N
+    resid = y
     if chans:
-        u_gram = u_next.T @ u_next
-        w_in = np.linalg.solve(u_gram + 1e-8 * np.eye(chans) * max(np.trace(u_gram), 1.0), u_next.T @ resid).T
-        resid = resid - u_next @ w_in.T
+        u_gram = (u_next.T @ u_next).astype(np.float64)
+        w_in = np.linalg.solve(u_gram + 1e-8 * np.eye(chans) * max(np.trace(u_gram), 1.0),
+                               (u_next.T @ resid).astype(np.float64)).T
+        resid -= u_next @ w_in.T.astype(np.float32)
     else:
         w_in = np.zeros((units, 0))
-    r2 = 1.0 - np.sum(resid**2) / max(np.sum((y - y.mean(0)) ** 2), 1e-300)
+    flat = resid.ravel()
+    r2 = 1.0 - float(flat @ flat) / max(total, 1e-300)
     first = np.asarray(mask[:, 0], dtype=bool)
     x0 = x[first, 0].mean(0) if first.any() else np.zeros(units)
     log.info("regression start: rank %d explains %.4f of the one-step drive", rank, r2)

@@ -1,0 +1,43 @@
+"""``lrfit fit CONFIG --out DIR``: fit low-rank RNNs to the data a config names."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+NAME = "fit"
+HELP = "fit a low-rank RNN (or a rank sweep) to recorded or simulated activity"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the command's options."""
+    parser.add_argument("config", help="YAML fit config (see configs/)")
+    parser.add_argument("--out", required=True, help="run directory to write")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set model.rank=2 --set optim.max_epochs=50 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the fit and print the headline metrics."""
+    from ..config import load_config
+    from ..pipeline import run_fit
+
+    config = load_config(args.config, args.overrides)
+    try:
+        metrics = run_fit(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"lrfit fit: interrupted; a checkpoint is in {args.out}. Continue with: "
+              f"lrfit fit {args.config} --out {args.out} --resume")
+        return 130
+    keys = ("rank", "r2_train", "r2_test", "r2_test_per_neuron_mean", "heldout_r2", "epochs", "seconds")
+    print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
+    if "rank_selection" in metrics:
+        sel = metrics["rank_selection"]
+        curve = ", ".join(f"rank {r}: {s:.4f}" for r, s in zip(sel["ranks"], sel["r2_test"]))
+        print(f"test R^2 by rank: {curve}; chosen rank {sel['chosen_rank']}")
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,190 @@
+"""Teacher-student comparison: how well a fitted student reproduces the network it was fitted to.
+
+Reported (``compare_student_teacher``):
+
+* **activity R^2** of the student on fresh task trials (new seed), for the recorded
+  neurons, and the R^2 of the teacher's own truncated SVD at the student's rank
+  (full-rank teachers only; the baseline the fit has to beat);
+* **task accuracy through the teacher's readout**: the student's rates of the
+  recorded neurons go through the teacher's readout weights restricted to those
+  neurons, ``z(t) = sum_{i in S} w_i r_i(t) / |S|`` (equal to the teacher's own
+  ``r . w / N`` when every unit is recorded), next to the teacher's own accuracy;
+* **connectivity recovery** (low-rank teachers): cosines of the principal angles
+  between the column spaces of the student's and the teacher's ``M`` (and ``N``),
+  restricted to the recorded neurons, and the effective-connectivity correlation
+  ``ECC = <vec(M P(N)^T)_s, vec(M P(N)^T)_t> / (|.| |.|)``, where ``P`` projects the
+  columns of ``N`` onto the span of the columns of ``M`` and of the input weights
+  (the part of ``N`` that the dynamics can see).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.linalg import subspace_angles
+
+from .errors import LrfitError
+from .fitting.estimator import LowRankFit, dump_json
+from .fitting.metrics import r2_score
+from .models import FullRankRNN, LowRankRNN
+from .recording import record_activity
+
+COMPARE_FILE = "compare.json"
+
+
+def principal_angle_cosines(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Cosines of the principal angles between ``span(a)`` and ``span(b)``, largest first.
+
+    ``cos theta_k = sigma_k(Q_a^T Q_b)`` with ``Q`` orthonormal bases of the column spaces.
+    """
+    return sorted((float(c) for c in np.cos(subspace_angles(np.asarray(a, float), np.asarray(b, float)))),
+                  reverse=True)
+
+
+def _projector(basis: np.ndarray) -> np.ndarray:
+    q, r = np.linalg.qr(basis)
+    keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, float(np.abs(r).max()))
+    q = q[:, keep]
+    return q @ q.T
+
+
+def effective_connectivity(m: np.ndarray, n: np.ndarray, w_in: np.ndarray | None = None) -> np.ndarray:
+    """``M P(N)^T``: the connectivity the dynamics see.
+
+    ``P`` projects onto ``span([M, W_in])``; the components of ``N`` outside that
+    span never meet the activity (which lives in it) and are not identifiable.
+    """
+    basis = m if w_in is None or w_in.size == 0 else np.concatenate([m, w_in], axis=1)
+    return m @ (_projector(basis) @ n).T
+
+
+def ecc(student: tuple[np.ndarray, ...], teacher: tuple[np.ndarray, ...]) -> float:
+    """Effective-connectivity correlation between two ``(M, N, W_in)`` triples on the same neurons."""
+    a = effective_connectivity(*student).ravel()
+    b = effective_connectivity(*teacher).ravel()
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b / denom) if denom > 0 else float("nan")
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def _readout_accuracy(rates: np.ndarray, w_out: np.ndarray, task: Any, trials: Any) -> float:
+    outputs = rates @ w_out / rates.shape[-1]
+    return float(task.accuracy(outputs, trials))
+
+
+def compare_student_teacher(
+    student_dir: str | Path,
+    teacher_dir: str | Path,
+    n_trials: int = 500,
+    seed: int = 12345,
+    write: bool = True,
+) -> dict[str, Any]:
+    """Compare a student fitted by ``lrfit fit`` with the teacher its data came from.
+
+    Parameters
+    ----------
+    student_dir : str or Path
+        Run directory of the student (``lrfit fit``), or any ``LowRankFit.save`` directory.
+    teacher_dir : str or Path
+        Run directory of the teacher (``lrfit teacher``).
+    n_trials : int
+        Fresh task trials to evaluate on.
+    seed : int
+        Seed of those trials (pick one the fit never used).
+    write : bool
+        Write the result to ``student_dir/compare.json``.
+
+    Returns
+    -------
+    dict
+        ``r2_activity``, ``accuracy_student``, ``accuracy_teacher``, and for low-rank
+        teachers ``m_cosines``, ``n_cosines``, ``ecc``; for full-rank teachers
+        ``r2_truncated_svd``.
+    """
+    from .teachers import load_teacher
+
+    fit = LowRankFit.load(student_dir)
+    teacher, task = load_teacher(teacher_dir)
+    try:
+        ids = np.asarray(fit.neuron_ids_).astype(np.int64)
+    except ValueError:
+        ids = np.asarray([-1])
+    if ids.min() < 0 or ids.max() >= teacher.n_units:
+        raise LrfitError(
+            f"The student in '{student_dir}' was fitted to neurons {ids[:5].tolist()}... which are not unit indices "
+            f"of the {teacher.n_units}-unit teacher in '{teacher_dir}'; compare a student fitted to that teacher's data."
+        )
+    record = fit.target
+    if fit.input_names_ and list(fit.input_names_) != list(task.input_names):
+        raise LrfitError(
+            f"The student was driven by inputs {list(fit.input_names_)} but the teacher's task has "
+            f"{list(task.input_names)}; fit the student on data simulated from this teacher."
+        )
+    trials = task.generate(int(n_trials), seed=int(seed))
+    data = record_activity(teacher, trials.inputs, trials.conditions, trials.input_names, record, ids,
+                           noise_std=0.0, seed=seed)
+    pred = fit.predict(data)
+    truth, mask = np.asarray(data.activity), np.asarray(data.mask)
+    result: dict[str, Any] = {
+        "student": str(Path(student_dir).resolve()),
+        "teacher": str(Path(teacher_dir).resolve()),
+        "n_trials": int(n_trials),
+        "seed": int(seed),
+        "rank_student": int(fit.rank),
+        "n_recorded": int(ids.size),
+        "n_teacher_units": int(teacher.n_units),
+        "r2_activity": r2_score(truth, np.asarray(pred.activity), mask),
+    }
+    w_out = _numpy(teacher.w_out)[ids]
+    student_rates = np.asarray(pred.activity) if record == "rates" else np.tanh(np.asarray(pred.activity))
+    result["accuracy_student"] = _readout_accuracy(student_rates, w_out, task, trials)
+    teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
+    result["accuracy_teacher"] = _readout_accuracy(teacher_rates, w_out, task, trials)
+    if isinstance(teacher, LowRankRNN):
+        result.update(_connectivity_recovery(fit.model_, teacher, ids))
+    elif isinstance(teacher, FullRankRNN):
+        result["r2_truncated_svd"] = _truncated_baseline(teacher, int(fit.rank), trials, ids, record, truth, mask)
+    if write:
+        dump_json(result, Path(student_dir) / COMPARE_FILE)
+    return result
+
+
+def _connectivity_recovery(student: LowRankRNN, teacher: LowRankRNN, ids: np.ndarray) -> dict[str, Any]:
+    n_obs = ids.size
+    sm, sn, sw = (_numpy(p)[:n_obs] for p in (student.m, student.n, student.w_in))
+    tm, tn, tw = (_numpy(p)[ids] for p in (teacher.m, teacher.n, teacher.w_in))
+    return {
+        "rank_teacher": int(teacher.rank),
+        "m_cosines": principal_angle_cosines(sm, tm),
+        "n_cosines": principal_angle_cosines(sn, tn),
+        "ecc": ecc((sm, sn, sw), (tm, tn, tw)),
+    }
+
+
+def _truncated_baseline(teacher: FullRankRNN, rank: int, trials: Any, ids: np.ndarray, record: str,
+                        truth: np.ndarray, mask: np.ndarray) -> float:
+    """R^2 of the teacher's own rank-``rank`` truncated SVD on the same trials."""
+    low = teacher.truncated(rank)
+    data = record_activity(low, trials.inputs, record=record, neurons=ids, noise_std=0.0)
+    return r2_score(truth, np.asarray(data.activity), mask)
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """Human-readable summary of :func:`compare_student_teacher`'s result."""
+    lines = [
+        f"activity R^2 on {result['n_trials']} fresh trials: {result['r2_activity']:.4f}",
+        f"task accuracy through the teacher's readout: student {result['accuracy_student']:.3f}, "
+        f"teacher {result['accuracy_teacher']:.3f}",
+    ]
+    if "ecc" in result:
+        lines.append(f"ECC {result['ecc']:.4f}; principal-angle cosines M {np.round(result['m_cosines'], 4).tolist()}, "
+                     f"N {np.round(result['n_cosines'], 4).tolist()}")
+    if "r2_truncated_svd" in result:
+        lines.append(f"teacher's own truncated SVD at rank {result['rank_student']}: R^2 {result['r2_truncated_svd']:.4f}")
+    return "\n".join(lines)

@@ -1,0 +1,296 @@
+"""``LowRankEnsembleFit``: K low-rank fits (seeds, ranks) trained as one batched tensor program.
+
+Every member is the :class:`LowRankFit` one would get alone with the same settings:
+the same closed-form start, its own seeded batch order, and its own optimiser
+(Adam with per-member gradient clipping, plateau schedule, early stopping and
+best-epoch restore).  Only the arithmetic is shared: the K rollouts run as one
+batched rollout (:func:`lrfit.models.ensemble_rollout.ensemble_rollout`; on CPUs
+member by member by default, see ``batched``) and Adam updates stacked ``(K, ...)``
+tensors.  Ranks are padded to the largest with zero
+columns that stay zero.  The closed-form start, which depends on the data and the
+rank only, is computed once per rank and shared.  Non-finite losses stop the ensemble with an error (the
+single fit's rollback is not reproduced).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import LrfitError
+from ..models.ensemble_rollout import ensemble_rollout
+from ..models.rollout import rollout
+from .estimator import HIDDEN_INIT_SCALE, LowRankFit
+
+log = logging.getLogger(__name__)
+
+_BETAS, _EPS, _PLATEAU_EPS = (0.9, 0.999), 1e-8, 1e-8
+
+
+class _Plateau:
+    """``torch.optim.lr_scheduler.ReduceLROnPlateau`` (mode min, relative threshold) for one member."""
+
+    def __init__(self, lr: float, factor: float, patience: int, min_lr: float, threshold: float) -> None:
+        self.lr, self.factor, self.patience, self.min_lr, self.threshold = lr, factor, patience, min_lr, threshold
+        self.best, self.bad = math.inf, 0
+
+    def step(self, current: float) -> None:
+        if current < self.best * (1.0 - self.threshold):
+            self.best, self.bad = current, 0
+        else:
+            self.bad += 1
+        if self.bad > self.patience:
+            new = max(self.lr * self.factor, self.min_lr)
+            if self.lr - new > _PLATEAU_EPS:
+                self.lr = new
+            self.bad = 0
+
+
+class LowRankEnsembleFit:
+    """Fit K low-rank RNNs to the same data at once (different seeds and/or ranks).
+
+    Parameters
+    ----------
+    seeds : sequence of int
+        ``random_state`` of each member.
+    ranks : int or sequence of int
+        One rank for all members, or one per member.
+    batched : bool, optional
+        Simulate the K members in one batched rollout (default on GPUs), or member by
+        member within each step (default on CPUs, where a step of K members outgrows
+        the cache and is slower than K small ones).  The data, the losses, the
+        optimiser and the closed-form start are shared either way; results agree.
+    **params
+        Every other :class:`LowRankFit` parameter (shared by the members);
+        ``x0="shared"`` and ``init`` ``"regression"`` or ``"random"`` are supported.
+
+    Attributes
+    ----------
+    fits_ : list of LowRankFit
+        The fitted members, each usable like a single fit (``predict``, ``save``, ...).
+    fit_seconds_ : float
+        Wall time of the whole ensemble.
+    """
+
+    def __init__(self, seeds: Sequence[int], ranks: int | Sequence[int] = 1, batched: bool | None = None,
+                 **params: Any) -> None:
+        self.batched = batched
+        self.seeds = [int(s) for s in seeds]
+        self.ranks = [int(ranks)] * len(self.seeds) if isinstance(ranks, (int, np.integer)) else [int(r) for r in ranks]
+        if not self.seeds or len(self.ranks) != len(self.seeds):
+            raise LrfitError(f"An ensemble needs one rank per seed (or one rank); got {len(self.seeds)} seeds and "
+                             f"{len(self.ranks)} ranks.")
+        self.params = params
+
+    def _members(self) -> list[LowRankFit]:
+        members = []
+        for seed, rank in zip(self.seeds, self.ranks):
+            member = LowRankFit(**{**self.params, "rank": rank, "random_state": seed, "progress": False,
+                                   "checkpoint_dir": None})
+            if member.x0 != "shared" or member.init == "fullrank_svd":
+                raise LrfitError("LowRankEnsembleFit supports x0='shared' and init 'regression' or 'random'; "
+                                 "fit other settings one by one with LowRankFit.")
+            members.append(member)
+        return members
+
+    @staticmethod
+    def _prepare(member: LowRankFit, train: Any, tensors: Any, same_start: LowRankFit | None) -> None:
+        """What :meth:`LowRankFit.fit` does before optimising (same order, same seeds).
+
+        The closed-form start depends on the data and the rank but not on the seed: a
+        member with the rank of an earlier one (*same_start*) copies its start instead of
+        recomputing it (the hidden units keep their own seeded random weights).
+        """
+        member._check_settings(train)
+        torch.manual_seed(int(member.random_state))
+        member.dt_ = float(train.dt)
+        member.neuron_ids_ = np.asarray(train.neuron_ids)
+        member.input_names_ = tuple(train.input_names or ())
+        member.condition_table_ = ["all"]
+        model = member._new_network(train)
+        member.x0_table_ = nn.Parameter(torch.zeros(1, model.n_units, device=model.device))
+        if same_start is None or member.init == "random":
+            member._initialise(model, train, tensors, None)
+        else:
+            n_obs, ref = train.n_neurons, same_start.model_
+            with torch.no_grad():
+                for param, source in ((model.m, ref.m), (model.n, ref.n), (model.w_in, ref.w_in)):
+                    param.mul_(HIDDEN_INIT_SCALE)
+                    param[:n_obs] = source[:n_obs]
+                member.x0_table_[:, :n_obs] = same_start.x0_table_[:, :n_obs]
+            member.init_seconds_ = 0.0
+        member.model_ = model
+
+    def fit(self, train: Any) -> "LowRankEnsembleFit":
+        """Fit every member to *train* (early stopping on the training loss, as ``LowRankFit.fit`` without validation).
+
+        Parameters
+        ----------
+        train : TrialData
+            Training trials.
+
+        Returns
+        -------
+        LowRankEnsembleFit
+            ``self``; the members are in ``fits_``.
+        """
+        started = time.perf_counter()
+        members = self._members()
+        first = members[0]
+        tensors = first._tensors(train)
+        starts: dict[int, LowRankFit] = {}
+        for member in members:
+            self._prepare(member, train, tensors, starts.get(member.rank))
+            starts.setdefault(member.rank, member)
+        settings = first._settings()
+        k, r_max = len(members), max(self.ranks)
+        models = [mb.model_ for mb in members]
+        units, alpha, nonlin = models[0].n_units, models[0].alpha, models[0].nonlinearity
+        dev = tensors.activity.device
+        with torch.no_grad():
+            m = torch.zeros(k, units, r_max, device=dev)
+            n = torch.zeros(k, units, r_max, device=dev)
+            for i, model in enumerate(models):
+                m[i, :, : model.rank] = model.m
+                n[i, :, : model.rank] = model.n
+            w_in = torch.stack([model.w_in.detach() for model in models])  # (K, N, C)
+            x0 = torch.stack([mb.x0_table_.detach()[0] for mb in members])  # (K, N)
+        params = [p.clone().requires_grad_(True) for p in (m, n, w_in, x0)]
+        rank_mask = (torch.arange(r_max, device=dev)[None, None, :] < torch.tensor(self.ranks, device=dev)[:, None, None])
+        n_obs, n_trials = tensors.activity.shape[-1], tensors.activity.shape[0]
+        batched = dev.type != "cpu" if self.batched is None else bool(self.batched)
+
+        def squared_error(out: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # out (..., B, T, n_obs)
+            err = (out - tensors.activity[index]) ** 2
+            dims = tuple(range(err.dim() - 3, err.dim()))
+            if tensors.all_valid:
+                return err.mean(dim=dims)
+            weight = tensors.mask[index].unsqueeze(-1).to(err.dtype)
+            return (err * weight).sum(dim=dims) / (weight.sum(dim=dims) * n_obs).clamp_min(1.0)
+
+        def member_losses(idx: torch.Tensor) -> torch.Tensor:  # idx (K, B) -> (K,)
+            pm, pn, pw, px0 = params
+            if not batched:  # member by member: each step stays cache-sized (faster on CPUs)
+                losses = []
+                for i in range(k):
+                    drive = tensors.inputs[idx[i]] @ (pw[i].T * alpha)
+                    states, rates = rollout(px0[i], drive.transpose(0, 1), "lowrank", alpha, nonlin,
+                                            pm[i, :, : self.ranks[i]], pn[i, :, : self.ranks[i]], float(units))
+                    out = (rates if first.target == "rates" else states)[..., :n_obs]
+                    losses.append(squared_error(out, idx[i]))
+                return torch.stack(losses)
+            inputs = tensors.inputs[idx]  # (K, B, T, C)
+            kk, b, t, c = inputs.shape
+            drive = torch.bmm(inputs.reshape(kk, b * t, c), pw.transpose(1, 2) * alpha)
+            drive = drive.reshape(kk, b, t, units).permute(2, 0, 1, 3)
+            start = px0[:, None, :].expand(kk, b, units)
+            states, rates = ensemble_rollout(start, drive, alpha, nonlin, pm, pn, float(units))
+            out = (rates if first.target == "rates" else states)[..., :n_obs].permute(1, 2, 0, 3)  # (K, B, T, n_obs)
+            return squared_error(out, idx)
+
+        generators = [torch.Generator().manual_seed(s) for s in self.seeds]
+        moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+        plateaus = [_Plateau(settings.lr, settings.lr_factor, max(1, settings.patience // 3) if settings.patience
+                             else 10, settings.min_lr, settings.tol) for _ in members]
+        active = [True] * k
+        best = [(math.inf, 0)] * k
+        best_params: list[list[torch.Tensor] | None] = [None] * k
+        histories: list[list[dict[str, float]]] = [[] for _ in members]
+        epochs = [0] * k
+        step = 0
+        bar = tqdm(total=settings.max_epochs, disable=not self.params.get("progress", True), desc="ensemble",
+                   leave=False)
+        for epoch in range(1, settings.max_epochs + 1):
+            if not any(active):
+                break
+            orders = torch.stack([torch.randperm(n_trials, generator=g) for g in generators]).to(dev)
+            sums = torch.zeros(k, dtype=torch.float64)
+            for start_ in range(0, n_trials, settings.batch_size):
+                idx = orders[:, start_ : start_ + settings.batch_size]
+                for p in params:
+                    p.grad = None
+                losses = member_losses(idx)
+                if not torch.isfinite(losses).all():
+                    raise LrfitError("A member of the ensemble reached a non-finite loss; fit it alone with "
+                                     "LowRankFit (which rolls back and halves the learning rate).")
+                losses.sum().backward()
+                step += 1
+                self._adam_step(params, moments, rank_mask, plateaus, active, settings, step)
+                sums += losses.detach().double().cpu() * idx.shape[1]
+            for i in range(k):
+                if not active[i]:
+                    continue
+                epochs[i] = epoch
+                loss = float(sums[i]) / n_trials
+                histories[i].append({"epoch": epoch, "train_loss": loss, "lr": plateaus[i].lr,
+                                     "seconds": time.perf_counter() - started})
+                plateaus[i].step(loss)
+                if loss < best[i][0] * (1 - settings.tol) or best_params[i] is None:
+                    best[i] = (loss, epoch)
+                    best_params[i] = [p.detach()[i].clone() for p in params]
+                elif settings.patience and epoch - best[i][1] >= settings.patience:
+                    active[i] = False
+            bar.update(1)
+        bar.close()
+        self._finish(members, best_params, best, histories, epochs, tensors.variance)
+        self.fits_ = members
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    @staticmethod
+    @torch.no_grad()
+    def _adam_step(params: list[torch.Tensor], moments: list[tuple[torch.Tensor, torch.Tensor]],
+                   rank_mask: torch.Tensor, plateaus: list[_Plateau], active: list[bool], settings: Any,
+                   step: int) -> None:
+        """Per-member gradient clipping and Adam (as ``torch.optim.Adam``), frozen members untouched."""
+        k = len(plateaus)
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        grads[0] = grads[0] * rank_mask
+        grads[1] = grads[1] * rank_mask
+        if settings.clip_grad:
+            norms = torch.sqrt(sum(g.reshape(k, -1).square().sum(1) for g in grads))
+            coef = (settings.clip_grad / (norms + 1e-6)).clamp(max=1.0)
+            grads = [g * coef.view(-1, *[1] * (g.dim() - 1)) for g in grads]
+        beta1, beta2 = _BETAS
+        lr = torch.tensor([pl.lr if on else 0.0 for pl, on in zip(plateaus, active)], dtype=params[0].dtype,
+                          device=params[0].device)
+        # Frozen members must not advance their moments either: only active rows are updated.
+        on = torch.tensor(active, device=params[0].device)
+        bias1, bias2 = 1 - beta1**step, 1 - beta2**step
+        for p, g, (mom, vel) in zip(params, grads, moments):
+            if settings.weight_decay:
+                g = g.add(p, alpha=settings.weight_decay)
+            shape = (-1, *[1] * (p.dim() - 1))
+            keep = on.view(shape)
+            mom.copy_(torch.where(keep, mom * beta1 + g * (1 - beta1), mom))
+            vel.copy_(torch.where(keep, vel * beta2 + g * g * (1 - beta2), vel))
+            denom = (vel.sqrt() / math.sqrt(bias2)).add_(_EPS)
+            p.sub_(mom / denom * (lr / bias1).view(shape))
+
+    @staticmethod
+    def _finish(members: list[LowRankFit], best_params: list[Any], best: list[tuple[float, int]],
+                histories: list[list[dict[str, float]]], epochs: list[int], variance: float) -> None:
+        for i, member in enumerate(members):
+            model = member.model_
+            m, n, w_in, x0 = best_params[i]
+            with torch.no_grad():
+                model.m.copy_(m[:, : model.rank])
+                model.n.copy_(n[:, : model.rank])
+                model.w_in.copy_(w_in)
+                member.x0_table_.copy_(x0[None])
+            for row in histories[i]:
+                row["train_r2"] = 1.0 - row["train_loss"] / variance
+            member.history_ = histories[i]
+            member.best_epoch_, member.epochs_, member.rollbacks_ = best[i][1], epochs[i], 0
+            model.svd_normalize_()
+            with torch.no_grad():
+                model.x0.copy_(member.x0_table_.mean(0))
+            member.fit_seconds_ = histories[i][-1]["seconds"] if histories[i] else 0.0

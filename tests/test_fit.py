@@ -1,0 +1,271 @@
+"""The fitter: planted-network recovery, resume, NaN rollback, held-out neurons, bad input, CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from data_adapters import TrialData
+from data_adapters.hdf5 import write_hdf5
+from lrfit import LowRankFit, LowRankRNN
+from lrfit.cli import main
+from lrfit.config import load_config
+from lrfit.errors import LrfitError
+from lrfit.pipeline import prepare_data, run_fit
+from lrfit.recording import record_activity
+
+
+def planted_network(n_units: int = 64, rank: int = 2, seed: int = 1) -> LowRankRNN:
+    """A rank-2 network with a rotating, decaying latent flow driven by two inputs."""
+    net = LowRankRNN(n_units, rank=rank, n_inputs=2, tau=0.1, dt=0.02, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    m = torch.randn(n_units, rank, generator=gen)
+    # n = m A^T + noise: the overlap matrix n^T m / N is close to A.
+    a = torch.tensor([[1.2, -0.8], [0.8, 1.2]])[:rank, :rank]
+    n = m @ a.T + 0.3 * torch.randn(n_units, rank, generator=gen)
+    with torch.no_grad():
+        net.m.copy_(m)
+        net.n.copy_(n)
+    return net
+
+
+def planted_data(n_trials: int = 160, n_time: int = 40, seed: int = 0, n_units: int = 64) -> TrialData:
+    """Rates of the planted network under random input pulses (a condition column for splits)."""
+    rng = np.random.default_rng(seed)
+    amp = rng.uniform(-1, 1, size=(n_trials, 2)).astype(np.float32)
+    inputs = np.zeros((n_trials, n_time, 2), np.float32)
+    inputs[:, 5:15] = amp[:, None, :]
+    conditions = pd.DataFrame({"amp0": amp[:, 0], "amp1": amp[:, 1]})
+    return record_activity(planted_network(n_units), inputs, conditions, ("u0", "u1"), noise_std=0.0)
+
+
+def quick_fit(**kwargs) -> LowRankFit:
+    settings = dict(rank=2, max_epochs=15, batch_size=32, lr=3e-3, progress=False, random_state=0)
+    settings.update(kwargs)
+    return LowRankFit(**settings)
+
+
+def params_of(fit: LowRankFit) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().copy() for k, v in fit.model_.state_dict().items()}
+
+
+def test_planted_rank2_network_is_recovered_on_held_out_trials():
+    train, test = planted_data(seed=0), planted_data(n_trials=60, seed=1)
+    fit = quick_fit().fit(train, validation=test)
+    assert fit.score(test) > 0.99
+    predicted = fit.predict(test)
+    assert predicted.activity.shape == test.activity.shape
+    assert np.array_equal(predicted.neuron_ids, test.neuron_ids)
+    kappa = fit.latents(test)
+    assert kappa.shape == (test.n_trials, test.n_time, 2)
+    # The recovered column space of M matches the planted one.
+    planted_m = planted_network().m.detach().numpy()
+    q_true, _ = np.linalg.qr(planted_m)
+    q_fit, _ = np.linalg.qr(fit.model_.m.detach().numpy())
+    cosines = np.linalg.svd(q_true.T @ q_fit, compute_uv=False)
+    assert cosines.min() > 0.95
+
+
+def test_random_init_trains_too():
+    train, test = planted_data(n_trials=96), planted_data(n_trials=32, seed=1)
+    fit = quick_fit(init="random", max_epochs=5).fit(train, validation=test)
+    losses = [row["train_loss"] for row in fit.history_]
+    assert losses[-1] < losses[0]
+
+
+class InterruptedFit(LowRankFit):
+    """Raises Ctrl-C after a given epoch, as a user would."""
+
+    stop_after = 4
+
+    def _on_epoch_end(self, epoch: int) -> None:
+        if epoch == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_fit_resumes_to_the_uninterrupted_parameters(tmp_path):
+    train, test = planted_data(n_trials=96), planted_data(n_trials=32, seed=1)
+    straight = quick_fit(init="random", max_epochs=8).fit(train, validation=test)
+    interrupted = InterruptedFit(**{**quick_fit(init="random", max_epochs=8).get_params(), "checkpoint_dir": tmp_path})
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(train, validation=test)
+    assert (tmp_path / "checkpoint.pt").is_file()
+    resumed = quick_fit(init="random", max_epochs=8, checkpoint_dir=tmp_path).fit(train, validation=test, resume=True)
+    assert resumed.epochs_ == straight.epochs_ == 8
+    for name, value in params_of(straight).items():
+        np.testing.assert_array_equal(params_of(resumed)[name], value, err_msg=name)
+
+
+class NanOnceFit(LowRankFit):
+    """Returns a NaN loss on the 3rd mini-batch, once."""
+
+    calls = 0
+
+    def _batch_loss(self, model, tensors, idx):
+        loss = super()._batch_loss(model, tensors, idx)
+        type(self).calls += 1
+        return loss * float("nan") if type(self).calls == 3 else loss
+
+
+def test_nan_loss_rolls_back_and_says_so(caplog):
+    train = planted_data(n_trials=96)
+    with caplog.at_level(logging.WARNING):
+        fit = NanOnceFit(**quick_fit(max_epochs=4, batch_size=16).get_params()).fit(train)
+    assert fit.rollbacks_ == 1
+    assert "rolled back" in caplog.text and "halved the learning rate" in caplog.text
+    assert fit.epochs_ == 4
+    assert all(np.isfinite(v).all() for v in params_of(fit).values())
+    assert fit.score(train) > 0.9
+
+
+def _write_planted(tmp_path, name="planted.h5", data: TrialData | None = None):
+    path = tmp_path / name
+    write_hdf5(data if data is not None else planted_data(n_trials=80), path)
+    return path
+
+
+def _config(path, **sections) -> dict:
+    raw = {
+        "data": {"path": str(path)},
+        "preprocess": {"heldout_neurons": 8, "split": {"by": "trials", "test_fraction": 0.25, "seed": 0}},
+        "model": {"rank": 2},
+        "optim": {"max_epochs": 3, "batch_size": 32},
+    }
+    for key, value in sections.items():
+        raw[key].update(value)
+    return load_config(extra=raw)
+
+
+def test_heldout_neurons_never_influence_training(tmp_path):
+    data = planted_data(n_trials=80)
+    config = _config(_write_planted(tmp_path, data=data))
+    prepared = prepare_data(config)
+    held = prepared.info["heldout_neuron_ids"]
+    assert len(held) == 8 and not set(held) & set(prepared.info["neuron_ids"])
+    # Scramble the held-out neurons' activity: the fitted network must not change.
+    activity = np.array(data.activity)
+    position = {nid: i for i, nid in enumerate(data.neuron_ids)}
+    columns = [position[h] for h in held]
+    activity[:, :, columns] = np.random.default_rng(5).uniform(-0.9, 0.9, size=activity[:, :, columns].shape)
+    config_b = _config(_write_planted(tmp_path, "scrambled.h5", data.replace(activity=activity)))
+    out_a, out_b = tmp_path / "run_a", tmp_path / "run_b"
+    metrics_a = run_fit(config, out_a, progress=False)
+    metrics_b = run_fit(config_b, out_b, progress=False)
+    a, b = LowRankFit.load(out_a), LowRankFit.load(out_b)
+    for name, value in params_of(a).items():
+        np.testing.assert_array_equal(params_of(b)[name], value, err_msg=name)
+    assert metrics_a["r2_test"] == metrics_b["r2_test"]
+    # The held-out neurons of the planted network are predicted from the latents;
+    # scrambled ones are not.
+    assert metrics_a["heldout_r2"] > 0.9
+    assert metrics_b["heldout_r2"] < 0.5
+
+
+def test_rank_list_writes_selection_and_per_rank_runs(tmp_path):
+    config = _config(_write_planted(tmp_path), model={"rank": [1, 2]}, preprocess={"heldout_neurons": 0})
+    out = tmp_path / "run"
+    metrics = run_fit(config, out, progress=False)
+    selection = json.loads((out / "rank_selection.json").read_text())
+    assert selection["ranks"] == [1, 2] and len(selection["r2_test"]) == 2
+    assert (out / "rank_1" / "model.json").is_file() and (out / "rank_2" / "history.csv").is_file()
+    for key in ("r2_train", "r2_test", "r2_test_per_neuron_mean", "rank", "epochs", "seconds"):
+        assert key in metrics
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["rank"] == [1, 2]
+    with pytest.raises(LrfitError, match="--resume"):
+        run_fit(config, out, progress=False)
+    assert run_fit(config, out, resume=True, progress=False)["r2_test"] == metrics["r2_test"]
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(rank=100), "larger than the number of units"),
+        (dict(rank=0), "positive integer"),
+        (dict(target="spikes"), "Unknown target 'spikes'"),
+    ],
+)
+def test_estimator_rejects_bad_settings(change, match):
+    with pytest.raises(LrfitError, match=match):
+        quick_fit(**change).fit(planted_data(n_trials=8))
+
+
+def test_rates_outside_tanh_range_suggest_normalising():
+    data = planted_data(n_trials=8)
+    loud = data.replace(activity=np.asarray(data.activity) * 3)
+    with pytest.raises(LrfitError, match="outside tanh's range.*normalise"):
+        quick_fit().fit(loud)
+    fit = quick_fit(target="currents", max_epochs=1).fit(loud)
+    assert np.isfinite(fit.score(loud))
+
+
+def test_empty_training_split_is_one_sentence(tmp_path):
+    config = _config(_write_planted(tmp_path), preprocess={"split": {"by": "trials", "test_fraction": 1.0, "seed": 0}})
+    with pytest.raises(ValueError, match=r"test_fraction 1.0 must be in \(0, 1\)"):
+        prepare_data(config)
+    one_value = _config(_write_planted(tmp_path), preprocess={
+        "split": {"by": "conditions", "column": "amp0", "test_values": [], "seed": 0}})
+    with pytest.raises(ValueError, match="empty"):
+        prepare_data(one_value)
+
+
+def test_missing_input_channels_are_named(tmp_path):
+    config = _config(_write_planted(tmp_path), model={"inputs": ["u0", "context"]})
+    with pytest.raises(LrfitError, match=r"input channel\(s\) \['context'\].*data.inputs"):
+        prepare_data(config)
+
+
+def test_unknown_config_key_names_the_closest(tmp_path):
+    with pytest.raises(LrfitError, match="max_epoch.*did you mean 'max_epochs'"):
+        load_config(extra={"data": {"path": "x.h5"}, "optim": {"max_epoch": 3}})
+    with pytest.raises(LrfitError, match="did you mean 'rank'"):
+        load_config(extra={"data": {"path": "x.h5"}}, overrides=["model.rnak=2"])
+
+
+def test_cli_fit_and_compare_on_a_tiny_teacher(tmp_path, capsys):
+    teacher = tmp_path / "teacher"
+    assert main(["teacher", "--task", "cdm", "--units", "32", "--rank", "1", "--epochs", "3", "--seed", "0",
+                 "--out", str(teacher), "--no-progress"]) == 0
+    config = tmp_path / "student.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"teacher": str(teacher), "trials": 64, "test_trials": 32},
+        "model": {"rank": 1},
+        "optim": {"max_epochs": 3},
+    }))
+    student = tmp_path / "student"
+    assert main(["fit", str(config), "--out", str(student), "--no-progress", "--set", "optim.batch_size=16"]) == 0
+    metrics = json.loads((student / "metrics.json").read_text())
+    assert metrics["r2_test"] > 0.9 and metrics["rank"] == 1
+    capsys.readouterr()
+    assert main(["compare", str(student), str(teacher)]) == 0
+    result = json.loads((student / "compare.json").read_text())
+    for key in ("r2_activity", "accuracy_student", "accuracy_teacher", "m_cosines", "n_cosines", "ecc"):
+        assert key in result
+    assert result["r2_activity"] > 0.9
+    assert main(["fit", str(config), "--out", str(student), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+CONFIGS = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["teacher_student.yaml", "rank_sweep.yaml", "m1_reaching.yaml"])
+def test_shipped_fit_configs_are_valid(name):
+    config = load_config(CONFIGS / name)
+    assert config["model"]["rank"]
+
+
+def test_m1_config_holds_out_whole_directions_within_tanh_range(m1_path):
+    prepared = prepare_data(load_config(CONFIGS / "m1_reaching.yaml"))
+    train, test = prepared.train, prepared.test
+    assert (train.n_trials, test.n_trials, train.n_neurons) == (6, 2, 141)
+    assert not set(train.conditions["reach_angle_deg"]) & set(test.conditions["reach_angle_deg"])
+    assert list(train.input_names) == ["cue_x", "cue_y", "go"]
+    assert np.abs(train.activity).max() < 1.0
+    # Normalisation statistics come from the training directions only.
+    assert abs(float(np.mean(train.activity))) < 1e-5
