@@ -60,3 +60,30 @@ def test_mixture_from_labels_and_merge():
     np.testing.assert_allclose(merged.means[0], y.mean(0), atol=1e-10)
     np.testing.assert_allclose(merged.covariances[0], np.cov(y.T, bias=True), atol=1e-10)
     assert st.select([1]).n_populations == 1
+
+
+def test_fold_signs_merges_mirror_images_and_resamples_both_signs():
+    """Loadings y and -y describe the same tanh network: folded, one Gaussian population; samples get both signs."""
+    import torch
+
+    from lrfit.analysis import sample_loadings
+    from lrfit.models import LowRankRNN
+
+    rng = np.random.default_rng(0)
+    n = 400
+    base = rng.normal([2.0, 1.5], 0.3, size=(n, 2))  # (m, n) of one population, away from zero
+    signs = rng.choice([-1.0, 1.0], size=n)
+    net = LowRankRNN(n, rank=1, seed=0)
+    with torch.no_grad():
+        net.m.copy_(torch.tensor(base[:, :1] * signs[:, None]))
+        net.n.copy_(torch.tensor(base[:, 1:] * signs[:, None]))
+    plain = fit_populations(net, max_populations=3, n_seeds=3, n_init=2)
+    folded = fit_populations(net, max_populations=3, n_seeds=3, n_init=2, fold_signs=True)
+    assert plain.n_populations == 2 and folded.n_populations == 1
+    assert folded.mixture.symmetric and np.allclose(folded.signs, signs)
+    assert folded.mixture.means[0] == pytest.approx([2.0, 1.5], abs=0.1)
+    y, _ = sample_loadings(folded, 2000, seed=1)
+    assert 0.4 < np.mean(y[:, 0] > 0) < 0.6 and np.all(y[:, 0] * y[:, 1] > 0)  # both signs, m and n flipped together
+    net.nonlinearity = "relu"
+    with pytest.raises(LrfitError, match="odd nonlinearity"):
+        fit_populations(net, fold_signs=True)

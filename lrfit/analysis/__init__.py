@@ -7,8 +7,10 @@
 - :mod:`.meanfield` — mean-field reduction of Gaussian-mixture networks.
 - :mod:`.resample` — networks resampled from the mixture; evaluation on tasks/data.
 - :mod:`.inactivation` — silencing groups of neurons and predicting the effect.
+- :mod:`.compare` — fixed points of a teacher mapped into a student's latent space.
 """
 
+from .compare import FixedPointMatch, match_fixed_points
 from .connectivity import ConnectivityStats, connectivity_stats, loading_columns, loading_matrix, loading_table
 from .fixed_points import (
     FixedPoint,
@@ -54,6 +56,7 @@ __all__ = [
     "ConnectivityStats",
     "EffectiveOverlaps",
     "FixedPoint",
+    "FixedPointMatch",
     "FixedPointResult",
     "FlowField",
     "InactivationAgreement",
@@ -83,6 +86,7 @@ __all__ = [
     "map_groups",
     "meanfield_flow",
     "meanfield_trajectory",
+    "match_fixed_points",
     "mixture_from_labels",
     "predict_inactivation",
     "r2_score_activity",

@@ -45,6 +45,10 @@ class MixtureStats:
         Block sizes ``R``, ``C``, ``O``.
     columns : tuple of str
         Names of the ``D`` loading columns.
+    symmetric : bool
+        The mixture describes sign-folded loadings ``s_i y_i`` (``s_i = sign(m_i1)``):
+        the density of the loadings is ``(p(y) + p(-y)) / 2`` and samples get a random
+        sign per neuron (see :func:`fit_populations`, ``fold_signs``).
     """
 
     weights: np.ndarray
@@ -54,6 +58,7 @@ class MixtureStats:
     n_inputs: int
     n_outputs: int
     columns: tuple[str, ...]
+    symmetric: bool = False
 
     def __post_init__(self) -> None:
         d = 2 * self.rank + self.n_inputs + self.n_outputs
@@ -81,7 +86,7 @@ class MixtureStats:
         if idx.size == 0 or idx.min() < 0 or idx.max() >= self.n_populations:
             raise LrfitError(f"Population indices {list(idx)} are out of range; this mixture has populations 0..{self.n_populations - 1}.")
         w = self.weights[idx]
-        return MixtureStats(w / w.sum(), self.means[idx], self.covariances[idx], self.rank, self.n_inputs, self.n_outputs, self.columns)
+        return MixtureStats(w / w.sum(), self.means[idx], self.covariances[idx], self.rank, self.n_inputs, self.n_outputs, self.columns, self.symmetric)
 
     def merged(self) -> "MixtureStats":
         """A single Gaussian with the mixture's overall mean and covariance (moment matching).
@@ -91,7 +96,7 @@ class MixtureStats:
         mu = self.weights @ self.means
         dev = self.means - mu
         cov = np.einsum("p,pij->ij", self.weights, self.covariances) + np.einsum("p,pi,pj->ij", self.weights, dev, dev)
-        return MixtureStats(np.ones(1), mu[None], cov[None], self.rank, self.n_inputs, self.n_outputs, self.columns)
+        return MixtureStats(np.ones(1), mu[None], cov[None], self.rank, self.n_inputs, self.n_outputs, self.columns, self.symmetric)
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
@@ -172,6 +177,8 @@ class PopulationResult:
         responsibilities (used for resampling and mean-field theory).
     ari_threshold : float
         Stability threshold used.
+    signs : ndarray, (N,) or None
+        With ``fold_signs``: the sign ``s_i`` each neuron's loadings were multiplied by.
     """
 
     n_populations: int
@@ -187,6 +194,7 @@ class PopulationResult:
     features: tuple[str, ...]
     mixture: MixtureStats
     ari_threshold: float
+    signs: np.ndarray | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (number chosen, labels per neuron, BIC curve, ARI, statistics)."""
@@ -198,6 +206,8 @@ class PopulationResult:
                 "bic": self.bic,
                 "ari": self.ari,
                 "ari_threshold": self.ari_threshold,
+                "fold_signs": self.signs is not None,
+                "signs": self.signs,
                 "labels": self.labels,
                 "weights": self.weights,
                 "features": list(self.features),
@@ -230,6 +240,7 @@ def fit_populations(
     n_init: int = 1,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    fold_signs: bool = False,
 ) -> PopulationResult:
     """Fit Gaussian mixtures to the neurons' loadings and choose the number of populations.
 
@@ -263,6 +274,13 @@ def fit_populations(
         Initialisations per scikit-learn fit.
     input_names, output_names : sequence of str, optional
         Channel names for the column names.
+    fold_signs : bool
+        Multiply each neuron's loading vector by ``s_i = sign(m_i1)`` before fitting.
+        For an odd ``phi`` (tanh) negating all loadings of unit ``i`` maps ``x_i -> -x_i``
+        and leaves the network's computation unchanged, so the loadings are only
+        defined up to this per-neuron sign; without folding, a mixture spends
+        components on the mirror images ``y`` and ``-y``.  The mixture is then marked
+        ``symmetric`` and resampled networks draw a random sign per neuron.
 
     Returns
     -------
@@ -270,6 +288,13 @@ def fit_populations(
     """
     y, r, c, o, cols = _model_loadings(model, input_names, output_names)
     n = y.shape[0]
+    signs = None
+    if fold_signs:
+        nonlin = str(getattr(model, "nonlinearity", "tanh"))
+        if nonlin not in ("tanh", "identity"):
+            raise LrfitError(f"fold_signs needs an odd nonlinearity (tanh or identity), the network uses '{nonlin}'; fit without folding.")
+        signs = np.where(y[:, 0] < 0, -1.0, 1.0)
+        y = y * signs[:, None]
     feats = list(cols) if features is None else list(features)
     unknown = [f for f in feats if f not in cols]
     if unknown:
@@ -309,6 +334,8 @@ def fit_populations(
     means = gm.means_[order] * sd + mu
     cov = _full_covariances(gm, covariance_type, z.shape[1])[order] * np.outer(sd, sd)
     mixture = mixture_from_labels(y, resp, r, c, o, cols)
+    if fold_signs:
+        mixture = MixtureStats(mixture.weights, mixture.means, mixture.covariances, r, c, o, mixture.columns, symmetric=True)
     log.info("populations: BIC picks %d, stable choice %d (ARI %s)", n_bic, n_pop, np.round(ari, 3).tolist())
     return PopulationResult(
         n_populations=n_pop,
@@ -324,6 +351,7 @@ def fit_populations(
         features=tuple(feats),
         mixture=mixture,
         ari_threshold=float(ari_threshold),
+        signs=signs,
     )
 
 

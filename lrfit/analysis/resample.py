@@ -58,7 +58,9 @@ def sample_loadings(
     """Draw ``n_units`` loading vectors from a Gaussian mixture.
 
     Neuron ``i`` gets population ``p_i`` (exact proportions ``round(alpha_p N)`` if
-    ``exact_weights``, else multinomial) and loadings ``y_i ~ N(mu^{p_i}, Sigma^{p_i})``.
+    ``exact_weights``, else multinomial) and loadings ``y_i ~ N(mu^{p_i}, Sigma^{p_i})``;
+    for a ``symmetric`` (sign-folded) mixture each row is then multiplied by a random
+    sign ``s_i = +-1`` (probability 1/2 each).
 
     Returns
     -------
@@ -75,7 +77,10 @@ def sample_loadings(
         if cnt:
             blocks.append(_gaussian_draw(rng, stats.means[p], stats.covariances[p], int(cnt)))
             labels.append(np.full(int(cnt), p))
-    return np.concatenate(blocks), np.concatenate(labels)
+    loadings = np.concatenate(blocks)
+    if getattr(stats, "symmetric", False):
+        loadings = loadings * rng.choice([-1.0, 1.0], size=loadings.shape[0])[:, None]
+    return loadings, np.concatenate(labels)
 
 
 @torch.no_grad()

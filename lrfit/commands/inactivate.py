@@ -1,0 +1,64 @@
+"""``lrfit inactivate RUN_DIR --groups populations|FILE``: predict the effect of silencing groups of neurons.
+
+Example::
+
+    lrfit inactivate runs/student --groups populations
+    lrfit inactivate runs/student --groups groups.json --fraction 0.5 --seed 1
+
+FILE maps group names to neuron ids (JSON ``{"name": [ids]}`` or CSV with columns
+``group,neuron``; see :mod:`lrfit.workflows.groups`).  Writes ``inactivation.csv``,
+``inactivation.json`` and ``inactivation.png`` into ``RUN_DIR/analysis/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "inactivate"
+HELP = "silence groups of neurons (populations or a JSON/CSV file) and predict the change in accuracy per context"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``lrfit inactivate``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    parser.add_argument("run_dir", help="run directory written by 'lrfit fit' or 'lrfit teacher'")
+    parser.add_argument("--groups", required=True, help="'populations' or a JSON/CSV file mapping group names to neuron ids")
+    parser.add_argument("--fraction", type=float, default=None, help="silence this random fraction of each group (default: all of it)")
+    parser.add_argument("--teacher", default=None, help="teacher run directory (default: the one the run records)")
+    parser.add_argument("--rank", type=int, default=None, help="rank of a rank sweep (default: the chosen rank)")
+    parser.add_argument("--trials", type=int, default=512, help="task trials scored (default 512)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the trials and random fractions (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict the inactivation effects and print the summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (see :func:`add_arguments`).
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
+    from ..workflows import inactivate_run
+
+    result = inactivate_run(
+        args.run_dir, groups=args.groups, fraction=args.fraction, teacher=args.teacher, seed=args.seed,
+        n_trials=args.trials, rank=args.rank,
+    )
+    table = result["table"]
+    cols = [c for c in ("group", "context", "n_silenced", "accuracy", "delta_accuracy", "accuracy_teacher", "gap") if c in table]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    agr = result["agreement"]
+    if agr is not None:
+        print(f"agreement with the teacher: sign {agr.sign_agreement:.2f}, mean |accuracy gap| {agr.mean_abs_gap:.3f}")
+    print(f"wrote {result['files']['csv'].parent}")
+    return 0

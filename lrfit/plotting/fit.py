@@ -1,0 +1,179 @@
+"""Fit quality: rank curve, training history, per-neuron R^2, example neurons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ._base import axes_or_new, new_figure
+
+__all__ = ["plot_example_neurons", "plot_history", "plot_r2_histogram", "plot_rank_curve"]
+
+
+def plot_rank_curve(ranks: Sequence[int], r2_test: Sequence[float], r2_train: Sequence[float] | None = None, chosen: int | None = None, ax: Axes | None = None) -> Figure:
+    """Held-out (and training) R^2 against rank, with the chosen rank marked.
+
+    Parameters
+    ----------
+    ranks : sequence of int
+        Ranks fitted.
+    r2_test, r2_train : sequence of float
+        Pooled R^2 per rank (``rank_selection.json``).
+    chosen : int, optional
+        Rank chosen.
+    ax : Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    Figure
+    """
+    fig, ax = axes_or_new(ax, (4.2, 3.2))
+    if r2_train is not None:
+        ax.plot(ranks, r2_train, "o--", color="0.55", label="train")
+    ax.plot(ranks, r2_test, "o-", color="C0", label="held-out trials")
+    if chosen is not None:
+        ax.axvline(chosen, color="C3", ls=":", label=f"chosen rank {chosen}")
+    ax.set_xticks(list(ranks))
+    ax.set_xlabel("rank R")
+    ax.set_ylabel("$R^2$ of the activity (pooled)")
+    ax.legend(fontsize=8)
+    ax.set_title("Rank selection")
+    return fig
+
+
+def plot_history(history: pd.DataFrame, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Training curves: every ``*loss*`` column against epoch (log scale), and accuracy if present.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        One row per epoch (``history.csv`` or ``metrics.json["history"]``).
+    ax : Axes, optional
+        Where to draw.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    Figure
+    """
+    fig, ax = axes_or_new(ax, (4.6, 3.2))
+    x = history["epoch"].to_numpy() if "epoch" in history.columns else np.arange(1, len(history) + 1)
+    loss_cols = [c for c in history.columns if "loss" in c.lower()]
+    for i, c in enumerate(loss_cols):
+        vals = pd.to_numeric(history[c], errors="coerce").to_numpy(float)
+        ax.plot(x, vals, color=f"C{i}", label=c)
+    if loss_cols and np.nanmin(pd.to_numeric(history[loss_cols].stack(), errors="coerce")) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (mean squared error)")
+    acc_cols = [c for c in history.columns if "acc" in c.lower() or c.lower().startswith("r2")]
+    handles, labels = ax.get_legend_handles_labels()
+    if acc_cols:
+        ax2 = ax.twinx()
+        for i, c in enumerate(acc_cols):
+            ax2.plot(x, pd.to_numeric(history[c], errors="coerce"), color=f"C{len(loss_cols) + i}", ls="--", label=c)
+        ax2.set_ylabel("accuracy / $R^2$")
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="center right")
+    ax.set_title(title or "Training history")
+    return fig
+
+
+def plot_r2_histogram(r2: Sequence[float], ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Histogram of per-neuron R^2 on an axis from ``max(-1, min R^2)`` (at most 0.9) to 1; values below -1 are piled at -1.
+
+    Parameters
+    ----------
+    r2 : sequence of float
+        One value per neuron.
+    ax : Axes, optional
+        Where to draw.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    Figure
+    """
+    fig, ax = axes_or_new(ax, (4.2, 3.2))
+    vals = np.asarray(r2, float)
+    vals = vals[np.isfinite(vals)]
+    # Zoom on the values present: with every neuron above 0.9 a [-1, 1] axis shows one bar.
+    lo = -1.0 if not vals.size else float(max(-1.0, np.floor(np.min(vals) * 20.0) / 20.0))
+    lo = min(lo, 0.9)
+    ax.hist(np.clip(vals, -1.0, 1.0), bins=np.linspace(lo, 1.0, 41), color="C0", edgecolor="white")
+    ax.set_xlim(lo, 1.0)
+    if vals.size:
+        med = float(np.median(vals))
+        ax.axvline(med, color="C3", ls="--", label=f"median {med:.3f}")
+        ax.legend(fontsize=8, loc="upper left")
+    ax.set_xlabel("$R^2$ per neuron" + (" (values below -1 shown at -1)" if lo <= -1.0 else ""))
+    ax.set_ylabel("number of neurons")
+    ax.set_title(title or f"Per-neuron fit quality ({vals.size} neurons)")
+    return fig
+
+
+def plot_example_neurons(
+    time: np.ndarray,
+    true: np.ndarray,
+    fitted: np.ndarray,
+    neuron_names: Sequence[Any] | None = None,
+    r2: Sequence[float] | None = None,
+    conditions: Any = None,
+    ncols: int = 3,
+    unit: str = "rate, a.u.",
+) -> Figure:
+    """Example neurons: recorded (solid) against fitted (dashed) activity, a few trials each.
+
+    Parameters
+    ----------
+    time : ndarray, (T,)
+        Seconds.
+    true, fitted : ndarray, (K, T, n)
+        Activity of the *n* example neurons on *K* trials (or condition averages).
+    neuron_names : sequence, optional
+        Names for the panel titles.
+    r2 : sequence of float, optional
+        Per-neuron R^2 shown in the titles.
+    conditions : pandas.DataFrame, optional
+        Unused except for the legend label of the first trials.
+    ncols : int
+        Panels per row.
+    unit : str
+        Unit of the activity, for the y label.
+
+    Returns
+    -------
+    Figure
+    """
+    true = np.asarray(true, float)
+    fitted = np.asarray(fitted, float)
+    n = true.shape[-1]
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = new_figure((3.2 * min(n, ncols), 2.4 * nrows), nrows, min(n, ncols), squeeze=False)
+    k = min(true.shape[0], 4)
+    for j in range(nrows * min(n, ncols)):
+        ax = axes.flat[j]
+        if j >= n:
+            ax.set_visible(False)
+            continue
+        for i in range(k):
+            ax.plot(time, true[i, :, j], color=f"C{i}", lw=1.4, label="recorded" if i == 0 else None)
+            ax.plot(time, fitted[i, :, j], color=f"C{i}", lw=1.4, ls="--", label="fitted" if i == 0 else None)
+        name = neuron_names[j] if neuron_names is not None else j
+        ax.set_title(f"neuron {name}" + (f"  ($R^2$ = {r2[j]:.2f})" if r2 is not None else ""), fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel(f"activity ({unit})")
+        if j == 0:
+            ax.legend(fontsize=7, title=f"{k} trials, one colour each", title_fontsize=7)
+    fig.suptitle("Example neurons: recorded (solid) vs fitted (dashed)")
+    return fig

@@ -1,0 +1,352 @@
+"""``lrfit report``: one self-contained HTML page explaining a run.
+
+Sections (those that do not apply to a run are left out):
+
+1. Summary — the network, its origin and headline metrics.
+2. Fit quality — rank curve (``rank_selection.json``), training history, per-neuron
+   held-out R^2, example neurons recorded vs fitted (runs of ``lrfit fit``).
+3. Latent trajectories — ``kappa_r(t)`` averaged per condition, variance explained by
+   the recurrent and input subspaces (``analysis/latents.npz``).
+4. Connectivity and populations — loadings coloured by population, BIC/ARI curve,
+   overlaps, accuracy of resampled networks.
+5. Dynamics — phase portraits under each constant input of ``fixed_points.json``.
+6. Inactivation — predicted (and teacher) accuracy after silencing each population.
+
+Analyses missing from ``RUN/analysis/`` are computed first (:func:`lrfit.workflows.analyze_run`,
+:func:`lrfit.workflows.inactivate_run`); existing files are reused.  Figures are embedded as
+base64 PNG (:func:`lrfit.plotting.figure_base64`), so the page needs no other file.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import LrfitError
+from .workflows.analyze import FIXED_POINTS_FILE, LATENTS_FILE, LOADINGS_FILE, OVERLAPS_FILE, POPULATIONS_FILE, RESAMPLE_FILE, analyze_run
+from .workflows.context import RunContext, load_context, run_activity
+from .workflows.inactivate import INACTIVATION_JSON, INACTIVATION_PNG, inactivate_run
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;background:#fff}
+h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+.muted{color:#666;font-size:.9em} .figs{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
+figure{margin:0;max-width:calc(50% - 7px)} figure.wide{max-width:100%} figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#444;max-width:560px;margin-top:.3em}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0} th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#f4f4f4} td:first-child,th:first-child{text-align:left} .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em}
+"""
+
+
+class _Page:
+    """Accumulates HTML sections."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def h2(self, text: str) -> None:
+        self.parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def p(self, text: str, cls: str = "") -> None:
+        attr = f' class="{cls}"' if cls else ""
+        self.parts.append(f"<p{attr}>{html.escape(text)}</p>")
+
+    def table(self, df: pd.DataFrame, digits: int = 3) -> None:
+        self.parts.append(df.to_html(index=False, border=0, float_format=lambda v: f"{v:.{digits}f}", na_rep="–"))
+
+    def figures(self, items: list[tuple[str, str]], wide: bool = False) -> None:
+        """``items``: (data URI, caption); two per row unless ``wide``."""
+        if not items:
+            return
+        cls = ' class="wide"' if wide else ""
+        figs = "".join(f'<figure{cls}><img src="{uri}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>' for uri, cap in items)
+        self.parts.append(f'<div class="figs">{figs}</div>')
+
+    def html(self, title: str) -> str:
+        body = "\n".join(self.parts)
+        return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n{body}\n</body></html>\n'
+
+
+def _figure(make: Callable[[], Any], caption: str) -> list[tuple[str, str]]:
+    """Render one figure to a data URI; a failing figure is logged and skipped, never fatal."""
+    from .plotting import figure_base64
+
+    try:
+        fig = make()
+    except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the rest of the page
+        log.warning("figure '%s' skipped: %s", caption, exc)
+        return []
+    return [(figure_base64(fig), caption)]
+
+
+def _png_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def ensure_analyses(ctx: RunContext, path: Path, teacher: Any = None, rank: int | None = None) -> list[str]:
+    """Compute the analyses missing from ``RUN/analysis/``; returns notes for the page."""
+    notes: list[str] = []
+    adir = ctx.run.analysis_dir
+    needed = (FIXED_POINTS_FILE, POPULATIONS_FILE, OVERLAPS_FILE, LATENTS_FILE, LOADINGS_FILE)
+    if not all((adir / f).is_file() for f in needed):
+        log.info("computing the missing analyses of %s", path)
+        analyze_run(path, teacher=teacher, rank=rank)
+    if not (adir / INACTIVATION_JSON).is_file() and ctx.task is not None and int(ctx.model.n_outputs):
+        try:
+            inactivate_run(path, groups="populations", teacher=teacher, rank=rank)
+        except LrfitError as exc:
+            notes.append(f"Inactivation not computed: {exc}")
+    return notes
+
+
+def _summary(page: _Page, ctx: RunContext) -> None:
+    run, model = ctx.run, ctx.model
+    rows = [
+        ("run directory", str(run.path)),
+        ("network", f"{run.kind} RNN, N = {model.n_units} units" + (f", rank {model.rank}" if ctx.is_lowrank else "")),
+        ("role", run.role),
+        ("task", getattr(ctx.task, "name", "none (recorded data)") if ctx.task is not None else "none (recorded data)"),
+        ("teacher", str(run.teacher_dir) if run.teacher_dir else "—"),
+        ("readout", {"own": "its own", "teacher": "the teacher's (attached to the fitted units)", "none": "none"}[ctx.readout]),
+        ("inputs", ", ".join(ctx.input_names) or "none"),
+    ]
+    m = run.metrics or {}
+    for key, label in (("r2_test", "R² on held-out trials (pooled)"), ("r2_test_per_neuron_mean", "mean per-neuron held-out R²"),
+                       ("heldout_r2", "R² of held-out neurons"), ("accuracy", "task accuracy"), ("epochs", "epochs")):
+        if isinstance(m.get(key), (int, float)):
+            rows.append((label, f"{m[key]:.4g}"))
+    page.table(pd.DataFrame(rows, columns=["", "value"]))
+
+
+def _fit_quality(page: _Page, ctx: RunContext) -> None:
+    from .plotting import plot_example_neurons, plot_history, plot_r2_histogram, plot_rank_curve
+
+    figs: list[tuple[str, str]] = []
+    sel = ctx.run.rank_selection
+    if sel and sel.get("ranks"):
+        figs += _figure(lambda: plot_rank_curve(sel["ranks"], sel["r2_test"], sel.get("r2_train"), sel.get("chosen_rank")),
+                        "Pooled R² of the activity against the rank of the fitted network; the dotted line marks the rank chosen.")
+    if ctx.run.history is not None and len(ctx.run.history):
+        figs += _figure(lambda: plot_history(ctx.run.history), "Training curves per epoch.")
+    examples: list[tuple[str, str]] = []
+    r2 = (ctx.run.metrics or {}).get("r2_test_per_neuron")
+    if r2:
+        figs += _figure(lambda: plot_r2_histogram(r2, title=f"Held-out R² per neuron ({len(r2)} neurons)"),
+                        "How well each neuron's activity on held-out trials is reproduced by the fitted network.")
+    if ctx.fit is not None:
+        try:
+            act = run_activity(ctx, split="test")
+        except LrfitError as exc:
+            page.p(f"Example neurons not shown: {exc}", "note")
+        else:
+            vals = np.asarray(r2, float) if r2 and len(r2) == act.recorded.shape[-1] else None
+            order = np.argsort(vals) if vals is not None else np.arange(act.recorded.shape[-1])
+            pick = np.asarray(list(dict.fromkeys(order[np.linspace(0, len(order) - 1, min(6, len(order))).astype(int)][::-1].tolist())))
+            unit = "rate, a.u." if act.unit == "rates" else "current, a.u."
+            examples = _figure(
+                lambda: plot_example_neurons(act.time, act.recorded[..., pick], act.fitted[..., pick],
+                                             [ctx.neuron_ids[i] for i in pick], None if vals is None else vals[pick], unit=unit),
+                "Example neurons from the best to the worst fitted (by held-out R²): recorded (solid) and fitted (dashed) "
+                "activity on the first four held-out trials.",
+            )
+    if figs or examples:
+        page.h2("Fit quality")
+        page.figures(figs)
+        page.figures(examples, wide=True)
+
+
+def _conditions_from_npz(d: Any) -> pd.DataFrame:
+    cols = [str(c) for c in d["condition_columns"]] if "condition_columns" in d.files else []
+    return pd.DataFrame({c: d[f"cond_{c}"] for c in cols if c != "split"})
+
+
+def _latents(page: _Page, ctx: RunContext) -> None:
+    from .plotting import plot_latent_trajectories
+
+    path = ctx.run.analysis_dir / LATENTS_FILE
+    if not path.is_file():
+        return
+    d = np.load(path, allow_pickle=False)
+    kappa, time = d["kappa"], d["time"]
+    cond = _conditions_from_npz(d)
+    r = kappa.shape[-1]
+    page.h2("Latent trajectories")
+    page.p(
+        f"Activity x(t) projected on the recurrent subspace span(m) (kappa, orthonormalised axes) and the input subspace: "
+        f"{100 * float(d['var_recurrent']):.1f}% of the activity variance lies in span(m), {100 * float(d['var_input']):.1f}% "
+        f"along the input directions, {100 * float(d['var_total_explained']):.1f}% in both together ({kappa.shape[0]} trials)."
+    )
+    figs: list[tuple[str, str]] = []
+    for k in range(min(r, 3)):
+        figs += _figure(lambda k=k: plot_latent_trajectories(kappa, time, cond, dims=k, title=f"Latent $\\kappa_{{{k + 1}}}$ by condition"),
+                        f"kappa_{k + 1}(t), the activity along the {k + 1}. recurrent axis, averaged over the trials of each condition.")
+    if r >= 2:
+        figs += _figure(lambda: plot_latent_trajectories(kappa, time, cond, dims=(0, 1), title="Latent state space"),
+                        "Trajectories in the (kappa_1, kappa_2) plane, one line per condition (circle: start, square: end).")
+    page.figures(figs)
+
+
+def _connectivity(page: _Page, ctx: RunContext) -> None:
+    from .plotting import plot_connectivity_scatter, plot_population_selection
+
+    adir = ctx.run.analysis_dir
+    pops = ctx.run.read_analysis(POPULATIONS_FILE)
+    if not (adir / LOADINGS_FILE).is_file() or pops is None:
+        return
+    table = pd.read_csv(adir / LOADINGS_FILE, index_col=0)
+    labels = table["population"].to_numpy() if "population" in table else None
+    r = int(ctx.model.rank)
+    pairs = [(f"m_{k + 1}", f"n_{k + 1}") for k in range(min(r, 2))]
+    pairs += [(f"w_in_{c}", "n_1") for c in ctx.input_names[:4]]
+    pairs += [("m_1", f"w_out_{o}") for o in ctx.output_names[:1] if ctx.readout != "none"]
+    page.h2("Connectivity and populations")
+    page.p(
+        f"Each neuron is a point in connectivity space (its entries of m, n, the input weights w_in and the readout w_out). "
+        f"A Gaussian mixture there finds {pops['n_populations']} population(s): the lowest-BIC number among those that are "
+        f"stable across seeds (ARI >= {pops.get('ari_threshold', 0.9)}); BIC alone prefers {pops['n_bic']}."
+    )
+    figs = _figure(lambda: plot_population_selection(pops["candidates"], pops["bic"], pops["ari"], pops["n_populations"]),
+                   "Choosing the number of populations: BIC (lower is better) and agreement of the labels across seeds (ARI).")
+    for x, y in pairs:
+        if x in table and y in table:
+            figs += _figure(lambda x=x, y=y: plot_connectivity_scatter(table, x, y, labels, title=f"{y} against {x}, by population"),
+                            f"Loadings {y} against {x}, one dot per neuron, coloured by population (legend: number of neurons).")
+    page.figures(figs)
+    ov = ctx.run.read_analysis(OVERLAPS_FILE)
+    if ov:
+        rows = [[f"n_{k + 1}"] + list(np.asarray(ov["overlaps"])[k]) + list(np.asarray(ov["input_overlaps"])[k]) for k in range(r)]
+        page.p("Overlaps sigma_ab = sum_i a_i b_i / N of the left vectors n_k with the right vectors m_l and the input weights:")
+        page.table(pd.DataFrame(rows, columns=[""] + [f"m_{k + 1}" for k in range(r)] + [f"w_in_{c}" for c in ctx.input_names]))
+    res = ctx.run.read_analysis(RESAMPLE_FILE)
+    if res:
+        page.p(f"Task accuracy of networks of {res['n_units']} units resampled from the connectivity statistics "
+               f"({len(res['mixture']['accuracy'])} draws each, {res['n_trials']} trials):")
+        page.table(pd.DataFrame([
+            ("this network", res["network"]["accuracy"], "—"),
+            (f"resampled from the {res['n_populations']}-population mixture", res["mixture"]["accuracy_mean"], ", ".join(f"{a:.3f}" for a in res["mixture"]["accuracy"])),
+            ("resampled from a single Gaussian", res["single_gaussian"]["accuracy_mean"], ", ".join(f"{a:.3f}" for a in res["single_gaussian"]["accuracy"])),
+        ], columns=["network", "mean accuracy", "per draw"]))
+
+
+def _fixed_points_from_json(entry: dict[str, Any]) -> Any:
+    from .analysis import FixedPoint, FixedPointResult
+
+    def pts(items: list[dict[str, Any]]) -> tuple[Any, ...]:
+        return tuple(
+            FixedPoint(np.asarray(p["kappa"], float), np.asarray(p["eigenvalues_real"]) + 1j * np.asarray(p["eigenvalues_imag"]),
+                       p["stability"], float(p["speed"]), p.get("kind", "fixed"))
+            for p in items
+        )
+
+    u = np.asarray(list(entry["input"].values()), float)
+    return FixedPointResult(pts(entry["fixed_points"]), pts(entry.get("slow_points", [])), u, int(entry.get("n_starts", 0)))
+
+
+def _input_text(u: dict[str, float]) -> str:
+    on = {k: v for k, v in u.items() if v}
+    return "no input" if not on else ", ".join(f"{k} = {v:.3g}" for k, v in on.items())
+
+
+def _dynamics(page: _Page, ctx: RunContext) -> None:
+    from .analysis import flow_field
+    from .plotting import plot_phase_portrait
+
+    fps = ctx.run.read_analysis(FIXED_POINTS_FILE)
+    if not fps or not fps.get("inputs"):
+        return
+    page.h2("Dynamics: fixed points and phase portraits")
+    page.p("Under a constant input u the activity relaxes onto x = m kappa + W_in u, where dkappa/dt = -kappa + n^T phi(m kappa + W_in u) / N "
+           "(time in units of the membrane time constant tau). Filled circles: stable fixed points; open circles: unstable (sources); "
+           "crosses: saddles; diamonds: slow points.")
+    figs: list[tuple[str, str]] = []
+    rows = []
+    for name, entry in fps["inputs"].items():
+        fp = _fixed_points_from_json(entry)
+        c = entry["counts"]
+        rows.append((name, _input_text(entry["input"]), c["stable"], c["saddle"], c["source"], len(entry.get("slow_points", []))))
+        what = _input_text(entry["input"])
+        figs += _figure(lambda fp=fp, what=what: plot_phase_portrait(flow_field(ctx.model, fp.input, n_grid=81 if ctx.model.rank == 1 else 31), fp,
+                                                                      title=f"Phase portrait, {what}"),
+                        f"Latent flow under {what}: {c['stable']} stable, {c['saddle']} saddle, {c['source']} unstable fixed point(s).")
+    page.table(pd.DataFrame(rows, columns=["input", "value", "stable", "saddles", "sources", "slow points"]))
+    page.figures(figs)
+
+
+def _inactivation(page: _Page, ctx: RunContext) -> None:
+    rec = ctx.run.read_analysis(INACTIVATION_JSON)
+    if not rec:
+        return
+    page.h2("Inactivation")
+    pred = pd.DataFrame(rec["predicted"]["table"])
+    cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "output_change"]
+    table = pred[[c for c in cols if c in pred]]
+    if rec.get("agreement"):
+        agr = rec["agreement"]
+        extra = pd.DataFrame(agr["table"])[["group", "context", "accuracy_true", "delta_true", "sign_agree", "gap"]]
+        table = table.merge(extra.rename(columns={"accuracy_true": "teacher accuracy", "delta_true": "teacher delta"}), on=["group", "context"], how="left")
+        page.p(f"Silencing each group in the fitted network (prediction) and in the teacher (actual): same sign of the accuracy change in "
+               f"{100 * agr['sign_agreement']:.0f}% of group × context cases, mean absolute accuracy gap {agr['mean_abs_gap']:.3f} "
+               f"({agr['mean_abs_delta_gap']:.3f} on the changes).")
+    else:
+        page.p("Predicted accuracy when each group's rates are clamped to zero.")
+    page.table(table.rename(columns={"n_silenced": "silenced units", "delta_accuracy": "delta", "output_change": "RMS output change"}))
+    png = ctx.run.analysis_dir / INACTIVATION_PNG
+    if png.is_file():
+        page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])
+
+
+def build_report(
+    path: str | Path, out: str | Path | None = None, teacher: str | Path | None = None, rank: int | None = None
+) -> Path:
+    """Write the HTML report of a run (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        Run directory.
+    out : str or Path, optional
+        HTML file (default ``RUN/report.html``).
+    teacher : str or Path, optional
+        Teacher directory (overrides the one the run records).
+    rank : int, optional
+        Rank of a sweep (default the chosen one).
+
+    Returns
+    -------
+    Path
+        The HTML file.
+    """
+    path = Path(path)
+    ctx = load_context(path, teacher=teacher, rank=rank, require_lowrank=False, command="report")
+    page = _Page()
+    title = f"lrfit report: {path.name}"
+    page.parts.append(f"<h1>{html.escape(title)}</h1>")
+    page.p(f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} by lrfit report.", "muted")
+    notes = ensure_analyses(ctx, path, teacher, rank) if ctx.is_lowrank else [
+        "The analyses (latents, populations, fixed points) need a low-rank network; fit a low-rank student to this network."
+    ]
+    for note in notes:
+        page.p(note, "note")
+    _summary(page, ctx)
+    _fit_quality(page, ctx)
+    if ctx.is_lowrank:
+        _latents(page, ctx)
+        _connectivity(page, ctx)
+        _dynamics(page, ctx)
+    _inactivation(page, ctx)
+    target = Path(out) if out is not None else path / REPORT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page.html(title), encoding="utf-8")
+    return target

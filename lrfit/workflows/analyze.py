@@ -1,0 +1,369 @@
+"""``lrfit analyze``: write the analyses of a low-rank run into ``RUN/analysis/``.
+
+Files (all latent coordinates refer to the SVD-normalised network, ``M = U sqrt(S)``,
+``N = V sqrt(S)`` with ``U S V^T = svd(M N^T)``, which leaves ``J`` unchanged and makes
+the axes unique up to sign; see :class:`lrfit.workflows.context.RunContext`):
+
+``fixed_points.json``
+    ``{"rank", "input_names", "inputs": {NAME: {"input": {channel: value}, "source",
+    "counts", "fixed_points": [...], "slow_points": [...]}}}``: for each constant input
+    ``u`` the zeros of ``F(kappa) = -kappa + n^T phi(m kappa + W_in u) / N``; each point
+    has ``kappa`` (coordinates on the columns of ``m``), ``eigenvalues_real`` /
+    ``eigenvalues_imag`` of ``DF = -I + n^T diag(phi') m / N`` and ``stability``
+    (stable / saddle / source / marginal); see :func:`lrfit.analysis.find_fixed_points`.
+``populations.json``
+    ``n_populations`` (chosen by BIC among seed-stable candidates, on sign-folded
+    loadings for tanh networks: ``fold_signs``, ``signs``), ``n_bic``,
+    ``candidates``, ``bic``, ``ari``, ``labels`` (one per unit, in unit order),
+    ``neuron_ids`` and ``labels_by_neuron`` ({id: label}), ``weights``, ``means``,
+    ``covariances``, ``features``; see :func:`lrfit.analysis.fit_populations`.
+``overlaps.json``
+    ``overlaps`` ``sigma_{n_k m_l}`` (rows ``n_k``, columns ``m_l``), ``input_overlaps``
+    (rows ``n_k``, columns ``input_names``), ``readout_overlaps``, ``mm``, ``nn``,
+    ``eigenvalues``; see :func:`lrfit.analysis.connectivity_stats`.
+``loadings.csv``
+    One row per unit: ``neuron`` id, ``m_*, n_*, w_in_*, w_out_*`` and ``population``.
+``latents.npz`` (:data:`LATENT_KEYS`) and ``latents.json`` (variance fractions, shapes)
+    Latent trajectories of the activity (:func:`lrfit.analysis.latent_trajectories`).
+``resample.json`` (task known and a readout available)
+    Accuracy of the network, of networks resampled from the population mixture and
+    from a single moment-matched Gaussian (:func:`lrfit.analysis.sample_network`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import LrfitError, closest
+from ..rundir import write_json
+from .context import RunActivity, RunContext, load_context, run_activity
+
+log = logging.getLogger(__name__)
+
+FIXED_POINTS_FILE = "fixed_points.json"
+POPULATIONS_FILE = "populations.json"
+OVERLAPS_FILE = "overlaps.json"
+LOADINGS_FILE = "loadings.csv"
+LATENTS_FILE = "latents.npz"
+LATENTS_SUMMARY_FILE = "latents.json"
+RESAMPLE_FILE = "resample.json"
+
+#: Keys of ``latents.npz`` and what they hold (``cond_<column>`` repeats per condition column).
+LATENT_KEYS: dict[str, str] = {
+    "kappa": "(trials, time, R) recurrent latents kappa_r(t) = q_r . x(t) on the orthonormalised columns of m",
+    "v": "(trials, time, C') input-driven part: coordinates on the input directions orthogonalised against m",
+    "kappa_m": "(trials, time, R) coordinates on the raw columns of m (the variables of fixed_points.json)",
+    "basis_rec": "(N, R) orthonormal basis Q_M of span(m)",
+    "basis_inp": "(N, C') orthonormal input directions Q_I (orthogonal to Q_M)",
+    "time": "(time,) seconds",
+    "mask": "(trials, time) valid bins",
+    "inputs": "(trials, time, C) inputs that drove the network",
+    "input_names": "(C,) input channel names",
+    "neuron_ids": "(N,) unit ids",
+    "condition_columns": "names of the condition columns, each stored as cond_<column> (trials,)",
+    "var_recurrent": "fraction of the (centred) activity variance in span(Q_M)",
+    "var_input": "fraction in span(Q_I)",
+    "var_total_explained": "var_recurrent + var_input (fraction in span(m, W_in))",
+}
+
+DEFAULT_CHANNEL_VALUE = 1.0
+_NO_INPUT = ("none", "no_input", "off", "0")
+
+
+@dataclass(frozen=True)
+class NamedInput:
+    """A constant input vector under which fixed points are found.
+
+    Attributes
+    ----------
+    name : str
+        Label used in ``fixed_points.json``.
+    values : ndarray, (C,)
+        The input ``u``.
+    source : str
+        How it was built (``"no input"``, ``"channel"``, ``"explicit"``, ``"condition"``).
+    """
+
+    name: str
+    values: np.ndarray
+    source: str
+
+
+def _floats(text: str) -> list[float] | None:
+    try:
+        return [float(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError:
+        return None
+
+
+def _condition_input(column: str, value: str, activity: RunActivity) -> np.ndarray:
+    """Mean input of the trials with ``column == value`` over the steps where the input is on.
+
+    ``u = mean_{trials in condition, t in on} u(t)``, with ``on`` the valid steps where
+    the condition-averaged input norm is at least half its maximum.
+    """
+    cond = activity.conditions
+    sel = cond[column].astype(str).to_numpy() == str(value)
+    if not sel.any():
+        values = sorted(set(cond[column].astype(str)))
+        raise LrfitError(f"No trial has {column}={value}{closest(str(value), values)}; values of '{column}': {', '.join(values[:12])}.")
+    inp = np.asarray(activity.inputs, float)[sel]
+    mask = np.asarray(activity.mask, bool)[sel]
+    mean = np.where(mask[..., None], inp, 0.0).sum(0) / np.maximum(mask.sum(0), 1)[:, None]  # (T, C)
+    norm = np.linalg.norm(mean, axis=1)
+    if norm.max() <= 0:
+        return np.zeros(inp.shape[-1])
+    return mean[norm >= 0.5 * norm.max()].mean(0)
+
+
+def parse_input_specs(specs: list[str] | None, input_names: list[str], activity: RunActivity | None = None) -> list[NamedInput]:
+    """Turn ``--input`` values into named constant inputs.
+
+    Each spec is one of: ``none`` (no input); ``CHANNEL`` (that channel alone at
+    ``1.0``); ``CHANNEL=v`` (that channel alone at ``v``); ``NAME=v1,...,vC`` (an explicit
+    vector, one value per channel); ``COLUMN=VALUE`` for a condition column of the
+    trials (the mean input of those trials while the input is on, see
+    :func:`_condition_input`).  Without specs: no input, then each channel alone at 1.0.
+
+    Parameters
+    ----------
+    specs : list of str or None
+        The ``--input`` values.
+    input_names : list of str
+        The network's input channels.
+    activity : RunActivity, optional
+        Trials, needed for ``COLUMN=VALUE`` specs.
+
+    Returns
+    -------
+    list of NamedInput
+    """
+    c = len(input_names)
+    if not specs:
+        out = [NamedInput("no_input", np.zeros(c), "no input")]
+        for i, name in enumerate(input_names):
+            u = np.zeros(c)
+            u[i] = DEFAULT_CHANNEL_VALUE
+            out.append(NamedInput(name, u, "channel"))
+        return out
+    out = []
+    for spec in specs:
+        spec = spec.strip()
+        if spec.lower() in _NO_INPUT:
+            out.append(NamedInput("no_input", np.zeros(c), "no input"))
+            continue
+        if spec in input_names:
+            u = np.zeros(c)
+            u[input_names.index(spec)] = DEFAULT_CHANNEL_VALUE
+            out.append(NamedInput(spec, u, "channel"))
+            continue
+        key, sep, rest = spec.partition("=")
+        key, rest = key.strip(), rest.strip()
+        if not sep or not key or not rest:
+            raise LrfitError(
+                f"Unknown --input '{spec}'{closest(spec, input_names)}; give an input channel ({', '.join(input_names) or 'none'}), "
+                f"NAME=v1,...,v{c} or a condition COLUMN=VALUE."
+            )
+        cols = list(activity.conditions.columns) if activity is not None else []
+        vals = _floats(rest)
+        if key in input_names and vals is not None and len(vals) == 1:
+            u = np.zeros(c)
+            u[input_names.index(key)] = vals[0]
+            out.append(NamedInput(spec, u, "channel"))
+        elif vals is not None and len(vals) == c and key not in cols:
+            out.append(NamedInput(key, np.asarray(vals, float), "explicit"))
+        elif key in cols:
+            out.append(NamedInput(spec, _condition_input(key, rest, activity), "condition"))
+        else:
+            raise LrfitError(
+                f"--input '{spec}': '{key}' is neither a condition column ({', '.join(map(str, cols)) or 'none'}) nor followed by "
+                f"{c} comma-separated values (one per channel: {', '.join(input_names)})."
+            )
+    names = [n.name for n in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise LrfitError(f"--input names {dup} appear twice; give each constant input once.")
+    return out
+
+
+def fixed_points_json(ctx: RunContext, inputs: list[NamedInput], seed: int = 0) -> dict[str, Any]:
+    """Fixed points of the latent dynamics under each named input (see the module docstring)."""
+    from ..analysis import find_fixed_points
+
+    names = ctx.input_names
+    result: dict[str, Any] = {
+        "rank": int(ctx.model.rank),
+        "input_names": names,
+        "coordinates": "kappa on the columns of the SVD-normalised m; x* = m kappa + W_in u",
+        "time_unit": "tau",
+        "inputs": {},
+    }
+    for item in inputs:
+        fp = find_fixed_points(ctx.model, item.values, seed=seed)
+        entry = {"source": item.source, **fp.to_json_dict()}
+        entry["input"] = dict(zip(names, item.values.tolist()))
+        result["inputs"][item.name] = entry
+        log.info("fixed points under %s: %s", item.name, fp.counts())
+    return result
+
+
+def populations_json(ctx: RunContext, seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """Gaussian-mixture populations of the units' loadings, with neuron ids."""
+    from ..analysis import fit_populations
+
+    fold = str(getattr(ctx.model, "nonlinearity", "tanh")) in ("tanh", "identity")
+    pops = fit_populations(ctx.model, seed=seed, input_names=ctx.input_names, output_names=ctx.output_names, fold_signs=fold, n_init=3)
+    d = pops.to_json_dict()
+    d["neuron_ids"] = ctx.neuron_ids
+    d["labels_by_neuron"] = {nid: int(lab) for nid, lab in zip(ctx.neuron_ids, pops.labels)}
+    d["readout"] = ctx.readout
+    return pops, d
+
+
+def overlaps_json(ctx: RunContext) -> dict[str, Any]:
+    """Overlap matrices with their row/column names."""
+    from ..analysis import connectivity_stats
+
+    d = connectivity_stats(ctx.model).to_json_dict()
+    r = int(ctx.model.rank)
+    d.update(
+        n_units=int(ctx.model.n_units),
+        rows=[f"n_{k + 1}" for k in range(r)],
+        columns=[f"m_{k + 1}" for k in range(r)],
+        input_names=ctx.input_names,
+        output_names=ctx.output_names,
+        readout=ctx.readout,
+        definition="sigma_ab = sum_i a_i b_i / N",
+    )
+    return d
+
+
+def latent_arrays(ctx: RunContext, activity: RunActivity) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Arrays of ``latents.npz`` (:data:`LATENT_KEYS`) and the JSON summary."""
+    from ..analysis import latent_trajectories
+
+    lat = latent_trajectories(ctx.model, activity.currents)
+    arrays: dict[str, np.ndarray] = {k: np.asarray(v, np.float32) for k, v in lat.arrays().items()}
+    arrays.update(
+        time=np.asarray(activity.time, float),
+        mask=np.asarray(activity.mask, bool),
+        inputs=np.asarray(activity.inputs, np.float32),
+        input_names=np.asarray(ctx.input_names, dtype=str),
+        neuron_ids=np.asarray(ctx.neuron_ids, dtype=str),
+        var_recurrent=np.asarray(lat.var_recurrent),
+        var_input=np.asarray(lat.var_input),
+        var_total_explained=np.asarray(lat.var_total_explained),
+    )
+    cols = [str(c) for c in activity.conditions.columns]
+    arrays["condition_columns"] = np.asarray(cols, dtype=str)
+    for col in cols:
+        values = activity.conditions[col]
+        arrays[f"cond_{col}"] = values.to_numpy() if pd.api.types.is_numeric_dtype(values) else values.astype(str).to_numpy(dtype=str)
+    summary = lat.to_json_dict()
+    summary.update(source=activity.source, n_trials=int(activity.currents.shape[0]), keys=LATENT_KEYS)
+    return arrays, summary
+
+
+def resample_json(
+    ctx: RunContext, pops: Any, n_trials: int = 512, seeds: int = 3, seed: int = 0, n_units: int | None = None
+) -> dict[str, Any] | None:
+    """Task accuracy of the network and of networks resampled from its populations.
+
+    Networks of ``n_units`` units (default ``max(N, 1024)``: the statistics, not the
+    size, are under test, and small draws add finite-size noise) are drawn from the
+    population mixture
+    (``y_i ~ N(mu^{p_i}, Sigma^{p_i})``) and from the single moment-matched Gaussian
+    (:meth:`MixtureStats.merged`), ``seeds`` draws each, and scored without private
+    noise on the same ``n_trials`` task trials.  ``None`` without a task or readout.
+    """
+    from ..analysis import evaluate_on_task, sample_network
+
+    if ctx.task is None or int(ctx.model.n_outputs) == 0:
+        return None
+    trials = ctx.task.generate(int(n_trials), seed=10_000 + int(seed))
+    by = "context" if "context" in trials.conditions.columns else None
+
+    def acc(net: Any) -> dict[str, Any]:
+        ev = evaluate_on_task(net, ctx.task, trials=trials, by=by)
+        out = {"accuracy": ev.accuracy}
+        if ev.accuracy_by is not None:
+            out["accuracy_by"] = {str(r[by]): float(r["accuracy"]) for _, r in ev.accuracy_by.iterrows()}
+        return out
+
+    n = int(n_units) if n_units is not None else max(int(ctx.model.n_units), 1024)
+    result: dict[str, Any] = {"n_units": n, "n_trials": int(n_trials), "n_populations": int(pops.n_populations), "network": acc(ctx.model)}
+    for key, single in (("mixture", False), ("single_gaussian", True)):
+        draws = [acc(sample_network(pops, n, seed=seed + s, template=ctx.model, single_gaussian=single)) for s in range(seeds)]
+        result[key] = {"accuracy": [d["accuracy"] for d in draws], "accuracy_mean": float(np.mean([d["accuracy"] for d in draws])), "draws": draws}
+    log.info(
+        "resampled networks: mixture %.3f, single Gaussian %.3f (network %.3f)",
+        result["mixture"]["accuracy_mean"], result["single_gaussian"]["accuracy_mean"], result["network"]["accuracy"],
+    )
+    return result
+
+
+def analyze_run(
+    path: str | Path,
+    inputs: list[str] | None = None,
+    teacher: str | Path | None = None,
+    rank: int | None = None,
+    split: str = "all",
+    n_trials: int = 256,
+    seed: int = 0,
+    resample: bool = True,
+) -> dict[str, Path]:
+    """Run every analysis of a low-rank run and write ``RUN/analysis/`` (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        Run directory (``lrfit fit`` or ``lrfit teacher``).
+    inputs : list of str, optional
+        Constant inputs for the fixed points (:func:`parse_input_specs`).
+    teacher : str or Path, optional
+        Teacher directory (overrides the one the run records).
+    rank : int, optional
+        Rank of a sweep to analyse (default the chosen one).
+    split : {"all", "train", "test"}
+        Fitted runs: trials whose latents are computed.
+    n_trials, seed : int
+        Task-trained runs: generated trials; seed of every random step.
+    resample : bool
+        Also score resampled networks on the task (when there is one).
+
+    Returns
+    -------
+    dict of str to Path
+        File written per key.
+    """
+    ctx = load_context(path, teacher=teacher, rank=rank, command="analyze")
+    activity = run_activity(ctx, split=split, n_trials=n_trials, seed=seed)
+    named = parse_input_specs(inputs, ctx.input_names, activity)
+    out = ctx.run.analysis_dir
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    files["fixed_points"] = write_json(fixed_points_json(ctx, named, seed=seed), out / FIXED_POINTS_FILE)
+    pops, pop_d = populations_json(ctx, seed=seed)
+    files["populations"] = write_json(pop_d, out / POPULATIONS_FILE)
+    files["overlaps"] = write_json(overlaps_json(ctx), out / OVERLAPS_FILE)
+    from ..analysis import loading_table
+
+    table = loading_table(ctx.model, ctx.neuron_ids, ctx.input_names, ctx.output_names)
+    table["population"] = pops.labels
+    table.to_csv(out / LOADINGS_FILE)
+    files["loadings"] = out / LOADINGS_FILE
+    arrays, summary = latent_arrays(ctx, activity)
+    np.savez_compressed(out / LATENTS_FILE, **arrays)
+    files["latents"] = out / LATENTS_FILE
+    files["latents_summary"] = write_json(summary, out / LATENTS_SUMMARY_FILE)
+    if resample:
+        res = resample_json(ctx, pops, seed=seed)
+        if res is not None:
+            files["resample"] = write_json(res, out / RESAMPLE_FILE)
+    return files

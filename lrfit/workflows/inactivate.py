@@ -1,0 +1,165 @@
+"""``lrfit inactivate``: silence groups of units in a run's network and predict the effect.
+
+Silencing a set ``S`` clamps the units' rates to zero (``J -> J D_S``,
+``W_out -> D_S W_out``, ``D_S = diag(1 - 1[i in S])``; :func:`lrfit.analysis.silence`).
+The network is scored on task trials with each group silenced
+(:func:`lrfit.analysis.predict_inactivation`); when the run was fitted to a teacher,
+the same neurons are silenced in the teacher and the predicted accuracies are
+compared with the actual ones (:func:`lrfit.analysis.compare_inactivation`: sign
+agreement of ``delta = acc_S - acc`` per group and context, mean ``|acc_pred - acc_true|``).
+
+Files written to ``RUN/analysis/``:
+
+``inactivation.csv``
+    One row per (group, context): ``group``, ``context``, ``n_silenced``, ``accuracy``,
+    ``accuracy_control``, ``delta_accuracy``, ``output_change``, ``latent_change`` and,
+    with a teacher, ``accuracy_teacher``, ``delta_teacher``, ``sign_agree``, ``gap``.
+``inactivation.json``
+    ``groups`` (neuron ids), ``fraction``, ``n_trials``, ``predicted`` and ``teacher``
+    (tables and psychometric curves), ``agreement`` (``sign_agreement``,
+    ``mean_abs_gap``, ``mean_abs_delta_gap``, per-row table) or ``null``.
+``inactivation.png``
+    Predicted accuracy per group and context, the teacher's actual accuracy as diamonds.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import LrfitError
+from ..rundir import write_json
+from .analyze import POPULATIONS_FILE, populations_json
+from .context import RunContext, load_context
+from .groups import read_group_file
+
+log = logging.getLogger(__name__)
+
+INACTIVATION_CSV = "inactivation.csv"
+INACTIVATION_JSON = "inactivation.json"
+INACTIVATION_PNG = "inactivation.png"
+
+
+def population_labels(ctx: RunContext, seed: int = 0) -> np.ndarray:
+    """Population label per unit: from ``analysis/populations.json`` when it matches the run, else fitted now (and saved)."""
+    saved = ctx.run.read_analysis(POPULATIONS_FILE)
+    if saved and saved.get("neuron_ids") == ctx.neuron_ids and len(saved.get("labels", [])) == len(ctx.neuron_ids):
+        return np.asarray(saved["labels"], int)
+    if not ctx.is_lowrank:
+        raise LrfitError(f"--groups populations needs a low-rank network but '{ctx.run.model_dir}' holds a {ctx.run.kind} one; pass a group FILE instead.")
+    log.info("no matching %s; fitting populations", POPULATIONS_FILE)
+    pops, d = populations_json(ctx, seed=seed)
+    write_json(d, ctx.run.analysis_dir / POPULATIONS_FILE)
+    return np.asarray(pops.labels, int)
+
+
+def resolve_run_groups(ctx: RunContext, groups: str, fraction: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Unit indices per group for ``--groups populations|FILE`` and ``--fraction``."""
+    from ..analysis import groups_from_labels, random_subset
+
+    n = int(ctx.model.n_units)
+    if groups == "populations":
+        labels = population_labels(ctx, seed=seed)
+        out = groups_from_labels(labels, prefix="pop")
+    else:
+        labels = None
+        saved = ctx.run.read_analysis(POPULATIONS_FILE)
+        if saved and len(saved.get("labels", [])) == n:
+            labels = saved["labels"]
+        out = read_group_file(groups, ctx.neuron_ids, n, labels=labels, seed=seed)
+    if fraction is not None:
+        out = {k: random_subset(v, float(fraction), seed=seed + 17 * i) for i, (k, v) in enumerate(out.items())}
+    return out
+
+
+def _merged_table(pred: Any, agreement: Any) -> pd.DataFrame:
+    table = pred.table.copy()
+    if agreement is None:
+        return table
+    extra = agreement.table[["group", "context", "accuracy_true", "delta_true", "sign_agree", "gap"]]
+    extra = extra.rename(columns={"accuracy_true": "accuracy_teacher", "delta_true": "delta_teacher"})
+    return table.merge(extra, on=["group", "context"], how="left")
+
+
+def inactivate_run(
+    path: str | Path,
+    groups: str = "populations",
+    fraction: float | None = None,
+    teacher: str | Path | None = None,
+    seed: int = 0,
+    n_trials: int = 512,
+    rank: int | None = None,
+) -> dict[str, Any]:
+    """Predict the effect of silencing groups of units of a run's network (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        Run directory.
+    groups : str
+        ``"populations"`` (one group per population of ``analysis/populations.json``,
+        fitted now if missing) or a JSON/CSV group file (:mod:`lrfit.workflows.groups`).
+    fraction : float, optional
+        Silence a random fraction of each group instead of all of it.
+    teacher : str or Path, optional
+        Teacher directory (overrides the one the run records).
+    seed : int
+        Seed of the trials and of the random fractions.
+    n_trials : int
+        Task trials scored.
+    rank : int, optional
+        Rank of a sweep (default the chosen one).
+
+    Returns
+    -------
+    dict
+        ``files`` (paths written), ``table`` (the CSV table), ``agreement`` (or ``None``).
+    """
+    from ..analysis import compare_inactivation, map_groups, predict_inactivation
+    from ..plotting import plot_inactivation, save_figure
+
+    if fraction is not None and not 0.0 < float(fraction) <= 1.0:
+        raise LrfitError(f"--fraction must lie in (0, 1], got {fraction}.")
+    ctx = load_context(path, teacher=teacher, rank=rank, require_lowrank=groups == "populations", command="inactivate")
+    if ctx.task is None:
+        raise LrfitError(
+            f"'{ctx.run.path}' has no task (a fit to recorded data), so behaviour under silencing cannot be scored; "
+            "pass --teacher DIR if the data came from a teacher."
+        )
+    if int(ctx.model.n_outputs) == 0:
+        raise LrfitError(f"The network of '{ctx.run.path}' has no readout and no teacher to borrow one from; pass --teacher DIR.")
+    unit_groups = resolve_run_groups(ctx, groups, fraction, seed)
+    trials = ctx.task.generate(int(n_trials), seed=20_000 + int(seed))
+    pred = predict_inactivation(ctx.model, ctx.task, unit_groups, trials=trials)
+    actual = agreement = None
+    if ctx.teacher is not None and ctx.run.role != "teacher":
+        tgroups = map_groups(unit_groups, ctx.observed_ids, int(ctx.teacher.n_units))
+        actual = predict_inactivation(ctx.teacher, ctx.task, tgroups, trials=trials)
+        agreement = compare_inactivation(pred, actual)
+        log.info("inactivation agreement: signs %.2f, mean |gap| %.3f", agreement.sign_agreement, agreement.mean_abs_gap)
+    out = ctx.run.analysis_dir
+    out.mkdir(parents=True, exist_ok=True)
+    table = _merged_table(pred, agreement)
+    table.to_csv(out / INACTIVATION_CSV, index=False)
+    record = {
+        "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
+        "group_source": groups,
+        "fraction": fraction,
+        "n_trials": int(n_trials),
+        "seed": int(seed),
+        "readout": ctx.readout,
+        "teacher_dir": None if ctx.teacher is None else str(ctx.run.teacher_dir),
+        "predicted": pred.to_json_dict(),
+        "teacher": None if actual is None else actual.to_json_dict(),
+        "agreement": None if agreement is None else agreement.to_json_dict(),
+    }
+    write_json(record, out / INACTIVATION_JSON)
+    title = "Accuracy after silencing\npredicted (bars)" + (" vs teacher (diamonds)" if actual is not None else "")
+    fig = plot_inactivation(pred.table, None if actual is None else actual.table, title=title)
+    save_figure(fig, out / INACTIVATION_PNG)
+    files = {"csv": out / INACTIVATION_CSV, "json": out / INACTIVATION_JSON, "png": out / INACTIVATION_PNG}
+    return {"files": files, "table": table, "agreement": agreement}
