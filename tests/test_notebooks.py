@@ -18,9 +18,73 @@ CHECKS = {
         "held-out activity reproduced": lambda ns: ns["comparison"]["r2_activity"] > 0.95,
         "column space of M recovered": lambda ns: min(ns["comparison"]["m_cosines"]) > 0.9,
     },
+    "02_black_box": {
+        "rank-1 student predicts held-out activity": lambda ns: ns["student_r2"] > 0.95,
+        "fitted rank-1 beats the teacher's own rank-1 truncation": lambda ns: (
+            ns["rank_curve"][1] > ns["svd_curve"][1] + 0.05),
+        "kappa follows the relevant coherence in each context": lambda ns: (
+            ns["latent_coding"].loc["motion", "slope_motion"] > 2 * ns["latent_coding"].loc["motion", "slope_color"]
+            and ns["latent_coding"].loc["color", "slope_color"] > 2 * ns["latent_coding"].loc["color", "slope_motion"]),
+        "populations serving each context": lambda ns: (
+            ns["n_populations"] >= 2 and {"motion context", "color context"} <= set(ns["population_table"]["serves"])),
+        "mixture resamples perform the task, one Gaussian does not": lambda ns: (
+            ns["resampled_accuracy"] > 0.85 and ns["resampled_accuracy"] > ns["single_gaussian_accuracy"] + 0.1),
+        "inactivation predictions match the teacher": lambda ns: (
+            ns["inactivation_corr"] > 0.8
+            and (ns["deficit_table"]["worst_group_student"] == ns["deficit_table"]["worst_group_teacher"]).all()
+            and all(ns["deficit_table"].loc[c, "that_group_serves"] == f"{c} context" for c in ns["deficit_table"].index)),
+    },
+    "03_subsampling": {
+        "every grid point finished (2 rhos x 3 n x 2 subsets)": lambda ns: len(ns["results"]) == 12,
+        "rho 0.1: held-out activity reproduced from every subset": lambda ns: (
+            ns["results"].query("rho == 0.1")["r2_test"].min() > 0.9),
+        "rho 1 leaves more activity outside rank 1 than rho 0.1": lambda ns: (
+            ns["results"].groupby("rho")["r2_test"].mean().diff().iloc[-1] < -0.02),
+        "all-neuron students perform the task": lambda ns: (
+            ns["results"].query("neurons == 100")["accuracy_student"].mean() > 0.8),
+    },
+    "04_m1_reaching": {
+        "M1 recording loaded: 8 directions x 121 bins x 141 neurons, inputs cue_x, cue_y, go": lambda ns: (
+            ns["data"].activity.shape == (8, 121, 141)
+            and tuple(ns["data"].input_names) == ("cue_x", "cue_y", "go")
+            and ns["data"].conditions["reach_angle_deg"].nunique() == 8),
+        "whole reach directions held out (6 train, 2 test)": lambda ns: (
+            ns["train"].n_trials == 6 and ns["test"].n_trials == 2
+            and not set(ns["test"].conditions["reach_angle_deg"]) & set(ns["train"].conditions["reach_angle_deg"])),
+        "training directions fitted": lambda ns: min(ns["rank_train"].values()) > 0.3,
+        "held-out directions predicted": lambda ns: max(ns["rank_curve"].values()) > 0.2,
+        "held-out R2 below training R2 at every rank": lambda ns: all(
+            ns["rank_curve"][r] < ns["rank_train"][r] for r in ns["rank_curve"]),
+        "rank chosen by the 0.01 tolerance rule": lambda ns: ns["chosen_rank"] == min(
+            r for r, v in ns["rank_curve"].items() if v >= max(ns["rank_curve"].values()) - 0.01),
+        "a stable fixed point in the phase portraits": lambda ns: any(row["stable"] >= 1 for row in ns["fixed_summary"]),
+        "shared initial state: fitted directions start far less different than recorded": lambda ns: (
+            ns["spread"]["fitted"][0] < 0.5 * ns["spread"]["recorded"][0]),
+    },
+    "05_your_nwb": {
+        "NWB round trip: good units only, trials x bins, inputs rebuilt exactly": lambda ns: (
+            ns["data"].activity.shape == (ns["N_TRIALS"], 65, ns["UNITS"])
+            and int(ns["data"].neuron_ids.max()) < 1000
+            and list(ns["data"].input_names) == ["motion", "color", "ctx_motion", "ctx_color"]
+            and ns["input_error"] < 1e-6),
+        "held-out binned spikes reproduced near the Poisson ceiling": lambda ns: (
+            ns["metrics"]["r2_test"] > 0.15 and ns["metrics"]["r2_test"] > 0.75 * ns["ceiling_r2"]),
+        "fitted rates close to the true rates": lambda ns: ns["truth_r2"] > 0.8,
+        "report page with embedded figures": lambda ns: (
+            ns["report_path"].is_file()
+            and ns["report_path"].read_text().count("data:image/png;base64,") >= 4),
+    },
 }
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+#: Notebooks quick enough for the default suite; the others train several networks even in
+#: quick mode and run with ``-m slow`` (as ``.ci/run`` does).
+FAST = {"01_validation"}
+
+
+def notebook_params() -> list:
+    return [pytest.param(p, id=p.stem, marks=() if p.stem in FAST else pytest.mark.slow) for p in NOTEBOOKS]
 
 
 def code_cells(path: Path) -> list[str]:
@@ -28,7 +92,7 @@ def code_cells(path: Path) -> list[str]:
     return ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", notebook_params())
 def test_notebook_runs_in_quick_mode(path, monkeypatch, tmp_path):
     matplotlib.use("Agg")
     monkeypatch.setenv("LRFIT_QUICK", "1")

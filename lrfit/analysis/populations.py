@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from ..errors import LrfitError
 from ._common import jsonable
@@ -314,7 +315,10 @@ def fit_populations(
         fits, labs = [], []
         for s in range(n_seeds):
             gm = GaussianMixture(k, covariance_type=covariance_type, reg_covar=reg_covar, random_state=seed + s, n_init=n_init)
-            gm.fit(z)
+            # The matrices are tiny (D x D, D = a few loadings): multi-threaded BLAS only adds
+            # overhead, and its spinning threads fight torch's OpenMP pool (25x slower on 2 busy cores).
+            with threadpool_limits(limits=1, user_api="blas"):
+                gm.fit(z)
             fits.append(gm)
             labs.append(gm.predict(z))
         bics = [gm.bic(z) for gm in fits]
