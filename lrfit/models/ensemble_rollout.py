@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .rollout import NONLINEARITIES, _run_backward
+from .rollout import NONLINEARITIES, _run_backward, euler_loop
 
 Tensor = torch.Tensor
 
@@ -87,21 +87,7 @@ class BatchedLowRankRecurrence:
 
 def _run_forward(x0: Tensor, drive: Tensor, rec: BatchedLowRankRecurrence, alpha: float,
                  nonlin: str) -> tuple[Tensor, Tensor]:
-    steps = drive.shape[0]
-    _, phi_into, _ = NONLINEARITIES[nonlin]
-    states = torch.empty_like(drive)
-    rates = torch.empty((steps + 1, *drive.shape[1:]), dtype=drive.dtype, device=drive.device)
-    start = x0.contiguous()
-    phi_into(start, rates[0])
-    decay = 1.0 - alpha
-    x = start
-    for t in range(steps):
-        out = states[t]
-        torch.add(drive[t], x, alpha=decay, out=out)
-        rec.add_forward(rates[t], out, alpha)
-        phi_into(out, rates[t + 1])
-        x = out
-    return states, rates
+    return euler_loop(x0.contiguous(), drive, rec, alpha, nonlin)
 
 
 class EnsembleRollout(torch.autograd.Function):

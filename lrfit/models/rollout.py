@@ -116,11 +116,22 @@ class DenseRecurrence(Recurrence):
 
 def _run_forward(x0: Tensor, drive: Tensor, rec: Recurrence, alpha: float, nonlin: str) -> tuple[Tensor, Tensor]:
     """Euler loop in time-major buffers; returns states ``x[1..T]`` and rates ``phi(x[0..T])``."""
-    steps, batch, units = drive.shape
+    _, batch, units = drive.shape
+    start = x0.expand(batch, units).contiguous() if x0.dim() == 1 else x0.contiguous()
+    return euler_loop(start, drive, rec, alpha, nonlin)
+
+
+def euler_loop(start: Tensor, drive: Tensor, rec: Recurrence, alpha: float, nonlin: str) -> tuple[Tensor, Tensor]:
+    """``x[t+1] = (1 - alpha) x[t] + drive[t] + alpha J phi(x[t])`` into preallocated buffers.
+
+    *drive* is ``(T, ...)`` time-major (input drive and noise, already scaled), *start* the
+    state at t = 0 with the shape of ``drive[0]``; *rec* adds the recurrent term (one
+    network or a batched ensemble).  Returns states ``x[1..T]`` and rates ``phi(x[0..T])``.
+    """
+    steps = drive.shape[0]
     _, phi_into, _ = NONLINEARITIES[nonlin]
     states = torch.empty_like(drive)
-    rates = torch.empty((steps + 1, batch, units), dtype=drive.dtype, device=drive.device)
-    start = x0.expand(batch, units).contiguous() if x0.dim() == 1 else x0.contiguous()
+    rates = torch.empty((steps + 1, *drive.shape[1:]), dtype=drive.dtype, device=drive.device)
     phi_into(start, rates[0])
     decay = 1.0 - alpha
     x = start
