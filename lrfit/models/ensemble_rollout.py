@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .rollout import NONLINEARITIES, _run_backward, euler_loop
+from .rollout import NONLINEARITIES, _run_backward, euler_loop, state_grad
 
 Tensor = torch.Tensor
 
@@ -107,12 +107,7 @@ class EnsembleRollout(torch.autograd.Function):
         states, rates, m, n = ctx.saved_tensors
         rec = BatchedLowRankRecurrence(m.detach(), n.detach(), ctx.scale)
         deriv = NONLINEARITIES[ctx.nonlin][2](rates)
-        if grad_rates is None:
-            grad_x = grad_states.contiguous()
-        else:
-            grad_x = grad_rates * deriv[1:]
-            if grad_states is not None:
-                grad_x += grad_states
+        grad_x = state_grad(grad_states, grad_rates, deriv)
         steps, k, batch, units = states.shape
         big_g, grad_start = _run_backward(grad_x, deriv, rec, ctx.alpha)
         flat_g = big_g.permute(1, 0, 2, 3).reshape(k, steps * batch, units)

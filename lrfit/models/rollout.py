@@ -121,6 +121,16 @@ def _run_forward(x0: Tensor, drive: Tensor, rec: Recurrence, alpha: float, nonli
     return euler_loop(start, drive, rec, alpha, nonlin)
 
 
+def state_grad(grad_states: Tensor | None, grad_rates: Tensor | None, deriv: Tensor) -> Tensor:
+    """Gradient on the states ``x[1..T]`` from the gradients on the returned states and rates."""
+    if grad_rates is None:
+        return grad_states.contiguous()
+    grad_x = grad_rates * deriv[1:]
+    if grad_states is not None:
+        grad_x += grad_states
+    return grad_x
+
+
 def euler_loop(start: Tensor, drive: Tensor, rec: Recurrence, alpha: float, nonlin: str) -> tuple[Tensor, Tensor]:
     """``x[t+1] = (1 - alpha) x[t] + drive[t] + alpha J phi(x[t])`` into preallocated buffers.
 
@@ -192,12 +202,7 @@ class Rollout(torch.autograd.Function):
         weights = [tensors.pop(0) if w is None else w for w in ctx.weights_meta]
         rec = _make_recurrence(ctx.kind, weights)
         deriv = NONLINEARITIES[ctx.nonlin][2](rates)  # phi'(x[t]), t = 0..T
-        if grad_rates is None:
-            grad_x = grad_states.contiguous()
-        else:
-            grad_x = grad_rates * deriv[1:]
-            if grad_states is not None:
-                grad_x += grad_states
+        grad_x = state_grad(grad_states, grad_rates, deriv)
         units = states.shape[2]
         big_g, grad_start = _run_backward(grad_x, deriv, rec, ctx.alpha)
         flat_g = big_g.reshape(-1, units)
