@@ -30,10 +30,10 @@ from lrfit.teachers import train_teacher
 
 
 def ensure_teacher(path: str | None, workdir: Path, units: int) -> Path:
-    """The teacher directory given, or a freshly trained rank-1 CDM teacher."""
-    if path:
-        return Path(path)
-    out = workdir / "teacher"
+    """The teacher directory given (trained there if it holds no model yet), or one in *workdir*."""
+    out = Path(path) if path else workdir / "teacher"
+    if (out / "model.json").is_file():
+        return out
     train_teacher("cdm", n_units=units, rank=1, seed=0, out=out, max_epochs=60, progress=False)
     return out
 
