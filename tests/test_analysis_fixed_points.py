@@ -125,3 +125,43 @@ def test_flow_fields_rank1_rank2_rank3():
     assert ff2.flow.shape == (2, 11, 11) and ff2.speed.shape == (11, 11)
     ff3 = flow_field(LowRankRNN(100, rank=3, seed=0), n_grid=9, lims=2.0)
     assert ff3.flow.shape == (2, 9, 9) and ff3.plane.shape == (3, 2)
+
+
+@pytest.mark.slow
+def test_student_fixed_points_match_its_dms_teacher(tmp_path):
+    """A rank-2 student fitted to a rank-2 DMS teacher's activity has the teacher's fixed points.
+
+    Without input, both have the same number of stable points, saddles and sources, and
+    each teacher point has a student point of the same type at the same place.  The latent
+    bases differ (each network's own m), so points are compared in activity space,
+    x* = m kappa*, where unit i of the student is unit i of the teacher.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from lrfit import LowRankFit
+    from lrfit.recording import simulate_teacher
+    from lrfit.teachers import load_teacher, train_teacher
+
+    out = tmp_path / "teacher"
+    result = train_teacher("dms", n_units=128, rank=2, seed=0, max_epochs=100, target_accuracy=0.95, out=out,
+                           progress=False)
+    assert result.accuracy >= 0.9
+    teacher, _ = load_teacher(out)
+    fit = LowRankFit(rank=2, init="regression", max_epochs=20, random_state=0, progress=False)
+    fit.fit(simulate_teacher(out, 400, seed=1))
+    assert fit.score(simulate_teacher(out, 100, seed=2)) > 0.99
+
+    points = {}
+    for name, model in (("teacher", teacher), ("student", fit.model_)):
+        found = find_fixed_points(model)
+        x = found.kappas() @ model.m.detach().numpy().T / np.sqrt(model.n_units)  # rms activity per unit
+        points[name] = (found.counts(), x, [fp.stability for fp in found.fixed_points])
+    counts_t, x_t, labels_t = points["teacher"]
+    counts_s, x_s, labels_s = points["student"]
+    assert counts_t == counts_s
+    assert counts_t["stable"] >= 2  # the memory states of the task
+    distance = np.linalg.norm(x_t[:, None, :] - x_s[None, :, :], axis=-1)
+    rows, cols = linear_sum_assignment(distance)
+    assert [labels_t[i] for i in rows] == [labels_s[j] for j in cols]
+    scale = max(np.linalg.norm(x_t, axis=1).max(), 1e-9)
+    assert distance[rows, cols].max() < 0.1 * scale
