@@ -218,7 +218,9 @@ def populations_json(ctx: RunContext, seed: int = 0) -> tuple[Any, dict[str, Any
     from ..analysis import fit_populations
 
     fold = str(getattr(ctx.model, "nonlinearity", "tanh")) in ("tanh", "identity")
-    pops = fit_populations(ctx.model, seed=seed, input_names=ctx.input_names, output_names=ctx.output_names, fold_signs=fold, n_init=3)
+    # 10 EM starts per fit: with fewer, the seeds land in different local optima, the ARI
+    # stability rule fails and real populations are reported as one (seen on CDM teachers).
+    pops = fit_populations(ctx.model, seed=seed, input_names=ctx.input_names, output_names=ctx.output_names, fold_signs=fold, n_init=10)
     d = pops.to_json_dict()
     d["neuron_ids"] = ctx.neuron_ids
     d["labels_by_neuron"] = {nid: int(lab) for nid, lab in zip(ctx.neuron_ids, pops.labels)}
