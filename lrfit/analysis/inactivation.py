@@ -190,15 +190,23 @@ def load_groups(path: str | Path, n_units: int, labels: Any = None, seed: int = 
     path = Path(path)
     if not path.is_file():
         raise LrfitError(f"Group file '{path}' does not exist; pass 'populations' or a JSON file {{\"name\": [unit indices]}}.")
+    return resolve_groups(read_group_json(path, "unit indices"), n_units, labels=labels, seed=seed)
+
+
+def read_group_json(path: Path, members: str) -> dict[str, Any]:
+    """The group mapping of a JSON group file, ``{"groups": {name: spec}}`` or ``{name: spec}``, unresolved.
+
+    *members* names what the lists hold (e.g. ``"unit indices"``), for the error message.
+    """
     try:
         spec = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise LrfitError(f"Group file '{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file.") from None
-    if isinstance(spec, dict) and "groups" in spec:
+    if isinstance(spec, dict) and isinstance(spec.get("groups"), dict):
         spec = spec["groups"]
-    if not isinstance(spec, dict):
-        raise LrfitError(f"Group file '{path}' must hold a JSON object mapping group names to unit lists.")
-    return resolve_groups(spec, n_units, labels=labels, seed=seed)
+    if not isinstance(spec, dict) or not spec:
+        raise LrfitError(f"Group file '{path}' must hold a JSON object mapping group names to lists of {members}.")
+    return spec
 
 
 def map_groups(groups: Mapping[str, Any], neuron_ids: Sequence[Any] | None, n_target: int) -> dict[str, np.ndarray]:

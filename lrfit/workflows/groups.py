@@ -16,7 +16,6 @@ task-trained network), compared as strings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,15 +69,9 @@ def _from_mapping(spec: dict[str, Any], neuron_ids: Sequence[str], path: Path) -
 
 
 def _read_json(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
-    try:
-        spec = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LrfitError(f"Group file '{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file.") from None
-    if isinstance(spec, dict) and isinstance(spec.get("groups"), dict):
-        spec = spec["groups"]
-    if not isinstance(spec, dict) or not spec:
-        raise LrfitError(f"Group file '{path}' must hold a JSON object mapping group names to lists of neuron ids.")
-    return _from_mapping(spec, neuron_ids, path)
+    from ..analysis.inactivation import read_group_json
+
+    return _from_mapping(read_group_json(path, "neuron ids"), neuron_ids, path)
 
 
 def _read_csv(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
