@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LrfitError
-from .workflows.analyze import FIXED_POINTS_FILE, LATENTS_FILE, LOADINGS_FILE, OVERLAPS_FILE, POPULATIONS_FILE, RESAMPLE_FILE, analyze_run
+from .workflows.analyze import FIXED_POINTS_FILE, LATENTS_FILE, LOADINGS_FILE, OVERLAPS_FILE, POPULATIONS_FILE, RESAMPLE_FILE, analyze_run, latent_conditions
 from .workflows.context import RunContext, load_context, run_activity
 from .workflows.inactivate import INACTIVATION_JSON, INACTIVATION_PNG, inactivate_run
 
@@ -167,11 +167,6 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
         page.figures(examples, wide=True)
 
 
-def _conditions_from_npz(d: Any) -> pd.DataFrame:
-    cols = [str(c) for c in d["condition_columns"]] if "condition_columns" in d.files else []
-    return pd.DataFrame({c: d[f"cond_{c}"] for c in cols if c != "split"})
-
-
 def _latents(page: _Page, ctx: RunContext) -> None:
     from .plotting import plot_latent_trajectories
 
@@ -180,7 +175,7 @@ def _latents(page: _Page, ctx: RunContext) -> None:
         return
     d = np.load(path, allow_pickle=False)
     kappa, time = d["kappa"], d["time"]
-    cond = _conditions_from_npz(d)
+    cond = latent_conditions(d)
     r = kappa.shape[-1]
     page.h2("Latent trajectories")
     page.p(

@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from lrfit.plotting import plot_connectivity_scatter, plot_latent_trajectories  # noqa: E402
 from lrfit.workflows import load_context, run_activity  # noqa: E402
-from lrfit.workflows.analyze import LATENTS_FILE, LOADINGS_FILE  # noqa: E402
+from lrfit.workflows.analyze import LATENTS_FILE, LOADINGS_FILE, latent_conditions  # noqa: E402
 
 
 def main() -> None:
@@ -46,9 +46,7 @@ def main() -> None:
     axes[0].legend(fontsize=8)
 
     latents = np.load(analysis / LATENTS_FILE, allow_pickle=False)
-    columns = [str(c) for c in latents["condition_columns"]]
-    conditions = pd.DataFrame({c: latents[f"cond_{c}"] for c in columns if c != "split"})
-    plot_latent_trajectories(latents["kappa"], latents["time"], conditions, dims=0, ax=axes[1],
+    plot_latent_trajectories(latents["kappa"], latents["time"], latent_conditions(latents), dims=0, ax=axes[1],
                              title="Latent $\\kappa_1(t)$ by condition")
 
     table = pd.read_csv(analysis / LOADINGS_FILE, index_col=0)

@@ -72,6 +72,12 @@ LATENT_KEYS: dict[str, str] = {
     "var_total_explained": "var_recurrent + var_input (fraction in span(m, W_in))",
 }
 
+def latent_conditions(latents: Any) -> pd.DataFrame:
+    """The conditions table stored in a loaded ``latents.npz`` (one row per trial, ``split`` left out)."""
+    cols = [str(c) for c in latents["condition_columns"]] if "condition_columns" in latents.files else []
+    return pd.DataFrame({c: latents[f"cond_{c}"] for c in cols if c != "split"})
+
+
 DEFAULT_CHANNEL_VALUE = 1.0
 _NO_INPUT = ("none", "no_input", "off", "0")
 
