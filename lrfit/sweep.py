@@ -318,12 +318,6 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
     return directory
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 # -- writing results -----------------------------------------------------------------------
 def write_results(rows: Iterable[dict[str, Any]], path: Path) -> pd.DataFrame:
     """Write ``results.csv`` atomically (a temporary file renamed over the old one)."""
@@ -357,8 +351,7 @@ def _run_local(tasks: list[Task], sweep: Sweep, workers: int, threads: int,
     context = multiprocessing.get_context("spawn")
     saved = {key: os.environ.get(key) for key in thread_env(threads)}
     os.environ.update(thread_env(threads))  # inherited by the spawned workers
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(threads,))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
         futures = {pool.submit(run_point, cfg, d, sweep.compare, sweep.compare_trials, threads): p
                    for p, cfg, d in tasks}

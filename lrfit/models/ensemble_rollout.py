@@ -85,11 +85,6 @@ class BatchedLowRankRecurrence:
         return grad_m, grad_n
 
 
-def _run_forward(x0: Tensor, drive: Tensor, rec: BatchedLowRankRecurrence, alpha: float,
-                 nonlin: str) -> tuple[Tensor, Tensor]:
-    return euler_loop(x0.contiguous(), drive, rec, alpha, nonlin)
-
-
 class EnsembleRollout(torch.autograd.Function):
     """Differentiable batched rollout: ``forward(x0 (K,B,N), drive (T,K,B,N), alpha, nonlin, m, n, scale)``."""
 
@@ -97,7 +92,7 @@ class EnsembleRollout(torch.autograd.Function):
     def forward(ctx, x0: Tensor, drive: Tensor, alpha: float, nonlin: str, m: Tensor, n: Tensor, scale: float):
         rec = BatchedLowRankRecurrence(m.detach(), n.detach(), float(scale))
         with torch.no_grad():
-            states, rates = _run_forward(x0.detach(), drive.detach().contiguous(), rec, alpha, nonlin)
+            states, rates = euler_loop(x0.detach().contiguous(), drive.detach().contiguous(), rec, alpha, nonlin)
         ctx.save_for_backward(states, rates, m, n)
         ctx.alpha, ctx.nonlin, ctx.scale = alpha, nonlin, float(scale)
         return states, rates[1:]
