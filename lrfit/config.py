@@ -112,6 +112,33 @@ def apply_overrides(config: dict[str, Any], overrides: Iterable[str]) -> dict[st
     return out
 
 
+def read_yaml_file(path: Path, kind: str, expected: str) -> Any:
+    """Parse a user's YAML file (an empty file gives ``{}``).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    kind : str
+        What it is, starting the error messages (e.g. ``"Config file"``).
+    expected : str
+        What to pass instead when it is missing (e.g. ``"a YAML sweep file"``).
+
+    Raises
+    ------
+    LrfitError
+        One sentence naming the file when it is missing or not valid YAML (with the line).
+    """
+    if not path.is_file():
+        raise LrfitError(f"{kind} '{path}' does not exist; pass the path of {expected} (see configs/).")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise LrfitError(f"{kind} '{path}' is not valid YAML{where}; fix its syntax.") from None
+
+
 def load_config(
     path: str | Path | None = None, overrides: Iterable[str] = (), extra: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -136,14 +163,7 @@ def load_config(
     if path is not None:
         path = Path(path)
         source = f"'{path}'"
-        if not path.is_file():
-            raise LrfitError(f"Config file '{path}' does not exist; pass the path of a YAML file (see configs/).")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise LrfitError(f"Config file '{path}' is not valid YAML{where}; fix its syntax.") from None
+        raw = read_yaml_file(path, "Config file", "a YAML file")
         if not isinstance(raw, dict):
             raise LrfitError(f"Config file '{path}' must hold a mapping of sections (data, model, optim, ...).")
     if extra:

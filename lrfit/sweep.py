@@ -42,7 +42,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .config import DEFAULTS, TEACHER_DATA_KEYS, load_config
+from .config import DEFAULTS, TEACHER_DATA_KEYS, load_config, read_yaml_file
 from .errors import LrfitError, closest
 
 log = logging.getLogger(__name__)
@@ -201,12 +201,7 @@ def load_sweep(path: str | Path | None = None, spec: dict[str, Any] | None = Non
     if path is not None:
         path = Path(path)
         source = f"'{path}'"
-        if not path.is_file():
-            raise LrfitError(f"Sweep file '{path}' does not exist; pass the path of a YAML sweep file (see configs/).")
-        try:
-            spec = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
-            raise LrfitError(f"Sweep file '{path}' is not valid YAML; fix its syntax.") from None
+        spec = read_yaml_file(path, "Sweep file", "a YAML sweep file")
         folder = path.resolve().parent
     else:
         source, folder = "the sweep", Path.cwd()
@@ -222,7 +217,7 @@ def load_sweep(path: str | Path | None = None, spec: dict[str, Any] | None = Non
         if not base_path.is_file():
             raise LrfitError(f"The base config '{base_spec}' named in {source} does not exist (looked for "
                              f"'{base_path}'); give a path relative to the sweep file or an inline config.")
-        base = yaml.safe_load(base_path.read_text()) or {}
+        base = read_yaml_file(base_path, "The base config", "a fit config")
         base_dir = base_path.parent
     elif isinstance(base_spec, dict):
         base, base_dir = base_spec, folder

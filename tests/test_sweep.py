@@ -100,6 +100,10 @@ def test_bad_base_and_missing_ray_are_one_sentence(tmp_path, teacher, monkeypatc
     path.write_text(yaml.safe_dump({"base": "missing.yaml", "grid": {"seed": [0]}}))
     with pytest.raises(LrfitError, match="base config 'missing.yaml'.*does not exist"):
         load_sweep(path)
+    (tmp_path / "broken.yaml").write_text("data: [1,\n")
+    path.write_text(yaml.safe_dump({"base": "broken.yaml", "grid": {"seed": [0]}}))
+    with pytest.raises(LrfitError, match=r"base config '.*broken.yaml' is not valid YAML at line 2"):
+        load_sweep(path)
     sweep = write_sweep(tmp_path, teacher, {"seed": [0]})
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(LrfitError, match=r"needs the 'ray' package.*pip install 'lrfit\[ray\]'"):
