@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .paths import require_file
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,7 @@ _STR = h5py.string_dtype("utf-8")
 @contextlib.contextmanager
 def open_h5(path: str | PathLike, mode: str = "r") -> Iterator[h5py.File]:
     """Open an HDF5 file, turning h5py's low-level errors into one-sentence :class:`DataError`."""
-    p = Path(path)
-    if mode == "r" and not p.is_file():
-        raise DataError(f"file '{p}' does not exist; check the path (relative paths in configs are resolved "
-                        "against the config file's folder)", path=None, field="path")
+    p = require_file(path) if mode == "r" else Path(path)
     try:
         f = h5py.File(p, mode)
     except OSError as exc:

@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 from .errors import DataError
-from .paths import resolve_data_path
+from .paths import require_file, resolve_data_path
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
@@ -42,10 +41,7 @@ def detect_format(path: str | PathLike) -> str:
     DataError
         If the file is missing, empty or of no supported type.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"file '{p}' does not exist; check the path (relative paths in configs are resolved "
-                        "against the config file's folder, or set LRFIT_SHARED_DATA)", field="path")
+    p = require_file(path)
     with open(p, "rb") as fh:
         head = fh.read(1100)
     suffix_fmt = _SUFFIX.get(p.suffix.lower())

@@ -55,6 +55,7 @@ import pandas as pd
 from .errors import DataError
 from .inputs import build_inputs
 from .npz import arrays_to_trialdata, parse_axis_order
+from .paths import require_file
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,7 @@ def mat_version(path: str | PathLike) -> str:
     DataError
         If the file is missing or has no MATLAB v5 / v7.3 header.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"file '{p}' does not exist; check the path (relative paths in configs are resolved "
-                        "against the config file's folder)", field="path")
+    p = require_file(path)
     with open(p, "rb") as fh:
         head = fh.read(20)
     if head.startswith(b"MATLAB 7.3"):

@@ -15,6 +15,8 @@ import os
 from os import PathLike
 from pathlib import Path
 
+from .errors import DataError
+
 SHARED_DATA_ENV = "LRFIT_SHARED_DATA"
 
 
@@ -43,4 +45,13 @@ def resolve_data_path(path: str | PathLike, base_dir: str | PathLike | None = No
             alt = Path(shared).expanduser() / p.name
             if alt.exists():
                 return alt
+    return p
+
+
+def require_file(path: str | PathLike) -> Path:
+    """*path* as a :class:`Path`, or a one-sentence :class:`DataError` when no such file exists."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"file '{p}' does not exist; check the path (relative paths in configs are resolved "
+                        f"against the config file's folder, or set {SHARED_DATA_ENV})", field="path")
     return p
