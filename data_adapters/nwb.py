@@ -112,6 +112,16 @@ def _is_ragged(table: Any, col: str) -> bool:
     return isinstance(table[col], VectorIndex)
 
 
+def _require_flat_column(table: Any, col: str, role: str, table_name: str, p: Path, ragged: str) -> None:
+    """One-sentence errors when *col* is missing from *table* or holds several values per row."""
+    names = list(table.colnames)
+    if col not in names:
+        raise DataError(f"{role} column {col!r} is not in the {table_name} table of '{p}'{_hint(col, names)}; "
+                        f"available columns: {names}", field=col)
+    if _is_ragged(table, col):
+        raise DataError(f"{role} column {col!r} in '{p}' is ragged{ragged}", field=col)
+
+
 def _read_column(table: Any, col: str) -> np.ndarray:
     """Read one flat column of a DynamicTable into a 1-D numpy array (bytes decoded)."""
     values = np.asarray(table[col].data[:])
@@ -138,12 +148,8 @@ def _trial_table(nwb: Any, p: Path, align_to: str, condition_columns: Sequence[s
     else:
         conds = [str(c) for c in condition_columns]
         for c in conds:
-            if c not in names:
-                raise DataError(f"condition column {c!r} is not in the trials table of '{p}'{_hint(c, names)}; "
-                                f"available columns: {names}", field=c)
-            if _is_ragged(trials, c):
-                raise DataError(f"condition column {c!r} in '{p}' is ragged (several values per trial); "
-                                "leave it out of condition_columns", field=c)
+            _require_flat_column(trials, c, "condition", "trials", p,
+                                 " (several values per trial); leave it out of condition_columns")
     wanted = {align_to, *TRIAL_TIME_COLUMNS, *conds}
     for ch in input_spec:  # event and amplitude columns used by the input spec
         for ref in (ch.column, ch.start, ch.stop):
@@ -244,14 +250,8 @@ def _select_units(table: Any, p: Path, unit_filter: Mapping[str, Any] | str | No
                             f"{ids.min() if ids.size else '-'}..{ids.max() if ids.size else '-'}); pass existing ids "
                             "in units=", field="units")
         keep &= np.isin(ids, want)
-    names = list(table.colnames)
     for col, want in _parse_filter(unit_filter, p).items():
-        if col not in names:
-            raise DataError(f"unit_filter column {col!r} is not in the {what} table of '{p}'{_hint(col, names)}; "
-                            f"available columns: {names}", field=col)
-        if _is_ragged(table, col):
-            raise DataError(f"unit_filter column {col!r} in '{p}' is ragged; filter on a column with one value per "
-                            "unit", field=col)
+        _require_flat_column(table, col, "unit_filter", what, p, "; filter on a column with one value per unit")
         keep &= _matches(_read_column(table, col), want)
     if not keep.any():
         raise DataError(f"no unit of the {what} table in '{p}' passes unit_filter={unit_filter!r} / units={units!r}; "
