@@ -311,21 +311,21 @@ def fit_populations(
     bic = np.empty(len(candidates))
     ari = np.empty(len(candidates))
     best: dict[int, GaussianMixture] = {}
-    for i, k in enumerate(candidates):
-        fits, labs = [], []
-        for s in range(n_seeds):
-            gm = GaussianMixture(k, covariance_type=covariance_type, reg_covar=reg_covar, random_state=seed + s, n_init=n_init)
-            # The matrices are tiny (D x D, D = a few loadings): multi-threaded BLAS only adds
-            # overhead, and its spinning threads fight torch's OpenMP pool (25x slower on 2 busy cores).
-            with threadpool_limits(limits=1, user_api="blas"):
+    # The matrices are tiny (D x D, D = a few loadings): multi-threaded BLAS only adds overhead,
+    # and its spinning threads fight torch's OpenMP pool (25x slower on 2 busy cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for i, k in enumerate(candidates):
+            fits, labs = [], []
+            for s in range(n_seeds):
+                gm = GaussianMixture(k, covariance_type=covariance_type, reg_covar=reg_covar, random_state=seed + s, n_init=n_init)
                 gm.fit(z)
-            fits.append(gm)
-            labs.append(gm.predict(z))
-        bics = [gm.bic(z) for gm in fits]
-        bic[i] = min(bics)
-        best[int(k)] = fits[int(np.argmin(bics))]
-        pairs = list(itertools.combinations(range(len(labs)), 2))
-        ari[i] = 1.0 if not pairs or k == 1 else float(np.mean([adjusted_rand_score(labs[a], labs[b]) for a, b in pairs]))
+                fits.append(gm)
+                labs.append(gm.predict(z))
+            bics = [gm.bic(z) for gm in fits]
+            bic[i] = min(bics)
+            best[int(k)] = fits[int(np.argmin(bics))]
+            pairs = list(itertools.combinations(range(len(labs)), 2))
+            ari[i] = 1.0 if not pairs or k == 1 else float(np.mean([adjusted_rand_score(labs[a], labs[b]) for a, b in pairs]))
     n_bic = int(candidates[np.argmin(bic)])
     stable = ari >= ari_threshold
     n_pop = int(candidates[stable][np.argmin(bic[stable])])
