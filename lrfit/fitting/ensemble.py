@@ -4,9 +4,9 @@ Every member is the :class:`LowRankFit` one would get alone with the same settin
 the same closed-form start, its own seeded batch order, and its own optimiser
 (Adam with per-member gradient clipping, plateau schedule, early stopping and
 best-epoch restore).  Only the arithmetic is shared: the K rollouts run as one
-batched rollout (:func:`lrfit.models.ensemble_rollout.ensemble_rollout`; on CPUs
-member by member by default, see ``batched``) and Adam updates stacked ``(K, ...)``
-tensors.  Ranks are padded to the largest with zero
+batched simulation (on CPUs the latent-coordinate loss of :mod:`lrfit.fitting.losses`,
+on GPUs :func:`lrfit.models.ensemble_rollout.ensemble_rollout`; see ``batched``) and
+Adam updates stacked ``(K, ...)`` tensors.  Ranks are padded to the largest with zero
 columns that stay zero.  The closed-form start, which depends on the data and the
 rank only, is computed once per rank and shared.  Non-finite losses stop the ensemble with an error (the
 single fit's rollback is not reproduced).
@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 
 from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
-from ..models.rollout import rollout
 from .estimator import HIDDEN_INIT_SCALE, LowRankFit
+from .losses import lowrank_mse_members, masked_mse
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ class _Plateau:
             self.bad = 0
 
 
+#: members simulated together keep their per-step arrays within about this many bytes (a CPU's cache)
+_CACHE_BYTES = 8 * 2**20
+
+
 class LowRankEnsembleFit:
     """Fit K low-rank RNNs to the same data at once (different seeds and/or ranks).
 
@@ -64,10 +68,11 @@ class LowRankEnsembleFit:
     ranks : int or sequence of int
         One rank for all members, or one per member.
     batched : bool, optional
-        Simulate the K members in one batched rollout (default on GPUs), or member by
-        member within each step (default on CPUs, where a step of K members outgrows
-        the cache and is slower than K small ones).  The data, the losses, the
-        optimiser and the closed-form start are shared either way; results agree.
+        Simulate the K members in one batched rollout (default on GPUs), or with the
+        fitter's latent-coordinate loss (:func:`lrfit.fitting.losses.lowrank_mse_members`,
+        all members in each kernel; default on CPUs, where it is several times faster).
+        The data, the losses, the optimiser and the closed-form start are shared
+        either way; results agree to float rounding.
     **params
         Every other :class:`LowRankFit` parameter (shared by the members);
         ``x0="shared"`` and ``init`` ``"regression"`` or ``"random"`` are supported.
@@ -165,36 +170,35 @@ class LowRankEnsembleFit:
             x0 = torch.stack([mb.x0_table_.detach()[0] for mb in members])  # (K, N)
         params = [p.clone().requires_grad_(True) for p in (m, n, w_in, x0)]
         rank_mask = (torch.arange(r_max, device=dev)[None, None, :] < torch.tensor(self.ranks, device=dev)[:, None, None])
-        n_obs, n_trials = tensors.activity.shape[-1], tensors.activity.shape[0]
+        n_trials = tensors.n_trials
         batched = dev.type != "cpu" if self.batched is None else bool(self.batched)
 
-        def squared_error(out: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # out (..., B, T, n_obs)
-            err = (out - tensors.activity[index]) ** 2
-            dims = tuple(range(err.dim() - 3, err.dim()))
-            if tensors.all_valid:
-                return err.mean(dim=dims)
-            weight = tensors.mask[index].unsqueeze(-1).to(err.dtype)
-            return (err * weight).sum(dim=dims) / (weight.sum(dim=dims) * n_obs).clamp_min(1.0)
+        def gather(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # idx (K', B)
+            kk, b = idx.shape
+            inputs, target, weight = tensors.take(idx.reshape(-1))
+            return (inputs.view(kk, b, *inputs.shape[1:]), target.view(kk, b, *target.shape[1:]),
+                    None if weight is None else weight.view(kk, b, -1))
 
         def member_losses(idx: torch.Tensor) -> torch.Tensor:  # idx (K, B) -> (K,)
             pm, pn, pw, px0 = params
-            if not batched:  # member by member: each step stays cache-sized (faster on CPUs)
-                losses = []
-                for i in range(k):
-                    drive = tensors.inputs[idx[i]] @ (pw[i].T * alpha)
-                    states, rates = rollout(px0[i], drive.transpose(0, 1), "lowrank", alpha, nonlin,
-                                            pm[i, :, : self.ranks[i]], pn[i, :, : self.ranks[i]], float(units))
-                    out = (rates if first.target == "rates" else states)[..., :n_obs]
-                    losses.append(squared_error(out, idx[i]))
-                return torch.stack(losses)
-            inputs = tensors.inputs[idx]  # (K, B, T, C)
-            kk, b, t, c = inputs.shape
-            drive = torch.bmm(inputs.reshape(kk, b * t, c), pw.transpose(1, 2) * alpha)
-            drive = drive.reshape(kk, b, t, units).permute(2, 0, 1, 3)
-            start = px0[:, None, :].expand(kk, b, units)
-            states, rates = ensemble_rollout(start, drive, alpha, nonlin, pm, pn, float(units))
-            out = (rates if first.target == "rates" else states)[..., :n_obs].permute(1, 2, 0, 3)  # (K, B, T, n_obs)
-            return squared_error(out, idx)
+            b = idx.shape[1]
+            if not batched:  # latent coordinates, as many members per kernel as stay in cache (CPU default)
+                group = max(1, _CACHE_BYTES // (b * tensors.activity.shape[1] * units * 4))
+                rows = torch.zeros((k, b), dtype=torch.long, device=dev)
+                return torch.cat([
+                    lowrank_mse_members(pm[i : i + group], pn[i : i + group], pw[i : i + group],
+                                        px0[i : i + group, None, :], rows[i : i + group], *gather(idx[i : i + group]),
+                                        alpha, nonlin, first.target)
+                    for i in range(0, k, group)
+                ])
+            inputs, target, weight = gather(idx)
+            t, c = inputs.shape[2], inputs.shape[3]
+            drive = torch.bmm(inputs.reshape(k, b * t, c), pw.transpose(1, 2) * alpha)
+            drive = drive.reshape(k, b, t, units).permute(2, 0, 1, 3)
+            start = px0[:, None, :].expand(k, b, units)
+            states, rates = ensemble_rollout(start, drive, alpha, nonlin, pm, pn, float(units))  # (T, K, B, N)
+            out = (rates if first.target == "rates" else states)[..., : target.shape[-1]].permute(1, 2, 0, 3)
+            return masked_mse(out, target, weight, dims=(1, 2, 3))
 
         generators = [torch.Generator().manual_seed(s) for s in self.seeds]
         moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]

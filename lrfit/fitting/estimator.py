@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import LrfitError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
+from .losses import lowrank_mse, masked_mse
 from .metrics import condition_labels, r2_per_condition, r2_per_neuron, r2_score
 from .optimise import OptimiserSettings, optimise
 from .regression_init import reduced_rank_regression, to_currents
@@ -34,12 +35,21 @@ HIDDEN_INIT_SCALE = 0.1
 class _Tensors:
     """Data of one split on the device."""
 
-    activity: torch.Tensor  # (K, T, n_obs)
+    activity: torch.Tensor  # (K, T, n_obs), zero where masked
     inputs: torch.Tensor  # (K, T, C)
-    mask: torch.Tensor  # (K, T) bool
-    all_valid: bool
+    weight: torch.Tensor | None  # (K, T): 1 where the bin counts; None when every bin counts
     condition_index: torch.Tensor  # (K,) long, index into the x0 table
     variance: float  # mean squared deviation from each neuron's mean (R^2 denominator per entry)
+
+    @property
+    def n_trials(self) -> int:
+        """Number of trials K."""
+        return self.activity.shape[0]
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Inputs, activity and mask weights of trials *idx* (contiguous copies)."""
+        weight = None if self.weight is None else self.weight.index_select(0, idx)
+        return self.inputs.index_select(0, idx), self.activity.index_select(0, idx), weight
 
 
 class LowRankFit:
@@ -224,42 +234,56 @@ class LowRankFit:
         valid = activity[mask]
         variance = float(((valid - valid.mean(0)) ** 2).mean()) if valid.size else 1.0
         return _Tensors(
-            activity=torch.tensor(np.where(mask[..., None], activity, 0.0), device=dev),
+            activity=torch.as_tensor(np.where(mask[..., None], activity, 0.0), device=dev),
             inputs=torch.tensor(np.asarray(data.inputs, dtype=np.float32), device=dev),
-            mask=torch.tensor(mask, device=dev),
-            all_valid=bool(mask.all()),
+            weight=None if mask.all() else torch.as_tensor(mask.astype(np.float32), device=dev),
             condition_index=torch.as_tensor(index, device=dev),
             variance=variance if variance > 0 else 1.0,
         )
 
     # -- network pieces ----------------------------------------------------------------
-    def _start_state(self, index: torch.Tensor) -> torch.Tensor:
-        """Initial states ``(B, N)`` for trials with x0-table indices *index* (-1: unseen condition)."""
+    def _start_rows(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Initial-state table and each trial's row in it, for x0-table indices *index* (-1: unseen condition).
+
+        Trials of conditions not seen in training start from the mean of the table,
+        appended as its last row when needed.
+        """
         table = self.x0_table_
         if table.shape[0] == 1:
-            return table[0].expand(len(index), -1)
-        mean = table.mean(0, keepdim=True)
-        padded = torch.cat([table, mean], 0)
-        return padded[torch.where(index < 0, table.shape[0], index)]
+            return table, torch.zeros_like(index)
+        if bool((index < 0).any()):
+            table = torch.cat([table, table.mean(0, keepdim=True)], 0)
+            index = torch.where(index < 0, table.shape[0] - 1, index)
+        return table, index
+
+    def _start_state(self, index: torch.Tensor) -> torch.Tensor:
+        """Initial states ``(B, N)`` for trials with x0-table indices *index* (-1: unseen condition)."""
+        table, rows = self._start_rows(index)
+        return table[rows]
 
     def _simulate(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
-        traj = model(tensors.inputs[idx], x0=self._start_state(tensors.condition_index[idx]), noise_std=0.0)
+        """Batch-first ``(B, T, n_obs)`` activity of the observed units for trials *idx*."""
+        x0 = self._start_state(tensors.condition_index[idx])
+        traj = model(tensors.inputs.index_select(0, idx), x0=x0, noise_std=0.0)
         out = traj.rates if self.target == "rates" else traj.currents
         n_obs = tensors.activity.shape[-1]
         return out if out.shape[-1] == n_obs else out[..., :n_obs]
 
     def _loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
-        pred = self._simulate(model, tensors, idx)
-        target = tensors.activity[idx]
-        if tensors.all_valid:
-            return torch.nn.functional.mse_loss(pred, target)
-        weight = tensors.mask[idx].unsqueeze(-1).to(pred.dtype)
-        return ((pred - target) ** 2 * weight).sum() / (weight.sum() * pred.shape[-1]).clamp_min(1.0)
+        """Masked mean squared error of trials *idx* (latent-coordinate simulation for low-rank networks)."""
+        inputs, target, weight = tensors.take(idx)
+        table, rows = self._start_rows(tensors.condition_index[idx])
+        if isinstance(model, LowRankRNN):
+            return lowrank_mse(model.m, model.n, model.w_in, table, rows, inputs, target, weight, model.alpha,
+                               model.nonlinearity, self.target)
+        traj = model(inputs, x0=table[rows], noise_std=0.0)
+        out = traj.rates if self.target == "rates" else traj.currents
+        return masked_mse(out[..., : target.shape[-1]], target, weight)
 
     @torch.no_grad()
     def _eval_loss(self, model: nn.Module, tensors: _Tensors, chunk: int = 256) -> float:
         total, count = 0.0, 0
-        k = tensors.activity.shape[0]
+        k = tensors.n_trials
         for start in range(0, k, chunk):
             idx = torch.arange(start, min(start + chunk, k), device=tensors.activity.device)
             total += float(self._loss(model, tensors, idx)) * len(idx)
@@ -335,7 +359,7 @@ class LowRankFit:
         monitor_data = validation or tensors
         optimise(
             params,
-            tensors.activity.shape[0],
+            tensors.n_trials,
             lambda idx: self._loss(full, tensors, idx),
             lambda: {"monitor": self._eval_loss(full, monitor_data)},
             self._settings(self.fullrank_epochs),
@@ -502,6 +526,26 @@ class LowRankFit:
         }
 
     @torch.no_grad()
+    def simulate(self, data: Any) -> Any:
+        """Run the fitted network, noise-free, on the inputs of *data* from the fitted initial states.
+
+        Parameters
+        ----------
+        data : TrialData
+            Trials with the fitted input channels (their conditions pick the
+            initial states when ``x0="per_condition"``).
+
+        Returns
+        -------
+        lrfit.models.Trajectory
+            Batch-first currents and rates ``(trials, time, N)`` of every unit
+            (hidden units last).
+        """
+        self._check_compatible(data)
+        tensors = self._tensors(data)
+        return self.model_(tensors.inputs, x0=self._start_state(tensors.condition_index), noise_std=0.0)
+
+    @torch.no_grad()
     def latents(self, data: Any, include_inputs: bool = False) -> np.ndarray:
         """Latent coordinates of the network's currents.
 
@@ -521,11 +565,8 @@ class LowRankFit:
         ndarray
             ``(trials, time, R)`` kappa, or ``(trials, time, R + C)`` with inputs.
         """
-        self._check_compatible(data)
-        tensors = self._tensors(data)
         model = self.model_
-        idx = torch.arange(data.n_trials, device=tensors.activity.device)
-        currents = model(tensors.inputs, x0=self._start_state(tensors.condition_index[idx]), noise_std=0.0).currents
+        currents = self.simulate(data).currents
         basis = model.m if not include_inputs else torch.cat([model.m, model.w_in], 1)
         coords = torch.linalg.lstsq(basis.double(), currents.reshape(-1, model.n_units).T.double()).solution
         return coords.T.reshape(data.n_trials, data.n_time, -1).float().cpu().numpy()

@@ -209,15 +209,6 @@ class RunActivity:
     unit: str = "rates"
 
 
-@torch.no_grad()
-def _fit_currents(fit: Any, data: Any) -> np.ndarray:
-    """Currents of a fitted network on the trials of *data*, started from the fit's initial states."""
-    # LowRankFit has no public "simulate" yet; these two helpers are what its predict() uses.
-    tensors = fit._tensors(data)
-    x0 = fit._start_state(tensors.condition_index)
-    return fit.model_(tensors.inputs, x0=x0, noise_std=0.0).currents.cpu().numpy()
-
-
 def _data_activity(ctx: RunContext, split: str) -> RunActivity:
     from ..config import load_config
     from ..pipeline import CONFIG_FILE, prepare_data
@@ -231,7 +222,7 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
     cur, inp, msk, rec, fitted, conds = [], [], [], [], [], []
     for name in chosen:
         d = parts[name]
-        c = _fit_currents(ctx.fit, d)
+        c = ctx.fit.simulate(d).currents.cpu().numpy()
         cur.append(c)
         inp.append(np.asarray(d.inputs, np.float32))
         msk.append(np.asarray(d.mask, bool))

@@ -1,0 +1,405 @@
+"""Training losses: the masked mean squared error, and the same loss of a noise-free
+low-rank network computed in latent coordinates.
+
+A low-rank network's state splits into a part driven by the inputs and the initial
+state, and a part on the columns of ``M`` (DESIGN.md):
+
+    x[t] = (1 - alpha)^t x[0] + W_in u~[t] + M kappa[t]
+    u~[t+1] = (1 - alpha) u~[t] + alpha u[t]
+    kappa[t+1] = (1 - alpha) kappa[t] + alpha N^T phi(x[t]) / N_units
+
+with ``u~[0] = kappa[0] = 0``.  The filtered inputs ``u~`` are one small matrix
+product for all steps, so a step of the simulation is one thin product of the
+loadings ``[M, W_in, x0 table]`` with the step's ``(kappa, u~, start)`` block, the
+transfer function, and the update of the ``R`` latents; the hand-written backward
+pass runs through the latents the same way, accumulating the weight gradients as it
+goes.  Each step works on one ``(batch, N)`` block while it is in cache.
+
+On a CPU the cost of launching a kernel on such a block, not arithmetic, bounds an
+epoch of the fitter; numpy's small kernels cost a third of torch's, so the loops run
+on numpy views of the tensors.  On other devices :func:`lowrank_mse` simulates the
+network with :func:`lrfit.models.rollout.rollout` instead.  Both give the same loss
+and gradients to float rounding.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..models.rollout import NONLINEARITIES, rollout
+
+Tensor = torch.Tensor
+
+
+def masked_mse(pred: Tensor, target: Tensor, weight: Tensor | None, dims: tuple[int, ...] | None = None) -> Tensor:
+    """``sum(weight * (pred - target)**2) / (sum(weight) * n_obs)`` over *dims* (all by default).
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        ``(..., n_obs)`` activity; the last axis holds the neurons.
+    weight : Tensor or None
+        Mask of *pred* without its last axis (1 where the bin counts), or ``None``
+        when every bin counts.
+    dims : tuple of int, optional
+        Axes to average over (including the last); all of them by default.
+
+    Returns
+    -------
+    Tensor
+        The loss (one value per remaining index when *dims* leaves some axes).
+    """
+    err = (pred - target).square()
+    if weight is None:
+        return err.mean() if dims is None else err.mean(dim=dims)
+    w = weight.unsqueeze(-1).to(err.dtype)
+    if dims is None:
+        return (err * w).sum() / (w.sum() * pred.shape[-1]).clamp_min(1.0)
+    return (err * w).sum(dim=dims) / (w.sum(dim=dims) * pred.shape[-1]).clamp_min(1.0)
+
+
+@functools.lru_cache(maxsize=32)
+def _filters(steps: int, alpha: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """``(L, p)``: ``u~[1..T] = L @ u[0..T-1]`` and ``p[t-1] = (1 - alpha)^t`` for ``t = 1..T``."""
+    decay = 1.0 - alpha
+    t = torch.arange(steps, dtype=torch.float64)
+    lag = t[:, None] - t[None, :]
+    filt = torch.where(lag >= 0, alpha * decay ** lag.clamp_min(0), torch.zeros(()))
+    return filt.to(dtype), (decay ** (t + 1)).to(dtype)
+
+
+def _thin_product(left: np.ndarray, right: np.ndarray, out: np.ndarray) -> None:
+    """``out = left @ right`` for a thin inner dimension (numpy's inner-dimension-1 product is slow)."""
+    if left.shape[-1] == 1:
+        np.multiply(left, right, out=out)
+    else:
+        np.matmul(left, right, out=out)
+
+
+@dataclass
+class _Problem:
+    """Numpy views of one mini-batch of K networks (members): loadings, latent blocks and data."""
+
+    loadings: np.ndarray  # (K, R + C + S, N): rows m^T, W_in^T, x0 table
+    n_c: np.ndarray  # (K, N, R): alpha N / N_units
+    z: np.ndarray  # (T, K, B, R + C + S): kappa[t+1], u~[t+1], (1 - alpha)^(t+1) onehot(start row)
+    start: np.ndarray  # (K, B, N): x[0]
+    target: np.ndarray  # (T, K, B, n_obs), time-major so that a step's block is contiguous
+    weight: np.ndarray | None  # (K, B, T)
+    rank: int
+    decay: float
+    nonlin: str
+    currents: bool  # compare x (True) or phi(x) (False) with the target
+
+
+def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind) -> _Problem:
+    members, batch, steps, _ = target.shape
+    units, rank = m.shape[1:]
+    n_in, n_start = inputs.shape[3], table.shape[1]
+    filt, powers = _filters(steps, float(alpha), m.dtype)
+    z = torch.zeros((steps, members, batch, rank + n_in + n_start), dtype=m.dtype)
+    if n_in:
+        filtered = filt @ inputs.permute(2, 0, 1, 3).reshape(steps, -1)
+        z[..., rank : rank + n_in] = filtered.view(steps, members, batch, n_in)
+    member = torch.arange(members)[:, None]
+    z[:, member, torch.arange(batch)[None, :], rank + n_in + index] = powers[:, None, None]
+    loadings = torch.cat([m, w_in, table.transpose(1, 2)], 2).transpose(1, 2).contiguous()
+    return _Problem(
+        loadings=loadings.numpy(),
+        n_c=(n * (alpha / units)).numpy(),
+        z=z.numpy(),
+        start=table[member, index].contiguous().numpy(),
+        target=target.permute(2, 0, 1, 3).contiguous().numpy(),
+        weight=None if weight is None else weight.numpy(),
+        rank=rank,
+        decay=1.0 - alpha,
+        nonlin=nonlin,
+        currents=target_kind == "currents",
+    )
+
+
+def _phi_into(nonlin: str, x: np.ndarray, out: np.ndarray) -> None:
+    NONLINEARITIES[nonlin][1](torch.from_numpy(x), torch.from_numpy(out))
+
+
+def _sum_squares(residual: np.ndarray) -> np.ndarray:
+    """``(K,)`` sums of squares of a ``(K, B, n_obs)`` block."""
+    if residual.shape[0] == 1:
+        return np.array([np.vdot(residual, residual)], dtype=np.float64)
+    flat = residual.reshape(residual.shape[0], 1, -1)
+    return np.matmul(flat, flat.transpose(0, 2, 1)).reshape(-1).astype(np.float64)
+
+
+def _simulate(
+    prob: _Problem, rates: np.ndarray | None, states: np.ndarray | None, errors: np.ndarray | None
+) -> np.ndarray:
+    """Run the networks; returns each member's sum of squared residuals ``(K,)``.
+
+    ``rates`` ``(T + 1, K, B, N)``, ``states`` ``(T, K, B, N)`` and ``errors``
+    ``(T, K, B, n_obs)``, when given, receive ``phi(x[0..T])``, ``x[1..T]`` and the
+    masked residuals (what the backward pass needs).
+    """
+    steps, members, batch, _ = prob.z.shape
+    units, rank, n_obs, dtype = prob.loadings.shape[2], prob.rank, prob.target.shape[3], prob.z.dtype
+    block = (members, batch, units)
+    # Per-step views and bound functions, made once: the loop's cost is mostly per call.
+    z, loadings, n_c, decay, targets = list(prob.z), prob.loadings, prob.n_c, prob.decay, list(prob.target)
+    kappas = [step[..., :rank] for step in z]
+    xs = list(states) if states is not None else [np.empty(block, dtype=dtype)] * steps
+    if rates is None:
+        pair = [np.empty(block, dtype=dtype), np.empty(block, dtype=dtype)]
+        rs = [pair[t % 2] for t in range(steps + 1)]
+    else:
+        rs = list(rates)
+    errs = list(errors) if errors is not None else [np.empty((members, batch, n_obs), dtype=dtype)] * steps
+    preds = xs if prob.currents else rs[1:]
+    if n_obs < units:
+        preds = [p[..., :n_obs] for p in preds]
+    weights = None if prob.weight is None else list(np.moveaxis(prob.weight, 2, 0)[..., None])
+    phi = np.tanh if prob.nonlin == "tanh" else functools.partial(_phi_into, prob.nonlin)
+    kappa_prev = np.empty((members, batch, rank), dtype=dtype)
+    matmul, multiply, subtract = np.matmul, np.multiply, np.subtract
+
+    phi(prob.start, out=rs[0])
+    total = np.zeros(members)
+    for t in range(steps):
+        kappa = kappas[t]
+        matmul(rs[t], n_c, out=kappa)
+        if t:
+            multiply(kappas[t - 1], decay, out=kappa_prev)
+            kappa += kappa_prev
+        x = xs[t]
+        matmul(z[t], loadings, out=x)
+        phi(x, out=rs[t + 1])
+        residual = subtract(preds[t], targets[t], out=errs[t])
+        if weights is not None:
+            multiply(residual, weights[t], out=residual)
+        total += _sum_squares(residual)
+    return total
+
+
+class _Workspace:
+    """The large per-batch arrays, kept from one mini-batch to the next.
+
+    A fresh multi-megabyte array is mapped page by page on first touch; on a virtual
+    machine those page faults cost as much as the simulation itself.  A forward pass
+    leases its arrays; they come back when its graph is freed (after the backward
+    pass, once the loss is dropped), so a retained graph keeps them.
+    """
+
+    def __init__(self, keep: int = 2) -> None:
+        self._free: dict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = {}
+        self._keep = keep
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        stack = self._free.get((tuple(shape), np.dtype(dtype)))
+        return stack.pop() if stack else np.empty(shape, dtype=dtype)
+
+    def give(self, arrays: tuple[np.ndarray | None, ...]) -> None:
+        for array in arrays:
+            if array is not None:
+                stack = self._free.setdefault((array.shape, array.dtype), [])
+                if len(stack) < self._keep:
+                    stack.append(array)
+
+
+class _Lease:
+    """Arrays borrowed from a workspace, given back when the lease is dropped."""
+
+    def __init__(self, workspace: _Workspace, *arrays: np.ndarray | None) -> None:
+        self.workspace, self.arrays = workspace, arrays
+
+    def __del__(self) -> None:
+        self.workspace.give(self.arrays)
+
+
+_WORKSPACE = _Workspace()
+
+
+class _LowRankMSE(torch.autograd.Function):
+    """The losses of :func:`lowrank_mse_members`, with a backward pass through the latents."""
+
+    @staticmethod
+    def forward(ctx, m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind):
+        prob = _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind)
+        steps, members, batch, _ = prob.z.shape
+        units, dtype = m.shape[1], prob.z.dtype
+        rates = _WORKSPACE.take((steps + 1, members, batch, units), dtype)
+        states = _WORKSPACE.take((steps, members, batch, units), dtype) if prob.currents else None
+        errors = _WORKSPACE.take(prob.target.shape, dtype)
+        denom = _denominators(target, weight)
+        losses = _simulate(prob, rates, states, errors) / denom
+        ctx.prob, ctx.rates, ctx.states, ctx.errors, ctx.denom, ctx.index = prob, rates, states, errors, denom, index
+        ctx.lease = _Lease(_WORKSPACE, rates, states, errors)
+        ctx.n_start = table.shape[1]
+        return torch.as_tensor(losses, dtype=m.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_losses):
+        prob, rates, states, errors = ctx.prob, ctx.rates, ctx.states, ctx.errors
+        steps, members, batch, width = prob.z.shape
+        units, rank = prob.loadings.shape[2], prob.rank
+        dtype = prob.z.dtype
+        tanh = prob.nonlin == "tanh"
+        deriv = None if tanh else NONLINEARITIES[prob.nonlin][2](torch.from_numpy(rates)).numpy()
+        n_c_t = np.ascontiguousarray(prob.n_c.transpose(0, 2, 1))  # (K, R, N)
+        m = np.ascontiguousarray(prob.loadings[:, :rank].transpose(0, 2, 1))  # (K, N, R)
+        n_obs = prob.target.shape[3]
+
+        # Everything below is the gradient of the sums of squared residuals over 2;
+        # each member's factor 2 * grad_loss / denom is applied at the end.
+        block = (members, batch, units)
+        g = np.empty(block, dtype=dtype)  # dL/dx[t+1]
+        rec, square = np.empty_like(g), np.empty_like(g)
+        grad_kappa = np.zeros((members, batch, rank), dtype=dtype)  # dL/dkappa[t+2], then [t+1]
+        decayed = np.empty_like(grad_kappa)
+        grad_loadings = np.zeros((members, width, units), dtype=dtype)
+        part_loadings = np.empty_like(grad_loadings)
+        grad_n, part_n = np.zeros((members, units, rank), dtype=dtype), np.empty((members, units, rank), dtype=dtype)
+        matmul, multiply, subtract = np.matmul, np.multiply, np.subtract
+        rs, errs = list(rates), list(errors)
+        rs_t = [r.transpose(0, 2, 1) for r in rs]
+        z_t = [step.transpose(0, 2, 1) for step in prob.z]
+        derivs = None if tanh else list(deriv)
+        decay, currents = prob.decay, prob.currents
+        rec_obs, g_obs = rec[..., :n_obs], g[..., :n_obs]
+
+        def times_derivative(values: np.ndarray, t: int, out: np.ndarray) -> None:
+            if tanh:  # out = values * (1 - r^2)
+                multiply(rs[t], rs[t], out=square)
+                multiply(square, values, out=square)
+                subtract(values, square, out=out)
+            else:
+                multiply(values, derivs[t], out=out)
+
+        for t in range(steps - 1, -1, -1):
+            _thin_product(grad_kappa, n_c_t, rec)  # recurrent part of dL/dr[t+1]
+            if currents:
+                times_derivative(rec, t + 1, g)
+                g_obs += errs[t]
+            else:
+                rec_obs += errs[t]
+                times_derivative(rec, t + 1, g)
+            grad_loadings += matmul(z_t[t], g, out=part_loadings)
+            multiply(grad_kappa, decay, out=decayed)
+            matmul(g, m, out=grad_kappa)
+            grad_kappa += decayed
+            grad_n += matmul(rs_t[t], grad_kappa, out=part_n)  # kappa[t+1] = ... + n_c^T r[t]
+        _thin_product(grad_kappa, n_c_t, rec)  # r[0] = phi(x[0]) feeds kappa[1]
+        times_derivative(rec, 0, g)
+
+        scale = (2.0 * grad_losses.double().numpy() / ctx.denom).astype(dtype)[:, None, None]
+        n_in, n_start = width - rank - ctx.n_start, ctx.n_start
+        grad_loadings = torch.from_numpy(grad_loadings * scale)
+        grad_m = grad_loadings[:, :rank].transpose(1, 2).contiguous()
+        grad_w_in = grad_loadings[:, rank : rank + n_in].transpose(1, 2).contiguous()
+        grad_table = grad_loadings[:, rank + n_in :].contiguous()
+        rows = (ctx.index + torch.arange(members)[:, None] * n_start).reshape(-1)
+        grad_table.view(members * n_start, units).index_add_(0, rows, torch.from_numpy(g * scale).view(-1, units))
+        grad_n = torch.from_numpy(grad_n * (scale * (1.0 - decay) / units))
+        return grad_m, grad_n, grad_w_in, grad_table, None, None, None, None, None, None, None
+
+
+def _denominators(target: Tensor, weight: Tensor | None) -> np.ndarray:
+    """Entries that count per member: ``sum(weight) * n_obs`` (at least 1), shape ``(K,)``."""
+    if weight is None:
+        return np.full(target.shape[0], float(target[0].numel()))
+    return np.maximum(weight.double().sum((1, 2)).numpy() * target.shape[3], 1.0)
+
+
+def lowrank_mse_members(
+    m: Tensor,
+    n: Tensor,
+    w_in: Tensor,
+    x0_table: Tensor,
+    x0_index: Tensor,
+    inputs: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    alpha: float,
+    nonlin: str = "tanh",
+    target_kind: str = "rates",
+) -> Tensor:
+    """:func:`lowrank_mse` of K networks at once, each on its own trials: ``(K,)`` losses.
+
+    Every argument of :func:`lowrank_mse` gains a leading axis of length K (``alpha``,
+    ``nonlin`` and ``target_kind`` are shared).  The members are simulated together,
+    so each step is the same few kernels on a K times larger block.
+    """
+    alpha = float(alpha)
+    if m.device.type != "cpu":
+        return torch.stack([
+            lowrank_mse(*(a[k] for a in (m, n, w_in, x0_table, x0_index, inputs, target)),
+                        None if weight is None else weight[k], alpha, nonlin, target_kind)
+            for k in range(m.shape[0])
+        ])
+    weights = (m, n, w_in, x0_table)
+    if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
+        return _LowRankMSE.apply(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind)
+    with torch.no_grad():
+        prob = _problem(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind)
+        return torch.as_tensor(_simulate(prob, None, None, None) / _denominators(target, weight), dtype=m.dtype)
+
+
+def lowrank_mse(
+    m: Tensor,
+    n: Tensor,
+    w_in: Tensor,
+    x0_table: Tensor,
+    x0_index: Tensor,
+    inputs: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    alpha: float,
+    nonlin: str = "tanh",
+    target_kind: str = "rates",
+) -> Tensor:
+    """Masked mean squared error of a noise-free low-rank network's observed units.
+
+    Equal, to float rounding, to simulating the network with
+    :func:`lrfit.models.rollout.rollout` from ``x0_table[x0_index]`` and taking
+    :func:`masked_mse` of its first ``n_obs`` units; on a CPU it runs the
+    latent-coordinate simulation of this module, several times faster.
+
+    Parameters
+    ----------
+    m, n : Tensor
+        ``(N, R)`` connectivity vectors (``J = m n^T / N``).
+    w_in : Tensor
+        ``(N, C)`` input weights.
+    x0_table : Tensor
+        ``(S, N)`` initial states to choose from.
+    x0_index : Tensor
+        ``(B,)`` long: the row of *x0_table* each trial starts from.
+    inputs : Tensor
+        ``(B, T, C)`` inputs.
+    target : Tensor
+        ``(B, T, n_obs)`` activity of the first ``n_obs`` units at steps ``1..T``.
+    weight : Tensor or None
+        ``(B, T)`` mask (1 where the bin counts, 0 elsewhere), or ``None`` when all count.
+    alpha : float
+        ``dt / tau``.
+    nonlin : str
+        Name in :data:`lrfit.models.rollout.NONLINEARITIES`.
+    target_kind : {"rates", "currents"}
+        Compare ``phi(x)`` or ``x`` with the target.
+
+    Returns
+    -------
+    Tensor
+        ``sum(weight * (pred - target)**2) / (sum(weight) * n_obs)``, differentiable
+        in ``m``, ``n``, ``w_in`` and ``x0_table``.
+    """
+    alpha = float(alpha)
+    if m.device.type != "cpu":
+        drive = (inputs @ (w_in.T * alpha)).transpose(0, 1)
+        states, rates = rollout(x0_table[x0_index], drive, "lowrank", alpha, nonlin, m, n, float(m.shape[0]))
+        pred = rates if target_kind == "rates" else states
+        return masked_mse(pred[..., : target.shape[2]], target, weight)
+    one = [a.unsqueeze(0) for a in (m, n, w_in, x0_table, x0_index, inputs, target)]
+    weight = None if weight is None else weight.unsqueeze(0)
+    return lowrank_mse_members(*one, weight, alpha, nonlin, target_kind)[0]

@@ -1,0 +1,88 @@
+"""The fitter's latent-coordinate loss equals simulating the network, in value and in every gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lrfit.fitting.losses import lowrank_mse, lowrank_mse_members, masked_mse
+from lrfit.models.rollout import rollout
+
+
+def _problem(units=24, rank=2, channels=3, steps=12, trials=5, starts=3, n_obs=20, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen, dtype=dtype) * scale).requires_grad_(True)
+
+    weights = (rand(units, rank), rand(units, rank, scale=2.0), rand(units, channels), rand(starts, units, scale=0.5))
+    index = torch.tensor([0, 2, 2, 1, 0][:trials])
+    inputs = torch.randn(trials, steps, channels, generator=gen, dtype=dtype)
+    target = torch.randn(trials, steps, n_obs, generator=gen, dtype=dtype) * 0.5
+    mask = (torch.rand(trials, steps, generator=gen) > 0.3).to(dtype)
+    return weights, index, inputs, target, mask
+
+
+def _simulated_loss(weights, index, inputs, target, weight, alpha, nonlin, target_kind):
+    m, n, w_in, table = weights
+    drive = (inputs @ (w_in.T * alpha)).transpose(0, 1)
+    states, rates = rollout(table[index], drive, "lowrank", alpha, nonlin, m, n, float(m.shape[0]))
+    pred = rates if target_kind == "rates" else states
+    return masked_mse(pred[..., : target.shape[2]], target, weight)
+
+
+@pytest.mark.parametrize("nonlin", ["tanh", "softplus", "relu"])
+@pytest.mark.parametrize("target_kind", ["rates", "currents"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_loss_and_gradients_equal_the_simulated_network(nonlin, target_kind, masked):
+    weights, index, inputs, target, mask = _problem()
+    weight = mask if masked else None
+    fast = lowrank_mse(*weights, index, inputs, target, weight, 0.2, nonlin, target_kind)
+    slow = _simulated_loss(weights, index, inputs, target, weight, 0.2, nonlin, target_kind)
+    assert torch.allclose(fast, slow, rtol=1e-12, atol=0)
+    for g_fast, g_slow in zip(torch.autograd.grad(fast, weights), torch.autograd.grad(slow, weights)):
+        assert torch.allclose(g_fast, g_slow, rtol=1e-10, atol=1e-13)
+
+
+def test_rank_one_without_inputs_and_float32():
+    weights, index, inputs, target, _ = _problem(rank=1, channels=0, starts=1, n_obs=24, dtype=torch.float32)
+    index = torch.zeros_like(index)
+    fast = lowrank_mse(*weights, index, inputs, target, None, 0.1)
+    slow = _simulated_loss(weights, index, inputs, target, None, 0.1, "tanh", "rates")
+    assert torch.allclose(fast, slow, rtol=1e-5)
+    for g_fast, g_slow in zip(torch.autograd.grad(fast, weights), torch.autograd.grad(slow, weights)):
+        assert torch.allclose(g_fast, g_slow, rtol=1e-4, atol=1e-6)
+
+
+def test_forward_only_and_repeated_backward_agree():
+    weights, index, inputs, target, mask = _problem()
+    with torch.no_grad():
+        value = lowrank_mse(*weights, index, inputs, target, mask, 0.2)
+    loss = lowrank_mse(*weights, index, inputs, target, mask, 0.2)
+    assert float(value) == pytest.approx(float(loss.detach()), rel=1e-12)
+    first = torch.autograd.grad(loss, weights, retain_graph=True)
+    # another mini-batch in between must not disturb the retained graph
+    lowrank_mse(*weights, index.flip(0), inputs.flip(0), target, None, 0.2).backward()
+    second = torch.autograd.grad(loss, weights)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def test_members_equal_their_single_losses_with_padded_ranks():
+    problems = [_problem(seed=s, rank=2) for s in range(3)]
+    m, n, w_in, table = (torch.stack([p[0][i].detach() for p in problems]).requires_grad_(True) for i in range(4))
+    with torch.no_grad():  # the third member has rank 1: its second columns are zero padding
+        m[2, :, 1] = 0.0
+        n[2, :, 1] = 0.0
+    index, inputs, target, mask = (torch.stack([p[i] for p in problems]) for i in range(1, 5))
+    losses = lowrank_mse_members(m, n, w_in, table, index, inputs, target, mask, 0.2)
+    grads = torch.autograd.grad(losses @ torch.tensor([1.0, 2.0, 3.0], dtype=losses.dtype), (m, n, w_in, table))
+    for k in range(3):
+        rank = 1 if k == 2 else 2
+        weights = tuple(w[k].detach().clone().requires_grad_(True) for w in (m[..., :rank], n[..., :rank], w_in, table))
+        single = lowrank_mse(*weights, index[k], inputs[k], target[k], mask[k], 0.2)
+        assert torch.allclose(losses[k], single, rtol=1e-12)
+        for g_all, g_one in zip(grads, torch.autograd.grad(single * (k + 1), weights)):
+            g_member = g_all[k][..., :rank] if g_all.dim() == 3 and g_all.shape[-1] == 2 else g_all[k]
+            assert torch.allclose(g_member, g_one, rtol=1e-10, atol=1e-13)
+    assert torch.all(grads[0][2, :, 1] == 0) and torch.all(grads[1][2, :, 1] == 0)
