@@ -70,7 +70,8 @@ class LowRankEnsembleFit:
     batched : bool, optional
         Simulate the K members in one batched rollout (default on GPUs), or with the
         fitter's latent-coordinate loss (:func:`lrfit.fitting.losses.lowrank_mse_members`,
-        all members in each kernel; default on CPUs, where it is several times faster).
+        as many members per kernel as keep the per-step arrays cache-sized; default on
+        CPUs, where it is several times faster).
         The data, the losses, the optimiser and the closed-form start are shared
         either way; results agree to float rounding.
     **params

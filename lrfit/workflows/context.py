@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..errors import LrfitError, check_choice
 from ..rundir import RunDir, open_run
@@ -222,13 +221,14 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
     cur, inp, msk, rec, fitted, conds = [], [], [], [], [], []
     for name in chosen:
         d = parts[name]
-        c = ctx.fit.simulate(d).currents.cpu().numpy()
+        traj = ctx.fit.simulate(d)
+        c = traj.currents.cpu().numpy()
         cur.append(c)
         inp.append(np.asarray(d.inputs, np.float32))
         msk.append(np.asarray(d.mask, bool))
         rec.append(np.asarray(d.activity, np.float32))
         n_obs = d.n_neurons
-        out = ctx.fit.model_.phi(torch.as_tensor(c)).cpu().numpy() if ctx.fit.target == "rates" else c
+        out = traj.rates.cpu().numpy() if ctx.fit.target == "rates" else c
         fitted.append(out[..., :n_obs])
         cond = d.conditions.reset_index(drop=True).copy() if d.conditions is not None else pd.DataFrame(index=range(d.n_trials))
         cond["split"] = name
