@@ -81,3 +81,16 @@ def test_meanfield_matches_simulation_of_sampled_network(sampled):
         k_mf, v_mf = meanfield_trajectory(st, np.full((steps, 1), 0.5), k0, v0=u, alpha=net.alpha)
         np.testing.assert_allclose(v_mf, 0.5)
         assert np.abs(k_mf - kap).max() / np.abs(k_mf).max() < 0.05
+
+
+def test_sign_folded_mixture_has_the_mean_field_of_its_mirror_images():
+    """A symmetric (sign-folded) population stands for N(mu, S) and N(-mu, S) at half weight each;
+    for an odd phi the mirror image contributes the same drive, so the reduction needs no unfolding."""
+    st = _mixture()
+    folded = MixtureStats(st.weights, st.means, st.covariances, st.rank, st.n_inputs, st.n_outputs, st.columns, symmetric=True)
+    mirrored = MixtureStats(np.concatenate([st.weights, st.weights]) / 2, np.concatenate([st.means, -st.means]),
+                            np.concatenate([st.covariances, st.covariances]), st.rank, st.n_inputs, st.n_outputs, st.columns)
+    kappa = np.random.default_rng(0).normal(0, 1.5, (7, 2))
+    v = np.array([0.7])
+    np.testing.assert_allclose(meanfield_flow(folded, kappa, v), meanfield_flow(mirrored, kappa, v), atol=1e-10)
+    assert not np.allclose(meanfield_flow(st, kappa, -v), meanfield_flow(st, kappa, v))  # the input's sign does matter

@@ -1,5 +1,6 @@
 """Gaussian-mixture populations in connectivity space."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -87,3 +88,56 @@ def test_fold_signs_merges_mirror_images_and_resamples_both_signs():
     net.nonlinearity = "relu"
     with pytest.raises(LrfitError, match="odd nonlinearity"):
         fit_populations(net, fold_signs=True)
+
+
+def _three_planted(n_units=900, seed=0):
+    """Three separated populations (rank 1, one input, one output)."""
+    cols = tuple(loading_columns(1, 1, 1))
+    means = np.array([[2.0, 2.0, 0.0, 1.0], [-2.0, 0.0, 2.0, -1.0], [0.0, -2.0, -2.0, 2.0]])
+    covs = np.stack([np.diag([0.3, 0.4, 0.2, 0.3])] * 3)
+    st = MixtureStats(np.array([0.4, 0.35, 0.25]), means, covs, 1, 1, 1, cols)
+    return sample_network(st, n_units, seed=seed, return_labels=True)
+
+
+def test_with_count_gives_that_many_populations_and_the_chosen_one_unchanged():
+    net, truth = _three_planted()
+    res = fit_populations(net, max_populations=4, n_seeds=3, n_init=2)
+    assert res.n_populations == 3 and res.rule == "bic"
+    same = res.with_count(3)
+    np.testing.assert_array_equal(same.labels, res.labels)
+    np.testing.assert_allclose(same.weights, res.weights)
+    two = res.with_count(2)
+    assert two.n_populations == 2 and set(two.labels) == {0, 1} and two.mixture.n_populations == 2
+    assert two.responsibilities.shape == (900, 2) and two.means.shape == (2, 4)
+    np.testing.assert_array_equal(two.bic, res.bic)  # the curves are shared
+    assert res.stable_counts[0] == 1 and 3 in res.stable_counts
+    with pytest.raises(LrfitError, match="No mixture with 7 populations"):
+        res.with_count(7)
+
+
+def test_choose_populations_by_task_takes_the_fewest_stable_populations_that_perform(monkeypatch):
+    """The rule's logic, with a task scored by how many populations the sampled network came from."""
+    from types import SimpleNamespace
+
+    import lrfit.analysis.resample as resample
+    from lrfit.analysis import choose_populations_by_task
+
+    net, _ = _three_planted(600, seed=1)
+    res = fit_populations(net, max_populations=4, n_seeds=3, n_init=2)
+    scores = {"network": 0.98, 1: 0.6, 2: 0.9, 3: 0.97, 4: 0.99}
+    monkeypatch.setattr(resample, "sample_network", lambda pops, n, seed, template: SimpleNamespace(p=pops.n_populations))
+    monkeypatch.setattr(resample, "evaluate_on_task",
+                        lambda model, task, trials: SimpleNamespace(accuracy=scores[getattr(model, "p", "network")]))
+    task = SimpleNamespace(generate=lambda n, seed: None)
+
+    chosen = choose_populations_by_task(res, net, task, accuracy_drop=0.05, draws=2)
+    assert chosen.n_populations == 3 and chosen.rule == "task"  # 2 reaches 0.90 < 0.98 - 0.05
+    assert chosen.task_accuracy == {1: 0.6, 2: 0.9, 3: 0.97}
+    assert choose_populations_by_task(res, net, task, accuracy_drop=0.1).n_populations == 2
+    unstable = dataclasses.replace(res, ari=np.where(res.candidates == 2, 0.5, res.ari))
+    assert choose_populations_by_task(unstable, net, task, accuracy_drop=0.1).n_populations == 3  # 2 is skipped
+    scores.update({3: 0.5, 4: 0.5})
+    kept = choose_populations_by_task(res, net, task, accuracy_drop=0.01)
+    assert kept.n_populations == res.n_populations and kept.rule == "bic" and set(kept.task_accuracy) == set(res.stable_counts.tolist())
+    d = json.loads(json.dumps(chosen.to_json_dict()))
+    assert d["rule"] == "task" and d["task_accuracy"] == {"1": 0.6, "2": 0.9, "3": 0.97}

@@ -70,6 +70,11 @@ def test_analyze_gaussian_rank1_writes_documented_files(gaussian_run):
     for key in ("n_populations", "labels", "neuron_ids", "bic", "ari", "candidates", "labels_by_neuron"):
         assert key in pops
     assert len(pops["labels"]) == len(pops["neuron_ids"]) == 300
+    # a task and a readout: the number is chosen by the resampled networks' accuracy (one Gaussian suffices here)
+    assert pops["rule"] == "task" and pops["n_populations"] == 1 and list(pops["task_accuracy"]) == ["1"]
+    files = analyze_run(gaussian_run, n_trials=16, inputs=None, resample=False, population_rule="bic")
+    pops = json.loads(files["populations"].read_text())
+    assert pops["rule"] == "bic" and pops["task_accuracy"] is None
     lat = np.load(files["latents"], allow_pickle=False)
     for key in set(LATENT_KEYS) - {"condition_columns"}:
         assert key in lat.files, key
@@ -94,6 +99,7 @@ def test_student_analyze_inactivate_report(student_run, tmp_path):
     assert "resample" in files  # the teacher's task is known and its readout attached
     pops = json.loads((student / "analysis" / "populations.json").read_text())
     assert pops["readout"] == "teacher" and len(pops["neuron_ids"]) == 64
+    assert str(pops["n_populations"]) in pops["task_accuracy"]  # "auto": chosen by resampled task accuracy
     lat = np.load(student / "analysis" / "latents.npz", allow_pickle=False)
     assert set(lat["cond_split"]) == {"train", "test"} and lat["kappa"].shape[0] == 60
 

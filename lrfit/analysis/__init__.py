@@ -42,6 +42,7 @@ from .meanfield import EffectiveOverlaps, effective_overlaps, meanfield_flow, me
 from .populations import MixtureStats, PopulationResult, fit_populations, mixture_from_labels
 from .resample import (
     TaskEvaluation,
+    choose_populations_by_task,
     evaluate_on_task,
     gaussian_lowrank_rnn,
     r2_score_activity,
@@ -70,6 +71,7 @@ __all__ = [
     "compare_inactivation",
     "connectivity_stats",
     "effective_overlaps",
+    "choose_populations_by_task",
     "evaluate_on_task",
     "find_fixed_points",
     "fit_populations",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -151,8 +151,10 @@ class PopulationResult:
     Attributes
     ----------
     n_populations : int
-        Number chosen: the lowest-BIC number among those whose fits are stable
-        across seeds (mean pairwise ARI >= ``ari_threshold``).
+        Number chosen.  By :func:`fit_populations`: the lowest-BIC number among those
+        whose fits are stable across seeds (mean pairwise ARI >= ``ari_threshold``);
+        :func:`lrfit.analysis.choose_populations_by_task` may choose another
+        (see ``rule``).
     n_bic : int
         Number with the lowest BIC, regardless of stability.
     candidates : ndarray, (K,)
@@ -180,6 +182,13 @@ class PopulationResult:
         Stability threshold used.
     signs : ndarray, (N,) or None
         With ``fold_signs``: the sign ``s_i`` each neuron's loadings were multiplied by.
+    rule : str
+        How ``n_populations`` was chosen: ``"bic"`` (lowest BIC among seed-stable
+        numbers) or ``"task"`` (fewest stable populations whose resampled networks
+        perform the task, :func:`lrfit.analysis.choose_populations_by_task`).
+    task_accuracy : dict of int to float, optional
+        With ``rule="task"``: mean accuracy of networks resampled with each number of
+        populations tried.
     """
 
     n_populations: int
@@ -196,6 +205,34 @@ class PopulationResult:
     mixture: MixtureStats
     ari_threshold: float
     signs: np.ndarray | None = None
+    rule: str = "bic"
+    task_accuracy: dict[int, float] | None = None
+    _fits: dict[int, GaussianMixture] = field(default_factory=dict, repr=False, compare=False)
+    _data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def stable_counts(self) -> np.ndarray:
+        """Numbers of populations whose fits are stable across seeds (``ari >= ari_threshold``), ascending."""
+        return self.candidates[self.ari >= self.ari_threshold]
+
+    def with_count(self, n_populations: int) -> PopulationResult:
+        """The same analysis with ``n_populations`` populations (that number's lowest-BIC mixture).
+
+        Parameters
+        ----------
+        n_populations : int
+            One of ``candidates``.
+
+        Returns
+        -------
+        PopulationResult
+            Labels, weights, statistics and ``mixture`` of the best fit with that many
+            components; the BIC and ARI curves are shared.
+        """
+        k = int(n_populations)
+        if k not in self._fits:
+            raise LrfitError(f"No mixture with {k} populations was fitted; choose among {self.candidates.tolist()}.")
+        return _result_for(self, k)
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (number chosen, labels per neuron, BIC curve, ARI, statistics)."""
@@ -203,6 +240,8 @@ class PopulationResult:
             {
                 "n_populations": self.n_populations,
                 "n_bic": self.n_bic,
+                "rule": self.rule,
+                "task_accuracy": None if self.task_accuracy is None else {str(k): v for k, v in self.task_accuracy.items()},
                 "candidates": self.candidates,
                 "bic": self.bic,
                 "ari": self.ari,
@@ -329,33 +368,36 @@ def fit_populations(
     n_bic = int(candidates[np.argmin(bic)])
     stable = ari >= ari_threshold
     n_pop = int(candidates[stable][np.argmin(bic[stable])])
-    gm = best[n_pop]
-    resp = gm.predict_proba(z)
+    log.info("populations: BIC picks %d, stable choice %d (ARI %s)", n_bic, n_pop, np.round(ari, 3).tolist())
+    skeleton = PopulationResult(
+        n_populations=0, n_bic=n_bic, candidates=candidates, bic=bic, ari=ari, labels=np.zeros(0, int),
+        responsibilities=np.zeros((0, 0)), weights=np.zeros(0), means=np.zeros((0, 0)), covariances=np.zeros((0, 0, 0)),
+        features=tuple(feats), mixture=None, ari_threshold=float(ari_threshold), signs=signs, _fits=best,  # type: ignore[arg-type]
+        _data={"y": y, "z": z, "mu": mu, "sd": sd, "r": r, "c": c, "o": o, "cols": cols, "covariance_type": covariance_type},
+    )
+    return _result_for(skeleton, n_pop)
+
+
+def _result_for(base: PopulationResult, k: int) -> PopulationResult:
+    """*base* with the best ``k``-component mixture's labels and statistics."""
+    d = base._data
+    gm = base._fits[k]
+    resp = gm.predict_proba(d["z"])
     order = np.argsort(-resp.sum(0), kind="stable")
     resp = resp[:, order]
-    labels = np.argmax(resp, axis=1)
-    weights = resp.mean(0)
-    means = gm.means_[order] * sd + mu
-    cov = _full_covariances(gm, covariance_type, z.shape[1])[order] * np.outer(sd, sd)
-    mixture = mixture_from_labels(y, resp, r, c, o, cols)
-    if fold_signs:
-        mixture = MixtureStats(mixture.weights, mixture.means, mixture.covariances, r, c, o, mixture.columns, symmetric=True)
-    log.info("populations: BIC picks %d, stable choice %d (ARI %s)", n_bic, n_pop, np.round(ari, 3).tolist())
-    return PopulationResult(
-        n_populations=n_pop,
-        n_bic=n_bic,
-        candidates=candidates,
-        bic=bic,
-        ari=ari,
-        labels=labels,
+    sd, mu = d["sd"], d["mu"]
+    mixture = mixture_from_labels(d["y"], resp, d["r"], d["c"], d["o"], d["cols"])
+    if base.signs is not None:
+        mixture = MixtureStats(mixture.weights, mixture.means, mixture.covariances, d["r"], d["c"], d["o"], mixture.columns, symmetric=True)
+    return replace(
+        base,
+        n_populations=k,
+        labels=np.argmax(resp, axis=1),
         responsibilities=resp,
-        weights=weights,
-        means=means,
-        covariances=cov,
-        features=tuple(feats),
+        weights=resp.mean(0),
+        means=gm.means_[order] * sd + mu,
+        covariances=_full_covariances(gm, d["covariance_type"], d["z"].shape[1])[order] * np.outer(sd, sd),
         mixture=mixture,
-        ari_threshold=float(ari_threshold),
-        signs=signs,
     )
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import logging
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
@@ -22,6 +25,7 @@ from .populations import MixtureStats, PopulationResult
 
 __all__ = [
     "TaskEvaluation",
+    "choose_populations_by_task",
     "evaluate_on_task",
     "gaussian_lowrank_rnn",
     "r2_score_activity",
@@ -33,6 +37,8 @@ __all__ = [
 ]
 
 _TEMPLATE_KEYS = ("tau", "dt", "noise_std", "nonlinearity")
+
+log = logging.getLogger(__name__)
 
 
 def _population_counts(weights: np.ndarray, n_units: int, rng: np.random.Generator, exact: bool) -> np.ndarray:
@@ -369,3 +375,72 @@ def r2_score_activity(model: Any, inputs: Any, activity: Any, mask: Any = None, 
     ss_res = ((a - y) ** 2).sum(0)
     ss_tot = ((a - a.mean(0)) ** 2).sum(0)
     return 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)
+
+
+def choose_populations_by_task(
+    populations: PopulationResult,
+    model: Any,
+    task: Any,
+    accuracy_drop: float = 0.1,
+    n_units: int = 1024,
+    draws: int = 3,
+    trials: Any = None,
+    n_trials: int = 512,
+    seed: int = 0,
+) -> PopulationResult:
+    """The fewest stable populations whose resampled networks perform the task.
+
+    Implements the functional criterion of Dubreuil, Valente et al. (2022): with
+    ``a(P)`` the mean accuracy of ``draws`` networks of ``n_units`` units sampled from
+    the ``P``-population mixture (:func:`sample_network`) and ``a_net`` the accuracy of
+    *model* itself, the number chosen is
+
+        ``P* = min { P stable : a(P) >= a_net - accuracy_drop }``
+
+    over the seed-stable numbers of *populations* (``ari >= ari_threshold``), tried in
+    increasing order.  The statistical choice (lowest BIC) can split a population that
+    does one job into sub-populations the network does not need; this criterion keeps
+    the populations that carry the computation.  If no stable number qualifies, the
+    statistical choice is kept (``rule`` stays ``"bic"``).
+
+    Parameters
+    ----------
+    populations : PopulationResult
+        From :func:`lrfit.analysis.fit_populations` on *model*.
+    model : RNNBase
+        The network the populations describe, with a readout; its ``tau``, ``dt`` and
+        nonlinearity are copied to the resampled networks.
+    task : Task
+        Scores the networks (``task.accuracy``).
+    accuracy_drop : float
+        Largest accepted loss of accuracy of the resampled networks.
+    n_units : int
+        Size of each resampled network.
+    draws : int
+        Networks sampled per number of populations.
+    trials : TaskTrials, optional
+        Trials to score on (default ``task.generate(n_trials, seed=10_000 + seed)``).
+    n_trials, seed : int
+        Trials generated when *trials* is not given; draw ``d`` uses seed ``seed + d``.
+
+    Returns
+    -------
+    PopulationResult
+        *populations* with ``P*`` populations, ``rule="task"`` and the accuracies tried
+        (``task_accuracy``).
+    """
+    if trials is None:
+        trials = task.generate(int(n_trials), seed=10_000 + int(seed))
+    reference = evaluate_on_task(model, task, trials=trials).accuracy
+    tried: dict[int, float] = {}
+    for count in populations.stable_counts:
+        candidate = populations.with_count(int(count))
+        accuracies = [evaluate_on_task(sample_network(candidate, n_units, seed=seed + d, template=model), task, trials=trials).accuracy
+                      for d in range(draws)]
+        tried[int(count)] = float(np.mean(accuracies))
+        if tried[int(count)] >= reference - accuracy_drop:
+            log.info("populations by task: %d (resampled accuracy %.3f, network %.3f)", count, tried[int(count)], reference)
+            return replace(candidate, rule="task", task_accuracy=tried)
+    log.warning("no stable number of populations gives resampled networks within %.2f of the network's accuracy %.3f "
+                "(tried %s); keeping the BIC choice of %d", accuracy_drop, reference, tried, populations.n_populations)
+    return replace(populations, task_accuracy=tried)

@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, default=256, help="task-trained runs: task trials simulated (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed of trials, starts and mixtures (default 0)")
     parser.add_argument("--no-resample", action="store_true", help="skip scoring networks resampled from the populations")
+    parser.add_argument(
+        "--population-rule", choices=("auto", "task", "bic"), default="auto",
+        help="number of populations: the fewest seed-stable ones whose resampled networks perform the task (task), "
+        "the lowest BIC among seed-stable ones (bic), or task when the run has a task and a readout (auto, default)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
 
     files = analyze_run(
         args.run_dir, inputs=args.inputs, teacher=args.teacher, rank=args.rank, split=args.split,
-        n_trials=args.trials, seed=args.seed, resample=not args.no_resample,
+        n_trials=args.trials, seed=args.seed, resample=not args.no_resample, population_rule=args.population_rule,
     )
     pops = read_json(files["populations"]) or {}
     fps = read_json(files["fixed_points"]) or {}
     counts = "; ".join(f"{name}: {d['counts']}" for name, d in fps.get("inputs", {}).items())
-    print(f"populations: {pops.get('n_populations')} (BIC alone: {pops.get('n_bic')}); fixed points {counts}")
+    print(f"populations: {pops.get('n_populations')} (rule {pops.get('rule')}; BIC alone: {pops.get('n_bic')}); fixed points {counts}")
     if "resample" in files:
         res = read_json(files["resample"]) or {}
         print(

@@ -12,9 +12,12 @@ the axes unique up to sign; see :class:`lrfit.workflows.context.RunContext`):
     ``eigenvalues_imag`` of ``DF = -I + n^T diag(phi') m / N`` and ``stability``
     (stable / saddle / source / marginal); see :func:`lrfit.analysis.find_fixed_points`.
 ``populations.json``
-    ``n_populations`` (chosen by BIC among seed-stable candidates, on sign-folded
-    loadings for tanh networks: ``fold_signs``, ``signs``), ``n_bic``,
-    ``candidates``, ``bic``, ``ari``, ``labels`` (one per unit, in unit order),
+    ``n_populations`` and the ``rule`` that chose it: ``"task"`` (networks with a task
+    and a readout: the fewest seed-stable populations whose resampled networks perform
+    the task, with the accuracies tried in ``task_accuracy``; see
+    :func:`lrfit.analysis.choose_populations_by_task`) or ``"bic"`` (lowest BIC among
+    seed-stable candidates); mixtures are fitted on sign-folded loadings for tanh
+    networks (``fold_signs``, ``signs``); ``n_bic``, ``candidates``, ``bic``, ``ari``, ``labels`` (one per unit, in unit order),
     ``neuron_ids`` and ``labels_by_neuron`` ({id: label}), ``weights``, ``means``,
     ``covariances``, ``features``; see :func:`lrfit.analysis.fit_populations`.
 ``overlaps.json``
@@ -40,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import LrfitError, closest
+from ..errors import LrfitError, check_choice, closest
 from ..rundir import write_json
 from .context import RunActivity, RunContext, load_context, run_activity
 
@@ -219,14 +222,31 @@ def fixed_points_json(ctx: RunContext, inputs: list[NamedInput], seed: int = 0) 
     return result
 
 
-def populations_json(ctx: RunContext, seed: int = 0) -> tuple[Any, dict[str, Any]]:
-    """Gaussian-mixture populations of the units' loadings, with neuron ids."""
-    from ..analysis import fit_populations
+POPULATION_RULES = ("auto", "task", "bic")
+
+
+def populations_json(ctx: RunContext, seed: int = 0, rule: str = "auto") -> tuple[Any, dict[str, Any]]:
+    """Gaussian-mixture populations of the units' loadings, with neuron ids.
+
+    *rule* chooses the number of populations: ``"bic"`` (lowest BIC among seed-stable
+    numbers), ``"task"`` (fewest stable populations whose resampled networks perform the
+    task, :func:`lrfit.analysis.choose_populations_by_task`) or ``"auto"`` (``"task"``
+    when the run has a task and a readout, else ``"bic"``).
+    """
+    from ..analysis import choose_populations_by_task, fit_populations
+
+    check_choice(rule, POPULATION_RULES, "population rule")
+    can_score = ctx.task is not None and int(getattr(ctx.model, "n_outputs", 0)) > 0
+    if rule == "task" and not can_score:
+        raise LrfitError("The population rule 'task' needs a task and a readout, and this run has "
+                         f"{'no task' if ctx.task is None else 'no readout'}; use --population-rule bic or give --teacher DIR.")
 
     fold = str(getattr(ctx.model, "nonlinearity", "tanh")) in ("tanh", "identity")
     # 10 EM starts per fit: with fewer, the seeds land in different local optima, the ARI
     # stability rule fails and real populations are reported as one (seen on CDM teachers).
     pops = fit_populations(ctx.model, seed=seed, input_names=ctx.input_names, output_names=ctx.output_names, fold_signs=fold, n_init=10)
+    if rule != "bic" and can_score:
+        pops = choose_populations_by_task(pops, ctx.model, ctx.task, seed=seed)
     d = pops.to_json_dict()
     d["neuron_ids"] = ctx.neuron_ids
     d["labels_by_neuron"] = {nid: int(lab) for nid, lab in zip(ctx.neuron_ids, pops.labels)}
@@ -325,6 +345,7 @@ def analyze_run(
     n_trials: int = 256,
     seed: int = 0,
     resample: bool = True,
+    population_rule: str = "auto",
 ) -> dict[str, Path]:
     """Run every analysis of a low-rank run and write ``RUN/analysis/`` (see the module docstring).
 
@@ -344,6 +365,8 @@ def analyze_run(
         Task-trained runs: generated trials; seed of every random step.
     resample : bool
         Also score resampled networks on the task (when there is one).
+    population_rule : {"auto", "task", "bic"}
+        How the number of populations is chosen (:func:`populations_json`).
 
     Returns
     -------
@@ -357,7 +380,7 @@ def analyze_run(
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     files["fixed_points"] = write_json(fixed_points_json(ctx, named, seed=seed), out / FIXED_POINTS_FILE)
-    pops, pop_d = populations_json(ctx, seed=seed)
+    pops, pop_d = populations_json(ctx, seed=seed, rule=population_rule)
     files["populations"] = write_json(pop_d, out / POPULATIONS_FILE)
     files["overlaps"] = write_json(overlaps_json(ctx), out / OVERLAPS_FILE)
     from ..analysis import loading_table
