@@ -193,6 +193,10 @@ def _latents(page: _Page, ctx: RunContext) -> None:
     page.figures(figs)
 
 
+def _accuracy_text(accuracy: dict[str, float]) -> str:
+    return ", ".join(f"{k}: {v:.3f}" for k, v in sorted(accuracy.items(), key=lambda kv: int(kv[0])))
+
+
 def _connectivity(page: _Page, ctx: RunContext) -> None:
     from .plotting import plot_connectivity_scatter, plot_population_selection
 
@@ -202,22 +206,35 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
         return
     table = pd.read_csv(adir / LOADINGS_FILE, index_col=0)
     labels = table["population"].to_numpy() if "population" in table else None
+    folded = pops.get("signs") is not None and len(pops["signs"]) == len(table)
+    if folded:  # the mixture saw sign-folded loadings: unfolded, each population would also show its mirror image
+        numeric = table.columns.drop("population", errors="ignore")
+        table[numeric] = table[numeric].mul(np.asarray(pops["signs"], float), axis=0)
     r = int(ctx.model.rank)
     pairs = [(f"m_{k + 1}", f"n_{k + 1}") for k in range(min(r, 2))]
     pairs += [(f"w_in_{c}", "n_1") for c in ctx.input_names[:4]]
     pairs += [("m_1", f"w_out_{o}") for o in ctx.output_names[:1] if ctx.readout != "none"]
     page.h2("Connectivity and populations")
+    stable = f"stable across seeds (ARI >= {pops.get('ari_threshold', 0.9)})"
+    if pops.get("rule") == "task":
+        how = (f"the fewest {stable} whose resampled networks still perform the task "
+               f"(mean accuracy by number tried: {_accuracy_text(pops.get('task_accuracy') or {})})")
+    else:
+        how = f"the lowest-BIC number among those {stable}"
     page.p(
         f"Each neuron is a point in connectivity space (its entries of m, n, the input weights w_in and the readout w_out). "
-        f"A Gaussian mixture there finds {pops['n_populations']} population(s): the lowest-BIC number among those that are "
-        f"stable across seeds (ARI >= {pops.get('ari_threshold', 0.9)}); BIC alone prefers {pops['n_bic']}."
+        f"A Gaussian mixture there finds {pops['n_populations']} population(s): {how}; BIC alone prefers {pops['n_bic']}."
     )
-    figs = _figure(lambda: plot_population_selection(pops["candidates"], pops["bic"], pops["ari"], pops["n_populations"]),
-                   "Choosing the number of populations: BIC (lower is better) and agreement of the labels across seeds (ARI).")
+    figs = _figure(lambda: plot_population_selection(pops["candidates"], pops["bic"], pops["ari"], pops["n_populations"],
+                                                     task_accuracy=pops.get("task_accuracy")),
+                   "Choosing the number of populations: BIC (lower is better), agreement of the labels across seeds (ARI) "
+                   "and, where a task is known, the accuracy of networks resampled with that many populations.")
     for x, y in pairs:
         if x in table and y in table:
             figs += _figure(lambda x=x, y=y: plot_connectivity_scatter(table, x, y, labels, title=f"{y} against {x}, by population"),
-                            f"Loadings {y} against {x}, one dot per neuron, coloured by population (legend: number of neurons).")
+                            f"Loadings {y} against {x}, one dot per neuron, coloured by population (legend: number of neurons)"
+                            + ("; sign-folded as the mixture saw them (each neuron's loadings times the sign of its m_1, "
+                               "which leaves a tanh network unchanged)." if folded else "."))
     page.figures(figs)
     ov = ctx.run.read_analysis(OVERLAPS_FILE)
     if ov:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,10 @@ def plot_connectivity_scatter(
     return fig
 
 
-def plot_population_selection(candidates: Any, bic: Any, ari: Any, chosen: int, ax: Axes | None = None) -> Figure:
-    """BIC and seed stability (ARI) against the number of populations.
+def plot_population_selection(
+    candidates: Any, bic: Any, ari: Any, chosen: int, ax: Axes | None = None, task_accuracy: Mapping[Any, float] | None = None
+) -> Figure:
+    """BIC, seed stability (ARI) and, if known, resampled task accuracy against the number of populations.
 
     Parameters
     ----------
@@ -67,6 +70,9 @@ def plot_population_selection(candidates: Any, bic: Any, ari: Any, chosen: int, 
         Number chosen (marked).
     ax : Axes, optional
         Where to draw.
+    task_accuracy : mapping of int to float, optional
+        Mean accuracy of networks resampled with each number of populations tried
+        (``PopulationResult.task_accuracy``), drawn on the right axis with the ARI.
 
     Returns
     -------
@@ -83,8 +89,13 @@ def plot_population_selection(candidates: Any, bic: Any, ari: Any, chosen: int, 
     ax2.plot(c, ari, "s--", color="C1", label="ARI across seeds")
     ax2.set_ylim(-0.05, 1.05)
     ax2.set_ylabel("ARI across seeds", color="C1")
+    if task_accuracy:
+        counts = sorted(int(k) for k in task_accuracy)
+        acc = {int(k): float(v) for k, v in task_accuracy.items()}
+        ax2.plot(counts, [acc[k] for k in counts], "^-", color="C2", label="task accuracy of resampled networks")
+        ax2.set_ylabel("ARI across seeds / accuracy", color="0.2")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax.set_title("Choosing the number of populations")
     return fig

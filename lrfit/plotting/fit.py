@@ -47,6 +47,19 @@ def plot_rank_curve(ranks: Sequence[int], r2_test: Sequence[float], r2_train: Se
     return fig
 
 
+#: Legend names of the history columns (others: underscores become spaces).
+_CURVE_NAMES = {
+    "train_loss": "loss, training trials",
+    "val_loss": "loss, validation trials",
+    "test_loss": "loss, test trials",
+    "train_r2": "$R^2$, training trials",
+    "val_r2": "$R^2$, validation trials",
+    "test_r2": "$R^2$, test trials",
+    "accuracy": "task accuracy",
+    "val_accuracy": "task accuracy, validation trials",
+}
+
+
 def plot_history(history: pd.DataFrame, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Training curves: every ``*loss*`` column against epoch (log scale), and accuracy if present.
 
@@ -68,18 +81,20 @@ def plot_history(history: pd.DataFrame, ax: Axes | None = None, title: str | Non
     loss_cols = [c for c in history.columns if "loss" in c.lower()]
     for i, c in enumerate(loss_cols):
         vals = pd.to_numeric(history[c], errors="coerce").to_numpy(float)
-        ax.plot(x, vals, color=f"C{i}", label=c)
+        ax.plot(x, vals, color=f"C{i}", label=_CURVE_NAMES.get(c, c.replace("_", " ")))
     if loss_cols and np.nanmin(pd.to_numeric(history[loss_cols].stack(), errors="coerce")) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (mean squared error)")
-    acc_cols = [c for c in history.columns if "acc" in c.lower() or c.lower().startswith("r2")]
+    acc_cols = [c for c in history.columns if "acc" in c.lower() or "r2" in c.lower()]
     handles, labels = ax.get_legend_handles_labels()
     if acc_cols:
         ax2 = ax.twinx()
         for i, c in enumerate(acc_cols):
-            ax2.plot(x, pd.to_numeric(history[c], errors="coerce"), color=f"C{len(loss_cols) + i}", ls="--", label=c)
-        ax2.set_ylabel("accuracy / $R^2$")
+            ax2.plot(x, pd.to_numeric(history[c], errors="coerce"), color=f"C{len(loss_cols) + i}", ls="--",
+                     label=_CURVE_NAMES.get(c, c.replace("_", " ")))
+        kinds = {"$R^2$" if "r2" in c.lower() else "accuracy" for c in acc_cols}
+        ax2.set_ylabel(" / ".join(sorted(kinds)))
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
     if handles:

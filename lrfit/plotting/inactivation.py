@@ -39,7 +39,8 @@ def plot_inactivation(table: pd.DataFrame, teacher_table: pd.DataFrame | None = 
     """
     contexts = [c for c in dict.fromkeys(table["context"]) if c != "all"] or ["all"]
     groups = [g for g in dict.fromkeys(table["group"]) if g != "control"]
-    fig, ax = axes_or_new(ax, (max(4.5, 1.1 * len(groups) * max(1, len(contexts)) + 2), 3.6))
+    width_in = max(6.0, 1.1 * len(groups) * max(1, len(contexts)) + 2)
+    fig, ax = axes_or_new(ax, (width_in, 4.2))
     width = 0.8 / len(contexts)
     x = np.arange(len(groups))
     t = table.set_index(["group", "context"])
@@ -52,7 +53,7 @@ def plot_inactivation(table: pd.DataFrame, teacher_table: pd.DataFrame | None = 
             ax.axhline(float(t.loc[("control", ctx), "accuracy"]), color=color(j), ls="--", lw=1)
         if tt is not None:
             ta = [float(tt.loc[(g, ctx), "accuracy"]) if (g, ctx) in tt.index else np.nan for g in groups]
-            ax.plot(pos, ta, "D", color="k", ms=5)
+            ax.plot(pos, ta, "D", color="k", ms=5, zorder=3)
     ax.axhline(0.5, color="0.4", ls=":", lw=1)
     ax.set_xticks(x)
     n_sil = table.drop_duplicates("group").set_index("group")["n_silenced"]
@@ -61,10 +62,13 @@ def plot_inactivation(table: pd.DataFrame, teacher_table: pd.DataFrame | None = 
     ax.set_xlabel("silenced group")
     ax.set_ylabel("accuracy (fraction correct)")
     handles, labels = ax.get_legend_handles_labels()
-    handles += [Line2D([], [], color="0.3", ls="--", label="intact network (context colour)"), Line2D([], [], color="0.4", ls=":", label="chance")]
+    intact = "intact network (dashed, in its context's colour)" if len(contexts) > 1 else "intact network"
+    handles += [Line2D([], [], color="0.3", ls="--", label=intact), Line2D([], [], color="0.4", ls=":", label="chance")]
     if tt is not None:
-        handles.append(Line2D([], [], marker="D", ls="", color="k", label="teacher (actual)"))
-    ax.legend(handles=handles, fontsize=7, loc="lower left", framealpha=0.9)
+        handles.append(Line2D([], [], marker="D", ls="", color="k", label="teacher with the same units silenced"))
+    # below the axes: inside, the legend would hide bars and diamonds near the bottom
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3 if width_in >= 9 else 2,
+              frameon=False)
     ax.set_title(title or "Predicted accuracy after silencing")
     return fig
 
