@@ -50,8 +50,11 @@ def single_fits():
     return train, [LowRankFit(rank=r, random_state=s, **SETTINGS).fit(train) for s, r in zip(SEEDS, RANKS)]
 
 
-@pytest.mark.parametrize("batched", [True, False])
-def test_each_member_equals_its_single_fit(single_fits, batched):
+@pytest.mark.parametrize("batched, group_bytes", [(True, None), (False, None), (False, 1)])
+def test_each_member_equals_its_single_fit(single_fits, batched, group_bytes, monkeypatch):
+    """Batched rollout, all members in one latent kernel, and one member per kernel (group_bytes=1)."""
+    if group_bytes is not None:
+        monkeypatch.setattr("lrfit.fitting.ensemble._GROUP_BYTES", group_bytes)
     train, singles = single_fits
     ensemble = LowRankEnsembleFit(seeds=SEEDS, ranks=RANKS, batched=batched, **SETTINGS).fit(train)
     assert len(ensemble.fits_) == 3

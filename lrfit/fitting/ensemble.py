@@ -54,8 +54,9 @@ class _Plateau:
             self.bad = 0
 
 
-#: members simulated together keep their per-step arrays within about this many bytes (a CPU's cache)
-_CACHE_BYTES = 8 * 2**20
+#: Members simulated together keep each per-batch array (rates, residuals, targets) within about
+#: this many bytes: more members per kernel share the per-step call overhead, the cap bounds memory.
+_GROUP_BYTES = 64 << 20
 
 
 class LowRankEnsembleFit:
@@ -70,8 +71,9 @@ class LowRankEnsembleFit:
     batched : bool, optional
         Simulate the K members in one batched rollout (default on GPUs), or with the
         fitter's latent-coordinate loss (:func:`lrfit.fitting.losses.lowrank_mse_members`,
-        as many members per kernel as keep the per-step arrays cache-sized; default on
-        CPUs, where it is several times faster).
+        as many members per kernel as keep each per-batch array under 64 MB: all of them
+        for a few networks of a few hundred units; default on CPUs, where it is several
+        times faster).
         The data, the losses, the optimiser and the closed-form start are shared
         either way; results agree to float rounding.
     **params
@@ -176,15 +178,23 @@ class LowRankEnsembleFit:
 
         def gather(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:  # idx (K', B)
             kk, b = idx.shape
-            inputs, target, weight = tensors.take(idx.reshape(-1))
-            return (inputs.view(kk, b, *inputs.shape[1:]), target.view(kk, b, *target.shape[1:]),
-                    None if weight is None else weight.view(kk, b, -1))
+            flat = idx.reshape(-1)
+            inputs = tensors.inputs.index_select(0, flat).view(kk, b, *tensors.inputs.shape[1:])
+            weight = None if tensors.weight is None else tensors.weight.index_select(0, flat).view(kk, b, -1)
+            if dev.type == "cpu":
+                # A (K', B, T, n_obs) view of time-major storage, which the latent loss steps through as it is;
+                # the buffer is reused by the next gather, after this group's forward pass has run.
+                steps_first = tensors.take_time_major(flat)
+                target = steps_first.view(steps_first.shape[0], kk, b, -1).permute(1, 2, 0, 3)
+            else:
+                target = tensors.activity.index_select(0, flat).view(kk, b, *tensors.activity.shape[1:])
+            return inputs, target, weight
 
         def member_losses(idx: torch.Tensor) -> torch.Tensor:  # idx (K, B) -> (K,)
             pm, pn, pw, px0 = params
             b = idx.shape[1]
-            if not batched:  # latent coordinates, as many members per kernel as stay in cache (CPU default)
-                group = max(1, _CACHE_BYTES // (b * tensors.activity.shape[1] * units * 4))
+            if not batched:  # latent coordinates, members grouped under _GROUP_BYTES per array (CPU default)
+                group = max(1, _GROUP_BYTES // (b * tensors.activity.shape[1] * units * 4))
                 rows = torch.zeros((k, b), dtype=torch.long, device=dev)
                 return torch.cat([
                     lowrank_mse_members(pm[i : i + group], pn[i : i + group], pw[i : i + group],

@@ -6,7 +6,7 @@ import inspect
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +40,49 @@ class _Tensors:
     weight: torch.Tensor | None  # (K, T): 1 where the bin counts; None when every bin counts
     condition_index: torch.Tensor  # (K,) long, index into the x0 table
     variance: float  # mean squared deviation from each neuron's mean (R^2 denominator per entry)
+    _buffers: dict[int, tuple[torch.Tensor | None, ...]] = field(default_factory=dict, repr=False)
+    _time_major: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def n_trials(self) -> int:
         """Number of trials K."""
         return self.activity.shape[0]
 
-    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Inputs, activity and mask weights of trials *idx* (contiguous copies)."""
-        weight = None if self.weight is None else self.weight.index_select(0, idx)
-        return self.inputs.index_select(0, idx), self.activity.index_select(0, idx), weight
+    def take(self, idx: torch.Tensor, reuse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Inputs, activity and mask weights of trials *idx* (contiguous copies).
+
+        With ``reuse`` the copies are written into buffers kept for the next call with
+        as many trials, and are only valid until then (a training step consumes them
+        before the next mini-batch is taken): a fresh multi-megabyte tensor per batch
+        costs more in page faults than the copy itself.
+        """
+        sources = (self.inputs, self.activity, self.weight)
+        if not reuse:
+            return tuple(None if src is None else src.index_select(0, idx) for src in sources)  # type: ignore[return-value]
+        buffers = self._buffers.get(len(idx))
+        if buffers is None:
+            buffers = self._buffers[len(idx)] = tuple(
+                None if src is None else src.new_empty((len(idx), *src.shape[1:])) for src in sources)
+        for src, buf in zip(sources, buffers):
+            if src is not None:
+                torch.index_select(src, 0, idx, out=buf)
+        return buffers  # type: ignore[return-value]
+
+    def take_time_major(self, idx: torch.Tensor) -> torch.Tensor:
+        """Activity of trials *idx* time-major, ``(T, len(idx), n_obs)``, in a buffer reused like ``take(reuse=True)``.
+
+        Gathered from a time-major copy of the activity made on first use, so a latent
+        loss (:func:`lrfit.fitting.losses.lowrank_mse_members`) receives its targets
+        in the layout it steps through without a transposing copy per mini-batch.
+        """
+        if self._time_major is None:
+            self._time_major = self.activity.transpose(0, 1).contiguous()
+        key = -len(idx)  # negative keys: time-major buffers, apart from take()'s
+        if key not in self._buffers:
+            steps, _, n_obs = self._time_major.shape
+            self._buffers[key] = (self._time_major.new_empty((steps, len(idx), n_obs)),)
+        (buf,) = self._buffers[key]
+        return torch.index_select(self._time_major, 1, idx, out=buf)
 
 
 class LowRankFit:
@@ -271,7 +304,7 @@ class LowRankFit:
 
     def _loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
         """Masked mean squared error of trials *idx* (latent-coordinate simulation for low-rank networks)."""
-        inputs, target, weight = tensors.take(idx)
+        inputs, target, weight = tensors.take(idx, reuse=True)  # consumed by this step's forward/backward
         table, rows = self._start_rows(tensors.condition_index[idx])
         if isinstance(model, LowRankRNN):
             return lowrank_mse(model.m, model.n, model.w_in, table, rows, inputs, target, weight, model.alpha,

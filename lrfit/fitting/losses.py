@@ -89,6 +89,7 @@ class _Problem:
     z: np.ndarray  # (T, K, B, R + C + S): kappa[t+1], u~[t+1], (1 - alpha)^(t+1) onehot(start row)
     start: np.ndarray  # (K, B, N): x[0]
     target: np.ndarray  # (T, K, B, n_obs), time-major so that a step's block is contiguous
+    target_leased: bool  # target is a workspace copy (given back with the other arrays)
     weight: np.ndarray | None  # (K, B, T)
     rank: int
     decay: float
@@ -108,18 +109,34 @@ def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, ta
     member = torch.arange(members)[:, None]
     z[:, member, torch.arange(batch)[None, :], rank + n_in + index] = powers[:, None, None]
     loadings = torch.cat([m, w_in, table.transpose(1, 2)], 2).transpose(1, 2).contiguous()
+    target_steps, leased = _time_major(target)
     return _Problem(
         loadings=loadings.numpy(),
         n_c=(n * (alpha / units)).numpy(),
         z=z.numpy(),
         start=table[member, index].contiguous().numpy(),
-        target=target.permute(2, 0, 1, 3).contiguous().numpy(),
+        target=target_steps,
+        target_leased=leased,
         weight=None if weight is None else weight.numpy(),
         rank=rank,
         decay=1.0 - alpha,
         nonlin=nonlin,
         currents=target_kind == "currents",
     )
+
+
+def _time_major(target: Tensor) -> tuple[np.ndarray, bool]:
+    """``(T, K, B, n_obs)`` layout of a ``(K, B, T, n_obs)`` target, and whether it is a workspace copy.
+
+    A target that is a view of time-major storage is used as it is; any other is
+    copied into a workspace array (see :class:`_Workspace`).
+    """
+    steps_first = target.permute(2, 0, 1, 3)
+    if steps_first.is_contiguous():
+        return steps_first.numpy(), False
+    out = _WORKSPACE.take(tuple(steps_first.shape), np.dtype(str(target.dtype).removeprefix("torch.")))
+    torch.from_numpy(out).copy_(steps_first)
+    return out, True
 
 
 def _phi_into(nonlin: str, x: np.ndarray, out: np.ndarray) -> None:
@@ -234,7 +251,7 @@ class _LowRankMSE(torch.autograd.Function):
         denom = _denominators(target, weight)
         losses = _simulate(prob, rates, states, errors) / denom
         ctx.prob, ctx.rates, ctx.states, ctx.errors, ctx.denom, ctx.index = prob, rates, states, errors, denom, index
-        ctx.lease = _Lease(_WORKSPACE, rates, states, errors)
+        ctx.lease = _Lease(_WORKSPACE, rates, states, errors, prob.target if prob.target_leased else None)
         ctx.n_start = table.shape[1]
         return torch.as_tensor(losses, dtype=m.dtype)
 
@@ -342,7 +359,10 @@ def lowrank_mse_members(
         return _LowRankMSE.apply(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind)
     with torch.no_grad():
         prob = _problem(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind)
-        return torch.as_tensor(_simulate(prob, None, None, None) / _denominators(target, weight), dtype=m.dtype)
+        losses = _simulate(prob, None, None, None) / _denominators(target, weight)
+        if prob.target_leased:
+            _WORKSPACE.give((prob.target,))
+        return torch.as_tensor(losses, dtype=m.dtype)
 
 
 def lowrank_mse(
