@@ -83,6 +83,17 @@ def test_analyze_gaussian_rank1_writes_documented_files(gaussian_run):
     assert 0.99 <= float(lat["var_total_explained"]) <= 1.0 + 1e-6  # a noiseless network lives in span(m, W_in)
 
 
+
+def test_population_rule_task_without_a_readout_is_one_sentence(tmp_path):
+    """A task-trained network saved without a readout cannot have its populations chosen by the task."""
+    task = _task()
+    net = gaussian_lowrank_rnn(60, 2.0, seed=0, n_inputs=task.n_inputs, n_outputs=0, tau=0.1, dt=task.dt)
+    save_model(net, tmp_path, extra={"role": "teacher", "task": task.to_dict()})
+    with pytest.raises(LrfitError, match="population rule 'task' needs a task and a readout.*no readout.*--population-rule bic"):
+        analyze_run(tmp_path, n_trials=4, resample=False, population_rule="task")
+    with pytest.raises(LrfitError, match="population rule"):
+        analyze_run(tmp_path, n_trials=4, resample=False, population_rule="biggest")
+
 def test_analyze_named_inputs(gaussian_run):
     analyze_run(gaussian_run, n_trials=16, inputs=["none", "ctx_motion=0.5", "mix=0,0,1,1", "context=color"], resample=False)
     fps = json.loads((gaussian_run / "analysis" / "fixed_points.json").read_text())

@@ -8,11 +8,9 @@ populations' statistics carry the computation (Dubreuil, Valente et al. 2022).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -433,13 +431,13 @@ def choose_populations_by_task(
         trials = task.generate(int(n_trials), seed=10_000 + int(seed))
     reference = evaluate_on_task(model, task, trials=trials).accuracy
     tried: dict[int, float] = {}
-    for count in populations.stable_counts:
-        candidate = populations.with_count(int(count))
+    for count in map(int, populations.stable_counts):
+        candidate = populations.with_count(count)
         accuracies = [evaluate_on_task(sample_network(candidate, n_units, seed=seed + d, template=model), task, trials=trials).accuracy
                       for d in range(draws)]
-        tried[int(count)] = float(np.mean(accuracies))
-        if tried[int(count)] >= reference - accuracy_drop:
-            log.info("populations by task: %d (resampled accuracy %.3f, network %.3f)", count, tried[int(count)], reference)
+        tried[count] = float(np.mean(accuracies))
+        if tried[count] >= reference - accuracy_drop:
+            log.info("populations by task: %d (resampled accuracy %.3f, network %.3f)", count, tried[count], reference)
             return replace(candidate, rule="task", task_accuracy=tried)
     log.warning("no stable number of populations gives resampled networks within %.2f of the network's accuracy %.3f "
                 "(tried %s); keeping the BIC choice of %d", accuracy_drop, reference, tried, populations.n_populations)

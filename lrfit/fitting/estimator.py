@@ -40,7 +40,7 @@ class _Tensors:
     weight: torch.Tensor | None  # (K, T): 1 where the bin counts; None when every bin counts
     condition_index: torch.Tensor  # (K,) long, index into the x0 table
     variance: float  # mean squared deviation from each neuron's mean (R^2 denominator per entry)
-    _buffers: dict[int, tuple[torch.Tensor | None, ...]] = field(default_factory=dict, repr=False)
+    _buffers: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict, repr=False)
     _time_major: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -59,14 +59,8 @@ class _Tensors:
         sources = (self.inputs, self.activity, self.weight)
         if not reuse:
             return tuple(None if src is None else src.index_select(0, idx) for src in sources)  # type: ignore[return-value]
-        buffers = self._buffers.get(len(idx))
-        if buffers is None:
-            buffers = self._buffers[len(idx)] = tuple(
-                None if src is None else src.new_empty((len(idx), *src.shape[1:])) for src in sources)
-        for src, buf in zip(sources, buffers):
-            if src is not None:
-                torch.index_select(src, 0, idx, out=buf)
-        return buffers  # type: ignore[return-value]
+        return tuple(None if src is None else torch.index_select(src, 0, idx, out=self._buffer((name, len(idx)), src, 0))
+                     for name, src in zip(("inputs", "activity", "weight"), sources))  # type: ignore[return-value]
 
     def take_time_major(self, idx: torch.Tensor) -> torch.Tensor:
         """Activity of trials *idx* time-major, ``(T, len(idx), n_obs)``, in a buffer reused like ``take(reuse=True)``.
@@ -77,12 +71,16 @@ class _Tensors:
         """
         if self._time_major is None:
             self._time_major = self.activity.transpose(0, 1).contiguous()
-        key = -len(idx)  # negative keys: time-major buffers, apart from take()'s
+        out = self._buffer(("time_major", len(idx)), self._time_major, 1)
+        return torch.index_select(self._time_major, 1, idx, out=out)
+
+    def _buffer(self, key: tuple[str, int], like: torch.Tensor, dim: int) -> torch.Tensor:
+        """The buffer kept under *key* = ``(name, size)``: shaped like *like* with *size* entries along *dim*."""
         if key not in self._buffers:
-            steps, _, n_obs = self._time_major.shape
-            self._buffers[key] = (self._time_major.new_empty((steps, len(idx), n_obs)),)
-        (buf,) = self._buffers[key]
-        return torch.index_select(self._time_major, 1, idx, out=buf)
+            shape = list(like.shape)
+            shape[dim] = key[1]
+            self._buffers[key] = like.new_empty(shape)
+        return self._buffers[key]
 
 
 class LowRankFit:

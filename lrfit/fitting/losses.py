@@ -132,9 +132,10 @@ def _time_major(target: Tensor) -> tuple[np.ndarray, bool]:
     copied into a workspace array (see :class:`_Workspace`).
     """
     steps_first = target.permute(2, 0, 1, 3)
-    if steps_first.is_contiguous():
-        return steps_first.numpy(), False
-    out = _WORKSPACE.take(tuple(steps_first.shape), np.dtype(str(target.dtype).removeprefix("torch.")))
+    view = steps_first.numpy()
+    if view.flags.c_contiguous:
+        return view, False
+    out = _WORKSPACE.take(view.shape, view.dtype)
     torch.from_numpy(out).copy_(steps_first)
     return out, True
 
