@@ -302,18 +302,21 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
         return
     page.h2("Inactivation")
     pred = pd.DataFrame(rec["predicted"]["table"])
-    cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "output_change"]
+    cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "output_change"]
     table = pred[[c for c in cols if c in pred]]
     if rec.get("agreement"):
         agr = rec["agreement"]
-        extra = pd.DataFrame(agr["table"])[["group", "context", "accuracy_true", "delta_true", "sign_agree", "gap"]]
-        table = table.merge(extra.rename(columns={"accuracy_true": "teacher accuracy", "delta_true": "teacher delta"}), on=["group", "context"], how="left")
+        extra = pd.DataFrame(agr["table"]).reindex(columns=["group", "context", "accuracy_true", "delta_true", "p_true", "sign_agree", "gap"])
+        table = table.merge(extra.rename(columns={"accuracy_true": "teacher accuracy", "delta_true": "teacher delta", "p_true": "teacher p"}),
+                            on=["group", "context"], how="left")
+        rule = f"a change counts when it exceeds {agr.get('tol', 0.01):g} and the exact paired test on the same trials gives p < {agr.get('alpha', 0.05):g}"
         page.p(f"Silencing each group in the fitted network (prediction) and in the teacher (actual): same sign of the accuracy change in "
-               f"{100 * agr['sign_agreement']:.0f}% of group × context cases, mean absolute accuracy gap {agr['mean_abs_gap']:.3f} "
+               f"{100 * agr['sign_agreement']:.0f}% of group × context cases ({rule}), mean absolute accuracy gap {agr['mean_abs_gap']:.3f} "
                f"({agr['mean_abs_delta_gap']:.3f} on the changes).")
     else:
         page.p("Predicted accuracy when each group's rates are clamped to zero.")
-    page.table(table.rename(columns={"n_silenced": "silenced units", "delta_accuracy": "delta", "output_change": "RMS output change"}))
+    page.table(table.rename(columns={"n_silenced": "silenced units", "delta_accuracy": "delta", "p_value": "p",
+                                     "output_change": "RMS output change"}))
     png = ctx.run.analysis_dir / INACTIVATION_PNG
     if png.is_file():
         page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])

@@ -3,16 +3,19 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from lrfit.analysis import (
+    InactivationResult,
     compare_inactivation,
     connectivity_stats,
     find_fixed_points,
     groups_from_labels,
     load_groups,
     map_groups,
+    paired_change_pvalue,
     predict_inactivation,
     random_subset,
     resolve_groups,
@@ -105,7 +108,47 @@ def test_predicted_accuracy_changes_in_the_expected_direction():
     assert t.loc["A", "delta_accuracy"] < -0.3
     assert t.loc["A", "output_change"] > 0.1 and t.loc["A", "latent_change"] > 0.1
     assert set(res.psychometric["group"]) == {"control", "A", "B", "none"}
+    # the paired counts are the accuracy change, trial by trial
+    a = t.loc["A"]
+    assert (a["trials_gained"] - a["trials_lost"]) / a["n_trials"] == pytest.approx(a["delta_accuracy"])
+    assert a["p_value"] < 1e-6 and t.loc["B", "p_value"] == 1.0
     json.dumps(res.to_json_dict())
+
+
+def test_paired_change_pvalue_is_the_exact_mcnemar_test():
+    # k discordant trials all lost: p = 2 * 0.5**k (two-sided)
+    assert paired_change_pvalue(3, 0) == pytest.approx(0.25)
+    assert paired_change_pvalue(6, 0) == pytest.approx(2 * 0.5**6)
+    assert paired_change_pvalue(0, 0) == 1.0
+    assert paired_change_pvalue(5, 5) == pytest.approx(1.0)
+    assert paired_change_pvalue(10, 2) == pytest.approx(paired_change_pvalue(2, 10))
+    with pytest.raises(LrfitError, match=">= 0"):
+        paired_change_pvalue(-1, 2)
+
+
+def _result(rows):
+    table = pd.DataFrame(rows, columns=["group", "context", "accuracy", "delta_accuracy", "p_value"])
+    return InactivationResult(table=table, psychometric=None, groups={}, by="context", outputs={}, latents={})
+
+
+def test_a_change_counts_only_when_it_exceeds_tol_and_is_significant():
+    pred = _result([("g", "motion", 0.98, -0.02, 0.25),   # 5 of 256 trials, one-sided: not significant
+                    ("g", "color", 0.60, -0.40, 1e-20),
+                    ("h", "motion", 0.95, -0.05, 1e-4)])
+    true = _result([("g", "motion", 1.00, 0.00, 1.0),
+                    ("g", "color", 0.55, -0.45, 1e-20),
+                    ("h", "motion", 1.00, 0.00, 1.0)])
+    agree = compare_inactivation(pred, true)
+    t = agree.table.set_index(["group", "context"])
+    assert t.loc[("g", "motion"), "sign_pred"] == 0 and t.loc[("g", "motion"), "sign_agree"]
+    assert t.loc[("g", "color"), "sign_pred"] == -1 and t.loc[("g", "color"), "sign_agree"]
+    assert t.loc[("h", "motion"), "sign_pred"] == -1 and not t.loc[("h", "motion"), "sign_agree"]
+    assert agree.sign_agreement == pytest.approx(2 / 3)
+    assert agree.mean_abs_gap == pytest.approx((0.02 + 0.05 + 0.05) / 3)
+    # with alpha = 1 only the tolerance decides, as for tasks without targets
+    assert compare_inactivation(pred, true, alpha=1.0).sign_agreement == pytest.approx(1 / 3)
+    with pytest.raises(LrfitError, match="alpha"):
+        compare_inactivation(pred, true, alpha=0.0)
 
 
 def test_predictions_per_context_and_agreement_with_itself():

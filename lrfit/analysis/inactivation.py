@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import binomtest
 
 from ..errors import LrfitError
 from ._common import jsonable, to_numpy
@@ -44,6 +45,7 @@ __all__ = [
     "groups_from_labels",
     "load_groups",
     "map_groups",
+    "paired_change_pvalue",
     "predict_inactivation",
     "random_subset",
     "resolve_groups",
@@ -281,8 +283,11 @@ class InactivationResult:
         trial), ``n_silenced``, ``accuracy``, ``accuracy_control``,
         ``delta_accuracy`` (silenced minus control), ``output_change`` (root mean
         square over trials and decision-epoch steps of ``z_S - z``, or over all
-        steps when the task has no decision epoch) and ``latent_change`` (RMS of
-        ``kappa_S(t) - kappa(t)`` over trials and time, ``kappa = Q_M^T x``).
+        steps when the task has no decision epoch), ``latent_change`` (RMS of
+        ``kappa_S(t) - kappa(t)`` over trials and time, ``kappa = Q_M^T x``) and, for
+        tasks with targets, ``n_trials``, ``trials_lost`` / ``trials_gained`` (correct
+        trials that became errors / errors that became correct) and ``p_value`` of the
+        change (:func:`paired_change_pvalue`).
         The ``control`` group (nothing silenced) is included.
     psychometric : pandas.DataFrame or None
         The task's psychometric table with a ``group`` column (control included).
@@ -315,6 +320,43 @@ class InactivationResult:
         )
 
 
+def paired_change_pvalue(lost: int, gained: int) -> float:
+    """Two-sided exact McNemar test that silencing changes the accuracy on the same trials.
+
+    Of the trials whose outcome differs between the intact and the silenced network,
+    ``lost`` became errors and ``gained`` became correct.  Without an effect each
+    discordant trial goes either way with probability 1/2, so
+
+        p = P(|B - k/2| >= |lost - k/2|),   B ~ Binomial(k = lost + gained, 1/2)
+
+    (``scipy.stats.binomtest``); ``p = 1`` when no trial changed.
+
+    Parameters
+    ----------
+    lost, gained : int
+        Discordant trial counts.
+
+    Returns
+    -------
+    float
+        The p-value.
+    """
+    lost, gained = int(lost), int(gained)
+    if lost < 0 or gained < 0:
+        raise LrfitError(f"Trial counts must be >= 0, got lost={lost}, gained={gained}.")
+    if lost + gained == 0:
+        return 1.0
+    return float(binomtest(lost, lost + gained, 0.5).pvalue)
+
+
+def _correct(task: Any, outputs: np.ndarray, trials: Any) -> np.ndarray | None:
+    """Per-trial correctness (choice has the target's sign), or None for tasks without targets."""
+    cond = trials.conditions
+    if "target" not in cond.columns or not hasattr(task, "choices"):
+        return None
+    return np.asarray(task.choices(outputs, trials) == cond["target"].to_numpy())
+
+
 def _output_mask(trials: Any) -> np.ndarray:
     try:
         return np.asarray(trials.epoch_mask("decision"), bool)
@@ -337,7 +379,8 @@ def predict_inactivation(
     For each group ``S`` the silenced network (:func:`silence`,
     ``x_dot = -x + J D_S phi(x) + W_in u``, ``z = W_out^T D_S phi(x) / N``) is run
     without private noise on the same trials as the intact network; reported are
-    ``acc_S - acc`` per context (``task.accuracy``), the psychometric curves, the RMS
+    ``acc_S - acc`` per context (``task.accuracy``) with the exact paired test of that
+    change (:func:`paired_change_pvalue` on the trials lost and gained), the psychometric curves, the RMS
     readout change ``sqrt(<(z_S - z)^2>)`` over the decision epoch and the RMS
     latent change ``sqrt(<|kappa_S - kappa|^2>)`` with ``kappa = Q_M^T x`` (low-rank
     networks; silencing leaves ``m`` and hence ``Q_M`` unchanged).
@@ -392,6 +435,7 @@ def predict_inactivation(
     if lat0 is not None:
         latents[CONTROL] = lat0
     acc0 = {name: float(task.accuracy(out0[idx], subset_trials(trials, idx))) for name, idx in contexts}
+    correct0 = _correct(task, out0, trials)
     rows = []
     psy = []
     has_psy = True
@@ -403,6 +447,7 @@ def predict_inactivation(
             outputs[name] = out
             if lat is not None:
                 latents[name] = lat
+        correct = None if correct0 is None else _correct(task, out, trials)
         for ctx, idx in contexts:
             acc = float(task.accuracy(out[idx], subset_trials(trials, idx)))
             diff = (out[idx] - out0[idx])[omask[idx]]
@@ -416,6 +461,11 @@ def predict_inactivation(
                 "output_change": float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0,
                 "latent_change": float(np.sqrt(np.mean(((lat[idx] - lat0[idx]) ** 2).sum(-1)))) if lat is not None else float("nan"),
             }
+            if correct is not None:
+                lost = int(np.sum(correct0[idx] & ~correct[idx]))
+                gained = int(np.sum(~correct0[idx] & correct[idx]))
+                row.update(n_trials=int(idx.size), trials_lost=lost, trials_gained=gained,
+                           p_value=paired_change_pvalue(lost, gained))
             rows.append(row)
         if has_psy and hasattr(task, "psychometric"):
             try:
@@ -444,8 +494,10 @@ class InactivationAgreement:
     table : pandas.DataFrame
         One row per (group, context) excluding the control and the ``"all"`` rows
         when contexts exist: ``accuracy_pred``, ``accuracy_true``, ``delta_pred``,
-        ``delta_true``, ``sign_pred``, ``sign_true`` (``-1, 0, +1`` with ``|delta| <= tol``
-        counted as 0), ``sign_agree``, ``gap`` = ``|accuracy_pred - accuracy_true|``.
+        ``delta_true``, ``p_pred``, ``p_true`` (paired test of each change, NaN when
+        the task has no targets), ``sign_pred``, ``sign_true`` (``-1, 0, +1``: 0 unless
+        the change exceeds ``tol`` and is significant at ``alpha``), ``sign_agree``,
+        ``gap`` = ``|accuracy_pred - accuracy_true|``.
     sign_agreement : float
         Fraction of rows with the same sign of change.
     mean_abs_gap : float
@@ -453,7 +505,9 @@ class InactivationAgreement:
     mean_abs_delta_gap : float
         Mean of ``|delta_pred - delta_true|`` (removes any baseline accuracy offset).
     tol : float
-        Tolerance for "no change".
+        Smallest accuracy change that counts as a change.
+    alpha : float
+        Significance level of the paired test for a change to count.
     """
 
     table: pd.DataFrame
@@ -461,6 +515,7 @@ class InactivationAgreement:
     mean_abs_gap: float
     mean_abs_delta_gap: float
     tol: float
+    alpha: float = 0.05
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
@@ -470,18 +525,24 @@ class InactivationAgreement:
                 "mean_abs_gap": self.mean_abs_gap,
                 "mean_abs_delta_gap": self.mean_abs_delta_gap,
                 "tol": self.tol,
+                "alpha": self.alpha,
                 "table": self.table.to_dict(orient="records"),
             }
         )
 
 
-def compare_inactivation(predicted: InactivationResult, actual: InactivationResult, tol: float = 0.01) -> InactivationAgreement:
+def compare_inactivation(
+    predicted: InactivationResult, actual: InactivationResult, tol: float = 0.01, alpha: float = 0.05
+) -> InactivationAgreement:
     """Compare a fitted network's predicted inactivation effects with the teacher's actual ones.
 
-    Per group ``g`` and context ``c``: ``s = sign_tol(delta)`` with
-    ``sign_tol(d) = sign(d) if |d| > tol else 0``, agreement ``s_pred == s_true``, and
-    ``gap = |acc_pred(g, c) - acc_true(g, c)|``; summaries are the fraction of
-    agreeing signs and ``mean_abs_gap = mean_{g,c} gap``.
+    Per group ``g`` and context ``c`` the change ``delta = acc_S - acc`` of each network
+    gets the sign ``s = sign(delta)`` if ``|delta| > tol`` and the paired exact test of
+    the change (:func:`paired_change_pvalue`, same trials with and without silencing)
+    gives ``p < alpha``, else ``s = 0`` (no change); agreement is ``s_pred == s_true`` and
+    ``gap = |acc_pred(g, c) - acc_true(g, c)|``.  Summaries are the fraction of agreeing
+    signs and ``mean_abs_gap = mean_{g,c} gap``.  Tables without p-values (tasks without
+    targets) use ``tol`` alone.
 
     Parameters
     ----------
@@ -490,27 +551,35 @@ def compare_inactivation(predicted: InactivationResult, actual: InactivationResu
         with the same group names and trials.
     tol : float
         Accuracy changes with ``|delta| <= tol`` count as no change.
+    alpha : float
+        Changes whose paired test gives ``p >= alpha`` count as no change.
 
     Returns
     -------
     InactivationAgreement
     """
+    if not 0.0 < float(alpha) <= 1.0:
+        raise LrfitError(f"alpha must lie in (0, 1], got {alpha}.")
     keys = ["group", "context"]
     a = predicted.table[predicted.table["group"] != CONTROL]
     b = actual.table[actual.table["group"] != CONTROL]
     if (a["context"] != "all").any():
         a, b = a[a["context"] != "all"], b[b["context"] != "all"]
-    merged = a[keys + ["accuracy", "delta_accuracy"]].merge(b[keys + ["accuracy", "delta_accuracy"]], on=keys, suffixes=("_pred", "_true"))
+    cols = keys + ["accuracy", "delta_accuracy", "p_value"]
+    a, b = (t.reindex(columns=cols) for t in (a, b))
+    merged = a.merge(b, on=keys, suffixes=("_pred", "_true"))
     if merged.empty:
         raise LrfitError("The predicted and actual inactivation tables share no (group, context) rows; run both with the same groups and trials.")
-    merged = merged.rename(columns={"delta_accuracy_pred": "delta_pred", "delta_accuracy_true": "delta_true"})
+    merged = merged.rename(columns={"delta_accuracy_pred": "delta_pred", "delta_accuracy_true": "delta_true",
+                                    "p_value_pred": "p_pred", "p_value_true": "p_true"})
 
-    def sgn(d: pd.Series) -> np.ndarray:
-        d = d.to_numpy(float)
-        return np.where(np.abs(d) > tol, np.sign(d), 0.0).astype(int)
+    def sgn(d: pd.Series, p: pd.Series) -> np.ndarray:
+        d, p = d.to_numpy(float), p.to_numpy(float)
+        changed = (np.abs(d) > tol) & (np.isnan(p) | (p < alpha))
+        return np.where(changed, np.sign(d), 0.0).astype(int)
 
-    merged["sign_pred"] = sgn(merged["delta_pred"])
-    merged["sign_true"] = sgn(merged["delta_true"])
+    merged["sign_pred"] = sgn(merged["delta_pred"], merged["p_pred"])
+    merged["sign_true"] = sgn(merged["delta_true"], merged["p_true"])
     merged["sign_agree"] = merged["sign_pred"] == merged["sign_true"]
     merged["gap"] = (merged["accuracy_pred"] - merged["accuracy_true"]).abs()
     return InactivationAgreement(
@@ -519,4 +588,5 @@ def compare_inactivation(predicted: InactivationResult, actual: InactivationResu
         mean_abs_gap=float(merged["gap"].mean()),
         mean_abs_delta_gap=float((merged["delta_pred"] - merged["delta_true"]).abs().mean()),
         tol=float(tol),
+        alpha=float(alpha),
     )

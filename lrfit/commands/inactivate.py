@@ -55,10 +55,12 @@ def run(args: argparse.Namespace) -> int:
         n_trials=args.trials, rank=args.rank,
     )
     table = result["table"]
-    cols = [c for c in ("group", "context", "n_silenced", "accuracy", "delta_accuracy", "accuracy_teacher", "gap") if c in table]
+    cols = [c for c in ("group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "accuracy_teacher",
+                        "delta_teacher", "p_value_teacher", "gap") if c in table]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     agr = result["agreement"]
     if agr is not None:
-        print(f"agreement with the teacher: sign {agr.sign_agreement:.2f}, mean |accuracy gap| {agr.mean_abs_gap:.3f}")
+        print(f"agreement with the teacher: sign {agr.sign_agreement:.2f} (a change counts when |delta| > {agr.tol:g} "
+              f"and its paired test gives p < {agr.alpha:g}), mean |accuracy gap| {agr.mean_abs_gap:.3f}")
     print(f"wrote {result['files']['csv'].parent}")
     return 0

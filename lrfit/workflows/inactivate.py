@@ -6,14 +6,18 @@ The network is scored on task trials with each group silenced
 (:func:`lrfit.analysis.predict_inactivation`); when the run was fitted to a teacher,
 the same neurons are silenced in the teacher and the predicted accuracies are
 compared with the actual ones (:func:`lrfit.analysis.compare_inactivation`: sign
-agreement of ``delta = acc_S - acc`` per group and context, mean ``|acc_pred - acc_true|``).
+agreement of ``delta = acc_S - acc`` per group and context, a change counting when it
+exceeds 0.01 and the exact paired test on the same trials gives ``p < 0.05``; mean
+``|acc_pred - acc_true|``).
 
 Files written to ``RUN/analysis/``:
 
 ``inactivation.csv``
     One row per (group, context): ``group``, ``context``, ``n_silenced``, ``accuracy``,
-    ``accuracy_control``, ``delta_accuracy``, ``output_change``, ``latent_change`` and,
-    with a teacher, ``accuracy_teacher``, ``delta_teacher``, ``sign_agree``, ``gap``.
+    ``accuracy_control``, ``delta_accuracy``, ``output_change``, ``latent_change``,
+    ``n_trials``, ``trials_lost``, ``trials_gained``, ``p_value`` (paired test of the change)
+    and, with a teacher, ``accuracy_teacher``, ``delta_teacher``, ``p_value_teacher``,
+    ``sign_agree``, ``gap``.
 ``inactivation.json``
     ``groups`` (neuron ids), ``fraction``, ``n_trials``, ``predicted`` and ``teacher``
     (tables and psychometric curves), ``agreement`` (``sign_agreement``,
@@ -80,8 +84,8 @@ def _merged_table(pred: Any, agreement: Any) -> pd.DataFrame:
     table = pred.table.copy()
     if agreement is None:
         return table
-    extra = agreement.table[["group", "context", "accuracy_true", "delta_true", "sign_agree", "gap"]]
-    extra = extra.rename(columns={"accuracy_true": "accuracy_teacher", "delta_true": "delta_teacher"})
+    extra = agreement.table[["group", "context", "accuracy_true", "delta_true", "p_true", "sign_agree", "gap"]]
+    extra = extra.rename(columns={"accuracy_true": "accuracy_teacher", "delta_true": "delta_teacher", "p_true": "p_value_teacher"})
     return table.merge(extra, on=["group", "context"], how="left")
 
 
