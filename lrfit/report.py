@@ -33,7 +33,7 @@ import pandas as pd
 from .errors import LrfitError
 from .workflows.analyze import FIXED_POINTS_FILE, LATENTS_FILE, LOADINGS_FILE, OVERLAPS_FILE, POPULATIONS_FILE, RESAMPLE_FILE, analyze_run, latent_conditions
 from .workflows.context import RunContext, load_context, run_activity
-from .workflows.inactivate import INACTIVATION_JSON, INACTIVATION_PNG, inactivate_run
+from .workflows.inactivate import INACTIVATION_JSON, INACTIVATION_PNG, TEACHER_COLUMNS, inactivate_run, merged_table
 
 log = logging.getLogger(__name__)
 
@@ -301,14 +301,12 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     if not rec:
         return
     page.h2("Inactivation")
-    pred = pd.DataFrame(rec["predicted"]["table"])
+    agr = rec.get("agreement")
+    table = merged_table(pd.DataFrame(rec["predicted"]["table"]), pd.DataFrame(agr["table"]) if agr else None)
     cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "output_change"]
-    table = pred[[c for c in cols if c in pred]]
-    if rec.get("agreement"):
-        agr = rec["agreement"]
-        extra = pd.DataFrame(agr["table"]).reindex(columns=["group", "context", "accuracy_true", "delta_true", "p_true", "sign_agree", "gap"])
-        table = table.merge(extra.rename(columns={"accuracy_true": "teacher accuracy", "delta_true": "teacher delta", "p_true": "teacher p"}),
-                            on=["group", "context"], how="left")
+    cols += list(TEACHER_COLUMNS.values()) if agr else []
+    table = table[[c for c in cols if c in table]]
+    if agr:
         rule = f"a change counts when it exceeds {agr.get('tol', 0.01):g} and the exact paired test on the same trials gives p < {agr.get('alpha', 0.05):g}"
         page.p(f"Silencing each group in the fitted network (prediction) and in the teacher (actual): same sign of the accuracy change in "
                f"{100 * agr['sign_agreement']:.0f}% of group × context cases ({rule}), mean absolute accuracy gap {agr['mean_abs_gap']:.3f} "
@@ -316,7 +314,8 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     else:
         page.p("Predicted accuracy when each group's rates are clamped to zero.")
     page.table(table.rename(columns={"n_silenced": "silenced units", "delta_accuracy": "delta", "p_value": "p",
-                                     "output_change": "RMS output change"}))
+                                     "output_change": "RMS output change", "accuracy_teacher": "teacher accuracy",
+                                     "delta_teacher": "teacher delta", "p_value_teacher": "teacher p"}))
     png = ctx.run.analysis_dir / INACTIVATION_PNG
     if png.is_file():
         page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])

@@ -145,7 +145,7 @@ def test_a_change_counts_only_when_it_exceeds_tol_and_is_significant():
     assert t.loc[("h", "motion"), "sign_pred"] == -1 and not t.loc[("h", "motion"), "sign_agree"]
     assert agree.sign_agreement == pytest.approx(2 / 3)
     assert agree.mean_abs_gap == pytest.approx((0.02 + 0.05 + 0.05) / 3)
-    # with alpha = 1 only the tolerance decides, as for tasks without targets
+    # with alpha = 1 only the tolerance decides, as for a table without p-values
     assert compare_inactivation(pred, true, alpha=1.0).sign_agreement == pytest.approx(1 / 3)
     with pytest.raises(LrfitError, match="alpha"):
         compare_inactivation(pred, true, alpha=0.0)

@@ -161,6 +161,7 @@ def test_accuracy_and_choices_on_hand_made_outputs(name: str) -> None:
     choices = task.choices(out, trials)
     assert choices.shape == (40,) and set(choices) <= {-1, 1}
     np.testing.assert_array_equal(choices[10:], trials.conditions["target"].to_numpy()[10:])
+    np.testing.assert_array_equal(task.correct(out, trials), ~flip)  # exactly the flipped trials are wrong
     with pytest.raises(LrfitError, match="shape"):
         task.accuracy(out[:, :-1], trials)
 

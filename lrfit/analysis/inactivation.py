@@ -35,7 +35,7 @@ from scipy.stats import binomtest
 
 from ..errors import LrfitError
 from ._common import jsonable, to_numpy
-from .resample import run_network, subset_trials
+from .resample import run_network
 
 __all__ = [
     "InactivationAgreement",
@@ -284,9 +284,9 @@ class InactivationResult:
         ``delta_accuracy`` (silenced minus control), ``output_change`` (root mean
         square over trials and decision-epoch steps of ``z_S - z``, or over all
         steps when the task has no decision epoch), ``latent_change`` (RMS of
-        ``kappa_S(t) - kappa(t)`` over trials and time, ``kappa = Q_M^T x``) and, for
-        tasks with targets, ``n_trials``, ``trials_lost`` / ``trials_gained`` (correct
-        trials that became errors / errors that became correct) and ``p_value`` of the
+        ``kappa_S(t) - kappa(t)`` over trials and time, ``kappa = Q_M^T x``),
+        ``n_trials``, ``trials_lost`` / ``trials_gained`` (correct trials that became
+        errors / errors that became correct, ``task.correct``) and ``p_value`` of the
         change (:func:`paired_change_pvalue`).
         The ``control`` group (nothing silenced) is included.
     psychometric : pandas.DataFrame or None
@@ -349,14 +349,6 @@ def paired_change_pvalue(lost: int, gained: int) -> float:
     return float(binomtest(lost, lost + gained, 0.5).pvalue)
 
 
-def _correct(task: Any, outputs: np.ndarray, trials: Any) -> np.ndarray | None:
-    """Per-trial correctness (choice has the target's sign), or None for tasks without targets."""
-    cond = trials.conditions
-    if "target" not in cond.columns or not hasattr(task, "choices"):
-        return None
-    return np.asarray(task.choices(outputs, trials) == cond["target"].to_numpy())
-
-
 def _output_mask(trials: Any) -> np.ndarray:
     try:
         return np.asarray(trials.epoch_mask("decision"), bool)
@@ -379,7 +371,7 @@ def predict_inactivation(
     For each group ``S`` the silenced network (:func:`silence`,
     ``x_dot = -x + J D_S phi(x) + W_in u``, ``z = W_out^T D_S phi(x) / N``) is run
     without private noise on the same trials as the intact network; reported are
-    ``acc_S - acc`` per context (``task.accuracy``) with the exact paired test of that
+    ``acc_S - acc`` per context (the mean of ``task.correct``) with the exact paired test of that
     change (:func:`paired_change_pvalue` on the trials lost and gained), the psychometric curves, the RMS
     readout change ``sqrt(<(z_S - z)^2>)`` over the decision epoch and the RMS
     latent change ``sqrt(<|kappa_S - kappa|^2>)`` with ``kappa = Q_M^T x`` (low-rank
@@ -390,7 +382,7 @@ def predict_inactivation(
     model : RNNBase
         Network with a readout.
     task : Task
-        Supplies trials, ``accuracy`` and ``psychometric``.
+        Supplies trials, ``correct`` and ``psychometric``.
     groups : mapping of str to sequence of int
         Silenced units per group (see :func:`resolve_groups`).
     trials : TaskTrials, optional
@@ -434,38 +426,38 @@ def predict_inactivation(
     outputs[CONTROL] = out0
     if lat0 is not None:
         latents[CONTROL] = lat0
-    acc0 = {name: float(task.accuracy(out0[idx], subset_trials(trials, idx))) for name, idx in contexts}
-    correct0 = _correct(task, out0, trials)
+    correct0 = task.correct(out0, trials)
     rows = []
     psy = []
     has_psy = True
     for name, units in [(CONTROL, np.zeros(0, np.int64))] + list(groups.items()):
         if name == CONTROL:
-            out, lat = out0, lat0
+            out, lat, correct = out0, lat0, correct0
         else:
             out, lat = simulate(silence(model, units))
+            correct = task.correct(out, trials)
             outputs[name] = out
             if lat is not None:
                 latents[name] = lat
-        correct = None if correct0 is None else _correct(task, out, trials)
         for ctx, idx in contexts:
-            acc = float(task.accuracy(out[idx], subset_trials(trials, idx)))
+            acc, acc0 = float(np.mean(correct[idx])), float(np.mean(correct0[idx]))
+            lost = int(np.sum(correct0[idx] & ~correct[idx]))
+            gained = int(np.sum(~correct0[idx] & correct[idx]))
             diff = (out[idx] - out0[idx])[omask[idx]]
             row = {
                 "group": name,
                 "context": ctx,
                 "n_silenced": int(units.size),
                 "accuracy": acc,
-                "accuracy_control": acc0[ctx],
-                "delta_accuracy": acc - acc0[ctx],
+                "accuracy_control": acc0,
+                "delta_accuracy": acc - acc0,
                 "output_change": float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0,
                 "latent_change": float(np.sqrt(np.mean(((lat[idx] - lat0[idx]) ** 2).sum(-1)))) if lat is not None else float("nan"),
+                "n_trials": int(idx.size),
+                "trials_lost": lost,
+                "trials_gained": gained,
+                "p_value": paired_change_pvalue(lost, gained),
             }
-            if correct is not None:
-                lost = int(np.sum(correct0[idx] & ~correct[idx]))
-                gained = int(np.sum(~correct0[idx] & correct[idx]))
-                row.update(n_trials=int(idx.size), trials_lost=lost, trials_gained=gained,
-                           p_value=paired_change_pvalue(lost, gained))
             rows.append(row)
         if has_psy and hasattr(task, "psychometric"):
             try:
@@ -494,8 +486,8 @@ class InactivationAgreement:
     table : pandas.DataFrame
         One row per (group, context) excluding the control and the ``"all"`` rows
         when contexts exist: ``accuracy_pred``, ``accuracy_true``, ``delta_pred``,
-        ``delta_true``, ``p_pred``, ``p_true`` (paired test of each change, NaN when
-        the task has no targets), ``sign_pred``, ``sign_true`` (``-1, 0, +1``: 0 unless
+        ``delta_true``, ``p_pred``, ``p_true`` (paired test of each change, NaN for a
+        table without ``p_value``), ``sign_pred``, ``sign_true`` (``-1, 0, +1``: 0 unless
         the change exceeds ``tol`` and is significant at ``alpha``), ``sign_agree``,
         ``gap`` = ``|accuracy_pred - accuracy_true|``.
     sign_agreement : float
@@ -541,8 +533,8 @@ def compare_inactivation(
     the change (:func:`paired_change_pvalue`, same trials with and without silencing)
     gives ``p < alpha``, else ``s = 0`` (no change); agreement is ``s_pred == s_true`` and
     ``gap = |acc_pred(g, c) - acc_true(g, c)|``.  Summaries are the fraction of agreeing
-    signs and ``mean_abs_gap = mean_{g,c} gap``.  Tables without p-values (tasks without
-    targets) use ``tol`` alone.
+    signs and ``mean_abs_gap = mean_{g,c} gap``.  Tables without a ``p_value`` column
+    use ``tol`` alone.
 
     Parameters
     ----------

@@ -487,8 +487,25 @@ class Task:
         """
         return np.where(self.decision_values(outputs, trials) > 0, 1, -1).astype(int)
 
+    def correct(self, outputs: Any, trials: TaskTrials) -> np.ndarray:
+        """Whether each trial's choice has the sign of its target.
+
+        Parameters
+        ----------
+        outputs : np.ndarray or Tensor
+            ``(trials, time, outputs)`` network readout on ``trials.inputs``.
+        trials : TaskTrials
+            The trials (their ``conditions['target']`` is +1 or -1).
+
+        Returns
+        -------
+        np.ndarray
+            bool ``(trials,)``.
+        """
+        return self.choices(outputs, trials) == trials.conditions["target"].to_numpy()
+
     def accuracy(self, outputs: Any, trials: TaskTrials) -> float:
-        """Fraction of trials whose choice has the sign of the target.
+        """Fraction of trials whose choice has the sign of the target (the mean of :meth:`correct`).
 
         Parameters
         ----------
@@ -502,7 +519,7 @@ class Task:
         float
             Accuracy in [0, 1].
         """
-        return float(np.mean(self.choices(outputs, trials) == trials.conditions["target"].to_numpy()))
+        return float(np.mean(self.correct(outputs, trials)))
 
     def psychometric(self, outputs: Any, trials: TaskTrials) -> pd.DataFrame:
         """Probability of choice ``+1`` per condition (see each task for the columns)."""

@@ -80,13 +80,30 @@ def resolve_run_groups(ctx: RunContext, groups: str, fraction: float | None = No
     return out
 
 
-def _merged_table(pred: Any, agreement: Any) -> pd.DataFrame:
-    table = pred.table.copy()
+#: Columns of an agreement table added to the prediction table, under their CSV names.
+TEACHER_COLUMNS = {"accuracy_true": "accuracy_teacher", "delta_true": "delta_teacher", "p_true": "p_value_teacher",
+                   "sign_agree": "sign_agree", "gap": "gap"}
+
+
+def merged_table(predicted: pd.DataFrame, agreement: pd.DataFrame | None) -> pd.DataFrame:
+    """The prediction table with the teacher's columns (:data:`TEACHER_COLUMNS`) per (group, context).
+
+    Parameters
+    ----------
+    predicted : DataFrame
+        ``InactivationResult.table`` (or its JSON records).
+    agreement : DataFrame or None
+        ``InactivationAgreement.table``; columns it lacks (older files) come out empty.
+
+    Returns
+    -------
+    DataFrame
+        The rows of *predicted*; rows without a teacher counterpart (control, ``"all"``) get NaN.
+    """
     if agreement is None:
-        return table
-    extra = agreement.table[["group", "context", "accuracy_true", "delta_true", "p_true", "sign_agree", "gap"]]
-    extra = extra.rename(columns={"accuracy_true": "accuracy_teacher", "delta_true": "delta_teacher", "p_true": "p_value_teacher"})
-    return table.merge(extra, on=["group", "context"], how="left")
+        return predicted.copy()
+    extra = agreement.reindex(columns=["group", "context", *TEACHER_COLUMNS]).rename(columns=TEACHER_COLUMNS)
+    return predicted.merge(extra, on=["group", "context"], how="left")
 
 
 def inactivate_run(
@@ -147,7 +164,7 @@ def inactivate_run(
         log.info("inactivation agreement: signs %.2f, mean |gap| %.3f", agreement.sign_agreement, agreement.mean_abs_gap)
     out = ctx.run.analysis_dir
     out.mkdir(parents=True, exist_ok=True)
-    table = _merged_table(pred, agreement)
+    table = merged_table(pred.table, None if agreement is None else agreement.table)
     table.to_csv(out / INACTIVATION_CSV, index=False)
     record = {
         "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
