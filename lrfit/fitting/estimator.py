@@ -754,7 +754,7 @@ def params_from_config(config: dict[str, Any], **overrides: Any) -> dict[str, An
             params[name] = type(default)(value) if isinstance(default, (int, float, str)) else value
         except (TypeError, ValueError):
             raise LrfitError(
-                f"Config key '{key}' must be a {type(default).__name__} (like {default!r}), got {value!r}; "
+                f"Config key '{key}' must be of type {type(default).__name__} (like {default!r}), got {value!r}; "
                 "fix it in the config file or with --set."
             ) from None
     return {**params, **{k: v for k, v in overrides.items() if k not in params}}
