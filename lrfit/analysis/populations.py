@@ -365,6 +365,15 @@ def fit_populations(
     Returns
     -------
     PopulationResult
+
+    Examples
+    --------
+    The loadings of a random network are one Gaussian: one population.
+
+    >>> from lrfit import LowRankRNN
+    >>> result = fit_populations(LowRankRNN(200, rank=1, seed=0), max_populations=3, n_seeds=2)
+    >>> result.n_populations, result.labels.shape, result.with_count(2).n_populations
+    (1, (200,), 2)
     """
     y, r, c, o, cols = _model_loadings(model, input_names, output_names)
     n = y.shape[0]

@@ -560,7 +560,8 @@ class LowRankFit(BaseEstimator):
 
     def score(self, data: Any) -> float:
         """Pooled R^2 of the network's activity against *data* (see :func:`r2_score`)."""
-        return r2_score(np.asarray(data.activity), self._predict_array(data), np.asarray(data.mask))
+        pred = self._predict_array(data)  # checks that the estimator is fitted
+        return r2_score(np.asarray(data.activity), pred, np.asarray(data.mask))
 
     def evaluate(self, data: Any, prefix: str = "") -> dict[str, Any]:
         """R^2 over all entries, mean per-neuron R^2, and R^2 per condition.
