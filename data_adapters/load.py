@@ -22,53 +22,13 @@ from os import PathLike
 from typing import Any
 
 from .errors import DataError
-from .paths import require_file, resolve_data_path
+from .formats import FORMATS, detect_format
+from .paths import resolve_data_path
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-FORMATS = ("nwb", "hdf5", "npz", "npy", "mat")
-_SUFFIX = {".nwb": "nwb", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npz": "npz", ".npy": "npy",
-           ".mat": "mat"}
-
-
-def detect_format(path: str | PathLike) -> str:
-    """Return ``"nwb"``, ``"hdf5"``, ``"npz"``, ``"npy"`` or ``"mat"`` from the file's content.
-
-    Raises
-    ------
-    DataError
-        If the file is missing, empty or of no supported type.
-    """
-    p = require_file(path)
-    with open(p, "rb") as fh:
-        head = fh.read(1100)
-    suffix_fmt = _SUFFIX.get(p.suffix.lower())
-    if not head:
-        raise DataError(f"'{p}' is empty; re-download or re-write it", field="path")
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "npz"
-    if head.startswith(b"MATLAB 5.0") or head.startswith(b"MATLAB 7.3"):
-        return "mat"
-    if any(head[o:o + 8] == HDF5_MAGIC for o in (0, 512, 1024)):
-        import h5py
-
-        try:
-            with h5py.File(p, "r") as f:
-                attrs = dict(f.attrs)
-        except (OSError, KeyError, RuntimeError):
-            raise DataError(f"'{p}' has an HDF5 header but cannot be opened; the file is truncated or corrupt — "
-                            "re-download or re-write it", field="path") from None
-        if "nwb_version" in attrs or attrs.get("neurodata_type") in ("NWBFile", b"NWBFile"):
-            return "nwb"
-        return "hdf5"
-    kind = {"nwb": "an NWB (HDF5)", "hdf5": "an HDF5", "npz": "an NPZ", "npy": "an NPY",
-            "mat": "a MATLAB"}.get(suffix_fmt or "", "a supported")
-    raise DataError(f"'{p}' is not {kind} file (its first bytes match no known format); check that the path "
-                    "points to the recording and that the file is not truncated or corrupt", field="path")
+__all__ = ["FORMATS", "detect_format", "load", "load_config"]
 
 
 def load(path: str | PathLike | list[str | PathLike], *, format: str | None = None,
@@ -92,6 +52,20 @@ def load(path: str | PathLike | list[str | PathLike], *, format: str | None = No
     Returns
     -------
     TrialData
+
+    Examples
+    --------
+    A file written by :func:`data_adapters.write_hdf5` reads back unchanged:
+
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> from data_adapters import TrialData, load, write_hdf5
+    >>> data = TrialData(activity=np.ones((2, 5, 3)), dt=0.01)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_hdf5(data, Path(tmp) / "rec.h5")
+    ...     back = load(path)
+    >>> back.n_trials, back.n_neurons, bool(np.array_equal(back.activity, data.activity))
+    (2, 3, True)
     """
     if isinstance(path, (list, tuple)):  # MAT unit files, one per neuron (Mante et al. 2013)
         p: Any = [resolve_data_path(q, base_dir) for q in path]

@@ -12,12 +12,12 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from os import PathLike
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import preprocessing
 from .errors import DataError, where
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,21 @@ class TrialData:
     DataError
         If shapes disagree, values are NaN/Inf in valid bins, ``dt`` is not
         positive, or ids are not unique.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> data = TrialData(activity=rng.poisson(3.0, size=(8, 20, 5)), inputs=rng.normal(size=(8, 20, 1)),
+    ...                  conditions=pd.DataFrame({"stim": [0, 1] * 4}), dt=0.02)
+    >>> data
+    TrialData(trials=8, time=20, neurons=5, inputs=['u0'], dt=0.02, conditions=['stim'], source=None)
+    >>> train, test = data.split("trials", test_fraction=0.25, seed=0)
+    >>> train.n_trials, test.n_trials
+    (6, 2)
+    >>> centred = test.normalise("zscore", reference=train)  # statistics from the training trials only
+    >>> [step["step"] for step in centred.meta["preprocessing"]]
+    ['select', 'normalise']
     """
 
     activity: np.ndarray
@@ -525,9 +540,7 @@ class TrialData:
         --------
         data_adapters.preprocessing.fit_normalisation : the parameters themselves.
         """
-        from .preprocessing import fit_normalisation
-
-        return fit_normalisation(reference if reference is not None else self, method, **kwargs).apply(self)
+        return preprocessing.fit_normalisation(reference if reference is not None else self, method, **kwargs).apply(self)
 
     def remove_condition_independent(self, reference: TrialData | None = None) -> TrialData:
         """Subtract the time course shared by all trials/conditions (mean over trials per bin).
@@ -537,9 +550,7 @@ class TrialData:
         reference
             Data whose across-trial mean is subtracted (same neurons and time bins); default self.
         """
-        from .preprocessing import remove_condition_independent
-
-        return remove_condition_independent(self, reference)
+        return preprocessing.remove_condition_independent(self, reference)
 
     def denoise_pca(self, k: int, reference: TrialData | None = None) -> TrialData:
         """Project activity onto its top-``k`` principal components fitted on ``reference`` (or self).
@@ -551,9 +562,7 @@ class TrialData:
         reference
             Training data the PCs are fitted on (same neurons); never fit on test data.
         """
-        from .preprocessing import denoise_pca
-
-        return denoise_pca(self, k, reference)
+        return preprocessing.denoise_pca(self, k, reference)
 
     # ------------------------------------------------------------------ export
     def to_torch(self, device: Any = None, dtype: Any = None) -> TorchTrialData:
@@ -575,19 +584,6 @@ class TrialData:
             mask=torch.as_tensor(np.array(self.mask), dtype=torch.bool, device=device),
             time=torch.as_tensor(np.array(self.time), dtype=dtype, device=device),
             dt=self.dt, input_names=self.input_names)
-
-    def save(self, path: str | PathLike, **kwargs: Any) -> None:
-        """Write to the documented HDF5 layout (see :func:`data_adapters.hdf5.write_hdf5`)."""
-        from .hdf5 import write_hdf5
-
-        write_hdf5(self, path, **kwargs)
-
-    @classmethod
-    def load(cls, path: str | PathLike, **options: Any) -> TrialData:
-        """Read any supported file (see :func:`data_adapters.load`)."""
-        from .load import load
-
-        return load(path, **options)
 
 
 @dataclass(frozen=True)

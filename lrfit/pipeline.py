@@ -36,7 +36,7 @@ from data_adapters import TrialData
 
 from .config import TEACHER_DATA_KEYS, load_config
 from .errors import LrfitError
-from .fitting.estimator import LowRankFit, dump_json, fit_summary
+from .fitting.estimator import LowRankFit, dump_json, fit_summary, params_from_config
 from .fitting.heldout import heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
 from .recording import simulate_teacher
@@ -233,28 +233,8 @@ def _jsonable(value: Any) -> Any:
 
 # -- fitting ------------------------------------------------------------------------------
 def make_fit(config: dict[str, Any], rank: int, checkpoint_dir: Path | None = None, progress: bool = True) -> LowRankFit:
-    """An unfitted :class:`LowRankFit` with the model and optimiser settings of *config*."""
-    model, optim = config["model"], config["optim"]
-    return LowRankFit(
-        rank=int(rank),
-        target=model["target"],
-        hidden_units=int(model["hidden_units"]),
-        init=model["init"],
-        tau=float(model["tau"]),
-        x0=model["x0"],
-        ridge=float(model["ridge"]),
-        fullrank_epochs=int(model["fullrank_epochs"]),
-        max_epochs=int(optim["max_epochs"]),
-        lr=float(optim["lr"]),
-        batch_size=int(optim["batch_size"]),
-        clip_grad=float(optim["clip_grad"]),
-        patience=int(optim["patience"]),
-        weight_decay=float(optim["weight_decay"]),
-        random_state=int(config["seed"]),
-        device=str(config["device"]),
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-    )
+    """An unfitted :class:`LowRankFit` with the settings of *config* (see ``lrfit.fitting.estimator.CONFIG_KEYS``)."""
+    return LowRankFit(**params_from_config(config, rank=int(rank)), progress=progress, checkpoint_dir=checkpoint_dir)
 
 
 def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:

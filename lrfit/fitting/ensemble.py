@@ -14,6 +14,7 @@ single fit's rollback is not reproduced).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -33,6 +35,12 @@ from .losses import lowrank_mse_members, masked_mse
 log = logging.getLogger(__name__)
 
 _BETAS, _EPS, _PLATEAU_EPS = (0.9, 0.999), 1e-8, 1e-8
+#: LowRankFit parameters that the ensemble sets per member (from ``seeds`` and ``ranks``) or not at all.
+_PER_MEMBER = ("rank", "random_state", "checkpoint_dir")
+#: The members' shared parameters: every other LowRankFit parameter, with its default.
+_SHARED = tuple(p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                for name, p in inspect.signature(LowRankFit.__init__).parameters.items()
+                if name not in ("self", *_PER_MEMBER))
 
 
 class _Plateau:
@@ -59,7 +67,7 @@ class _Plateau:
 _GROUP_BYTES = 64 << 20
 
 
-class LowRankEnsembleFit:
+class LowRankEnsembleFit(BaseEstimator):
     """Fit K low-rank RNNs to the same data at once (different seeds and/or ranks).
 
     Parameters
@@ -77,8 +85,9 @@ class LowRankEnsembleFit:
         The data, the losses, the optimiser and the closed-form start are shared
         either way; results agree to float rounding.
     **params
-        Every other :class:`LowRankFit` parameter (shared by the members);
-        ``x0="shared"`` and ``init`` ``"regression"`` or ``"random"`` are supported.
+        Every other :class:`LowRankFit` parameter but ``checkpoint_dir`` (shared by the
+        members, same defaults); ``x0="shared"`` and ``init`` ``"regression"`` or
+        ``"random"`` are supported.  ``progress`` shows the ensemble's progress bar.
 
     Attributes
     ----------
@@ -86,23 +95,58 @@ class LowRankEnsembleFit:
         The fitted members, each usable like a single fit (``predict``, ``save``, ...).
     fit_seconds_ : float
         Wall time of the whole ensemble.
+
+    Notes
+    -----
+    A scikit-learn estimator like :class:`LowRankFit` (``get_params``, ``set_params``,
+    ``sklearn.base.clone``); its signature is ``seeds, ranks, batched`` followed by the
+    shared :class:`LowRankFit` parameters, taken from ``LowRankFit.__init__``.
+
+    Examples
+    --------
+    Two seeds of a rank-1 fit, trained together:
+
+    >>> import numpy as np
+    >>> from lrfit import LowRankEnsembleFit, TrialData
+    >>> rng = np.random.default_rng(0)
+    >>> data = TrialData(activity=0.5 * np.tanh(rng.normal(size=(8, 10, 6))), inputs=rng.normal(size=(8, 10, 1)),
+    ...                  dt=0.02)
+    >>> ensemble = LowRankEnsembleFit(seeds=[0, 1], ranks=1, max_epochs=2, progress=False).fit(data)
+    >>> [fit.random_state for fit in ensemble.fits_], ensemble.get_params()["max_epochs"]
+    ([0, 1], 2)
     """
 
     def __init__(self, seeds: Sequence[int], ranks: int | Sequence[int] = 1, batched: bool | None = None,
                  **params: Any) -> None:
+        self.seeds = seeds
+        self.ranks = ranks
         self.batched = batched
-        self.seeds = [int(s) for s in seeds]
-        self.ranks = [int(ranks)] * len(self.seeds) if isinstance(ranks, (int, np.integer)) else [int(r) for r in ranks]
-        if not self.seeds or len(self.ranks) != len(self.seeds):
-            raise LrfitError(f"An ensemble needs one rank per seed (or one rank); got {len(self.seeds)} seeds and "
-                             f"{len(self.ranks)} ranks.")
-        self.params = params
+        unknown = sorted(set(params) - {p.name for p in _SHARED})
+        if unknown:
+            raise TypeError(f"LowRankEnsembleFit got unexpected keyword argument(s) {unknown}; its parameters are "
+                            f"seeds, ranks, batched and {[p.name for p in _SHARED]}.")
+        for parameter in _SHARED:
+            setattr(self, parameter.name, params.get(parameter.name, parameter.default))
 
-    def _members(self) -> list[LowRankFit]:
+    # scikit-learn reads the parameters from the signature: advertise the shared ones explicitly.
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*list(inspect.signature(__init__).parameters.values())[:4], *_SHARED]
+    )
+
+    def _seeds_and_ranks(self) -> tuple[list[int], list[int]]:
+        """The members' seeds and ranks, checked (one rank per seed, or one rank for all)."""
+        seeds = [int(s) for s in self.seeds]
+        ranks = [int(self.ranks)] * len(seeds) if isinstance(self.ranks, (int, np.integer)) else [int(r) for r in self.ranks]
+        if not seeds or len(ranks) != len(seeds):
+            raise LrfitError(f"An ensemble needs one rank per seed (or one rank); got {len(seeds)} seeds and "
+                             f"{len(ranks)} ranks.")
+        return seeds, ranks
+
+    def _members(self, seeds: list[int], ranks: list[int]) -> list[LowRankFit]:
+        shared = {p.name: getattr(self, p.name) for p in _SHARED}
         members = []
-        for seed, rank in zip(self.seeds, self.ranks):
-            member = LowRankFit(**{**self.params, "rank": rank, "random_state": seed, "progress": False,
-                                   "checkpoint_dir": None})
+        for seed, rank in zip(seeds, ranks):
+            member = LowRankFit(**{**shared, "rank": rank, "random_state": seed, "progress": False})
             if member.x0 != "shared" or member.init == "fullrank_svd":
                 raise LrfitError("LowRankEnsembleFit supports x0='shared' and init 'regression' or 'random'; "
                                  "fit other settings one by one with LowRankFit.")
@@ -118,7 +162,6 @@ class LowRankEnsembleFit:
         recomputing it (the hidden units keep their own seeded random weights).
         """
         member._check_settings(train)
-        torch.manual_seed(int(member.random_state))
         member.dt_ = float(train.dt)
         member.neuron_ids_ = np.asarray(train.neuron_ids)
         member.input_names_ = tuple(train.input_names or ())
@@ -151,7 +194,8 @@ class LowRankEnsembleFit:
             ``self``; the members are in ``fits_``.
         """
         started = time.perf_counter()
-        members = self._members()
+        seeds, ranks = self._seeds_and_ranks()
+        members = self._members(seeds, ranks)
         first = members[0]
         tensors = first._tensors(train)
         starts: dict[int, LowRankFit] = {}
@@ -159,7 +203,7 @@ class LowRankEnsembleFit:
             self._prepare(member, train, tensors, starts.get(member.rank))
             starts.setdefault(member.rank, member)
         settings = first._settings()
-        k, r_max = len(members), max(self.ranks)
+        k, r_max = len(members), max(ranks)
         models = [mb.model_ for mb in members]
         units, alpha, nonlin = models[0].n_units, models[0].alpha, models[0].nonlinearity
         dev = tensors.activity.device
@@ -172,7 +216,7 @@ class LowRankEnsembleFit:
             w_in = torch.stack([model.w_in.detach() for model in models])  # (K, N, C)
             x0 = torch.stack([mb.x0_table_.detach()[0] for mb in members])  # (K, N)
         params = [p.clone().requires_grad_(True) for p in (m, n, w_in, x0)]
-        rank_mask = (torch.arange(r_max, device=dev)[None, None, :] < torch.tensor(self.ranks, device=dev)[:, None, None])
+        rank_mask = (torch.arange(r_max, device=dev)[None, None, :] < torch.tensor(ranks, device=dev)[:, None, None])
         n_trials = tensors.n_trials
         batched = dev.type != "cpu" if self.batched is None else bool(self.batched)
 
@@ -211,7 +255,7 @@ class LowRankEnsembleFit:
             out = (rates if first.target == "rates" else states)[..., : target.shape[-1]].permute(1, 2, 0, 3)
             return masked_mse(out, target, weight, dims=(1, 2, 3))
 
-        generators = [torch.Generator().manual_seed(s) for s in self.seeds]
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
         moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
         plateaus = [_Plateau(settings.lr, settings.lr_factor, max(1, settings.patience // 3) if settings.patience
                              else 10, settings.min_lr, settings.tol) for _ in members]
@@ -221,7 +265,7 @@ class LowRankEnsembleFit:
         histories: list[list[dict[str, float]]] = [[] for _ in members]
         epochs = [0] * k
         step = 0
-        bar = tqdm(total=settings.max_epochs, disable=not self.params.get("progress", True), desc="ensemble",
+        bar = tqdm(total=settings.max_epochs, disable=not self.progress, desc="ensemble",
                    leave=False)
         for epoch in range(1, settings.max_epochs + 1):
             if not any(active):
