@@ -56,6 +56,7 @@ from .errors import DataError
 from .inputs import build_inputs
 from .npz import arrays_to_trialdata, parse_axis_order
 from .paths import require_file
+from .timeaxis import check_bin_width, log_time_axis, time_from_vector, time_scale
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
@@ -214,24 +215,14 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]
 def _time_axis(time: Any, T: int, dt: float | None, time_units: str, what: str,
                source: Any) -> tuple[np.ndarray, float]:
     """Bin centres (s) and bin width from a time vector, or from ``dt`` when there is none."""
-    scale = {"s": 1.0, "ms": 1e-3}.get(time_units)
-    if scale is None:
-        raise DataError(f"time_units={time_units!r} for '{source}' is not known; use 's' or 'ms'",
-                        field="time_units")
+    time_scale(time_units, source)
     if time is None:
         if dt is None:
             raise DataError(f"'{source}' has no {what}; pass dt=<bin width in s>", field="dt")
+        dt = check_bin_width(dt, source=source, what="dt", from_time=False)
         return dt / 2 + np.arange(T) * dt, float(dt)
-    t = np.asarray(time, dtype=np.float64).reshape(-1) * scale
-    if t.size != T:
-        raise DataError(f"{what} in '{source}' has {t.size} entries but the responses have {T} time bins; "
-                        "responses must be trials x time with one time per bin", field="time")
-    if dt is None:
-        d = np.diff(t)
-        if d.size == 0 or d[0] <= 0 or not np.allclose(d, d[0], rtol=1e-6, atol=1e-12):
-            raise DataError(f"{what} in '{source}' is not evenly spaced; pass dt=<bin width in s>", field="dt")
-        dt = float(f"{np.mean(d):.10g}")
-    return t, float(dt)
+    return time_from_vector(time, T, dt=dt, time_units=time_units, source=source, what=what, field="time",
+                            length_fix="responses must be trials x time with one time per bin")
 
 
 def _py(v: Any) -> Any:
@@ -499,10 +490,12 @@ def pseudo_population(units: Sequence[UnitRecord], conditions: str | Sequence[st
                                   "dropped_conditions": len(found) - len(common)}}
     if units_label:
         info["units"] = units_label
-    return TrialData(activity=act, inputs=inp, input_names=names, mask=mask, conditions=cond, dt=dt, time=time,
-                     neuron_ids=np.asarray([str(v) for v in labels] if any(isinstance(v, str) for v in labels)
-                                           else labels),
-                     meta=info)
+    out = TrialData(activity=act, inputs=inp, input_names=names, mask=mask, conditions=cond, dt=dt, time=time,
+                    neuron_ids=np.asarray([str(v) for v in labels] if any(isinstance(v, str) for v in labels)
+                                          else labels),
+                    meta=info)
+    log_time_axis(out.dt, out.time, source)
+    return out
 
 
 # ---------------------------------------------------------------------- entry point

@@ -44,6 +44,7 @@ import pandas as pd
 
 from .errors import DataError
 from .inputs import build_inputs
+from .timeaxis import check_bin_width, log_time_axis, time_from_vector
 from .trialdata import TrialData
 
 _AXES = {
@@ -118,24 +119,13 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
 
     time = None
     if time_key is not None:
-        scale = {"s": 1.0, "ms": 1e-3}.get(time_units)
-        if scale is None:
-            raise DataError(f"time_units={time_units!r} for '{source}' is not known; use 's' or 'ms'",
-                            field="time_units")
-        time = get(time_key, "time_key").astype(np.float64).reshape(-1) * scale
-        if time.size != T:
-            raise DataError(f"time array {time_key!r} in '{source}' has {time.size} entries but activity has {T} "
-                            "time bins; check time_key and axis_order", field="time_key")
-        if dt is None:
-            d = np.diff(time)
-            if d.size == 0 or not np.allclose(d, d[0], rtol=1e-6, atol=1e-12) or d[0] <= 0:
-                raise DataError(f"time array {time_key!r} in '{source}' is not evenly spaced; pass dt=<bin width in s>",
-                                field="dt")
-            dt = float(f"{np.mean(d):.10g}")
+        time, dt = time_from_vector(get(time_key, "time_key"), T, dt=dt, time_units=time_units, source=source,
+                                    what=f"time array {time_key!r}")
     if dt is None:
         raise DataError(f"'{source}' gives no bin width; pass dt=<bin width in s> or time_key=<time array>",
                         field="dt")
     if time is None:
+        dt = check_bin_width(dt, source=source, what="dt", from_time=False)
         time = (t_start if t_start is not None else dt / 2) + np.arange(T) * dt
 
     cond: dict[str, Any] = {}
@@ -173,8 +163,10 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
                             "axis_order": ",".join(axes) if isinstance(axis_order, str) else list(axis_order)}
     if units:
         meta["units"] = units
-    return TrialData(activity=act, inputs=inp, input_names=tuple(names) if chans else None, mask=mask,
-                     conditions=conditions, dt=dt, time=time, neuron_ids=ids, meta=meta)
+    out = TrialData(activity=act, inputs=inp, input_names=tuple(names) if chans else None, mask=mask,
+                    conditions=conditions, dt=dt, time=time, neuron_ids=ids, meta=meta)
+    log_time_axis(out.dt, out.time, source)
+    return out
 
 
 def load_npz(path: str | PathLike, **options: Any) -> TrialData:
