@@ -44,7 +44,7 @@ import pandas as pd
 
 from .errors import DataError
 from .inputs import build_inputs
-from .timeaxis import check_bin_width, log_time_axis, time_from_vector
+from .timeaxis import log_time_axis, resolve_time
 from .trialdata import TrialData
 
 _AXES = {
@@ -117,16 +117,8 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
     act = np.transpose(raw, [axes.index(a) for a in ("trial", "time", "neuron")])
     K, T, _ = act.shape
 
-    time = None
-    if time_key is not None:
-        time, dt = time_from_vector(get(time_key, "time_key"), T, dt=dt, time_units=time_units, source=source,
-                                    what=f"time array {time_key!r}")
-    if dt is None:
-        raise DataError(f"'{source}' gives no bin width; pass dt=<bin width in s> or time_key=<time array>",
-                        field="dt")
-    if time is None:
-        dt = check_bin_width(dt, source=source, what="dt", from_time=False)
-        time = (t_start if t_start is not None else dt / 2) + np.arange(T) * dt
+    time, dt = resolve_time(None if time_key is None else get(time_key, "time_key"), T, dt=dt, t_start=t_start,
+                            time_units=time_units, source=source, what=f"time array {time_key!r}")
 
     cond: dict[str, Any] = {}
     if condition_keys is not None:

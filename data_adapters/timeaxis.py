@@ -149,6 +149,29 @@ def time_from_vector(time: Any, n_bins: int, *, dt: float | None, time_units: st
     return t, float(dt)
 
 
+def resolve_time(time: Any, n_bins: int, *, dt: float | None, t_start: float | None, time_units: str,
+                 source: Any, what: str, field: str = "time_key",
+                 length_fix: str = "check time_key and axis_order") -> tuple[np.ndarray, float]:
+    """Bin centres (s) and bin width from a time vector (:func:`time_from_vector`) or from ``dt``.
+
+    Without a vector the bins start at ``t_start`` (default ``dt / 2``) and ``dt`` is required.
+
+    Raises
+    ------
+    DataError
+        As :func:`time_from_vector`; or no ``dt`` and no vector; or an implausible ``dt``.
+    """
+    time_scale(time_units, source)
+    if time is not None:
+        return time_from_vector(time, n_bins, dt=dt, time_units=time_units, source=source, what=what,
+                                field=field, length_fix=length_fix)
+    if dt is None:
+        raise DataError(f"'{source}' gives no bin width; pass dt=<bin width in s> or time_key=<time array>",
+                        field="dt")
+    dt = check_bin_width(dt, source=source, what="dt", from_time=False)
+    return (t_start if t_start is not None else dt / 2) + np.arange(n_bins) * dt, dt
+
+
 def log_time_axis(dt: float, time: np.ndarray, source: Any) -> None:
     """Log ``dt`` and the time span of a loaded recording at INFO (one line)."""
     t = np.asarray(time, dtype=np.float64)
