@@ -571,7 +571,10 @@ def pseudo_population(units: Sequence[UnitRecord], conditions: str | Sequence[st
 
 
 # ---------------------------------------------------------------------- entry point
-def _mat_files(path: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
+def _mat_files(path: str | PathLike | Sequence[str | PathLike], layout: str = "auto") -> list[Path]:
+    if layout not in LAYOUTS:
+        raise DataError(f"layout={layout!r} is not known for '{path}'; {_did_you_mean(str(layout), LAYOUTS)}"
+                        f"use one of {LAYOUTS}", field="layout")
     if isinstance(path, (list, tuple)):
         files = [Path(q) for q in path]
     elif Path(path).is_dir():
@@ -584,6 +587,20 @@ def _mat_files(path: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
     if not files:
         raise DataError("an empty list of MAT files was given; pass at least one file", field="path")
     return files
+
+
+def _trees(files: Sequence[Path], layout: str) -> Iterable[tuple[Path, dict[str, Any], str]]:
+    """Each file, its tree and its layout (detected when ``layout="auto"``)."""
+    for q in files:
+        tree = read_mat(q)
+        yield q, tree, _detect_layout(tree) if layout == "auto" else layout
+
+
+def _source_of(path: Any, files: Sequence[Path]) -> str:
+    """``meta["source"]`` of MAT files: the file, or the folder they are in."""
+    if len(files) == 1:
+        return str(files[0])
+    return str(Path(files[0]).parent) if isinstance(path, (list, tuple)) else str(Path(path))
 
 
 def _detect_layout(tree: Mapping[str, Any]) -> str:
@@ -653,14 +670,9 @@ def load_mat(path: str | PathLike | Sequence[str | PathLike], *, layout: str = "
     -------
     TrialData
     """
-    if layout not in LAYOUTS:
-        raise DataError(f"layout={layout!r} is not known for '{path}'; {_did_you_mean(str(layout), LAYOUTS)}"
-                        f"use one of {LAYOUTS}", field="layout")
-    files = _mat_files(path)
+    files = _mat_files(path, layout)
     records: list[UnitRecord] = []
-    for q in files:
-        tree = read_mat(q)
-        lay = _detect_layout(tree) if layout == "auto" else layout
+    for q, tree, lay in _trees(files, layout):
         if lay == "arrays":
             if len(files) > 1:
                 raise DataError(f"'{q}' holds plain arrays, but layout 'arrays' reads one file at a time; pass "
@@ -681,8 +693,7 @@ def load_mat(path: str | PathLike | Sequence[str | PathLike], *, layout: str = "
                             f"{lay!r}; drop them (time comes from the file, conditions from conditions=[...])",
                             field=bad[0])
         records += unit_records(tree, q, lay, variable)
-    source = str(files[0]) if len(files) == 1 else str(Path(path)) if not isinstance(path, (list, tuple)) \
-        else str(Path(files[0]).parent)
+    source = _source_of(path, files)
     return pseudo_population(records, conditions or [], only_correct=only_correct, correct_key=correct_key,
                              min_trials=min_trials, on_missing=on_missing, time_units=time_units, dt=dt,
                              inputs=inputs, source=source, units_label=units,
@@ -710,14 +721,9 @@ def load_mat_trials(path: str | PathLike | Sequence[str | PathLike], *, layout: 
     NeuronTrials
         See :func:`unit_trials`.
     """
-    if layout not in LAYOUTS:
-        raise DataError(f"layout={layout!r} is not known for '{path}'; {_did_you_mean(str(layout), LAYOUTS)}"
-                        f"use one of {LAYOUTS}", field="layout")
-    files = _mat_files(path)
+    files = _mat_files(path, layout)
     records: list[UnitRecord] = []
-    for q in files:
-        tree = read_mat(q)
-        lay = _detect_layout(tree) if layout == "auto" else layout
+    for q, tree, lay in _trees(files, layout):
         if lay == "arrays":
             if len(files) > 1 or conditions is not None:
                 raise DataError(f"'{q}' holds plain arrays; read one file with axis_order naming a trial axis "
@@ -734,8 +740,7 @@ def load_mat_trials(path: str | PathLike | Sequence[str | PathLike], *, layout: 
             raise DataError(f"options {bad} apply to layout 'arrays' only, but '{q}' is read with layout "
                             f"{lay!r}; drop them", field=bad[0])
         records += unit_records(tree, q, lay, variable)
-    source = str(files[0]) if len(files) == 1 else str(Path(path)) if not isinstance(path, (list, tuple)) \
-        else str(Path(files[0]).parent)
+    source = _source_of(path, files)
     return unit_trials(records, conditions or [], only_correct=only_correct, correct_key=correct_key,
                        time_units=time_units, dt=dt, inputs=inputs, source=source, units_label=units,
                        meta={"layout": lay, "files": [str(q) for q in files]})
