@@ -10,6 +10,8 @@ TrialData                        the container (activity, inputs, mask, conditio
 write_hdf5 / write_nwb           writers that ``load`` reads back
 load_nwb / load_hdf5 / load_npz / load_npy / load_mat / read_lfads_hdf5   the readers
 read_mat / pseudo_population      MAT files as plain trees; condition-averaged pseudo-populations
+NeuronTrials / load_neuron_trials single trials of separately recorded neurons (NaN-padded)
+split_halves / half_splits        train/test halves of each neuron's trials, averaged per condition
 fit_normalisation / Normalisation  per-neuron normalisation fitted on one split, applied to another
 bin_spike_times / gaussian_smooth  spike counts per bin and Gaussian smoothing along time
 
@@ -32,7 +34,8 @@ from .binning import bin_spike_times, gaussian_smooth
 from .errors import DataError
 from .hdf5 import load_hdf5, read_lfads_hdf5, write_hdf5, write_lfads_hdf5
 from .inputs import InputChannel, build_inputs, parse_input_spec
-from .load import detect_format, load, load_config
+from .load import detect_format, load, load_config, load_neuron_trials
+from .neuron_trials import NeuronTrials, half_splits, split_halves
 from .npz import load_npy, load_npz
 from .paths import resolve_data_path
 from .preprocessing import Normalisation, fit_normalisation
@@ -42,7 +45,7 @@ _LAZY = {"load_nwb": "nwb", "write_nwb": "nwb_write", "poisson_spikes": "nwb_wri
          "read_mat": "mat", "pseudo_population": "mat"}
 
 __all__ = [
-    "DataError", "TrialData", "TorchTrialData", "InputChannel", "Normalisation", "bin_spike_times", "build_inputs",
+    "DataError", "TrialData", "TorchTrialData", "NeuronTrials", "load_neuron_trials", "split_halves", "half_splits", "InputChannel", "Normalisation", "bin_spike_times", "build_inputs",
     "detect_format", "gaussian_smooth",
     "fit_normalisation", "load", "load_config", "load_hdf5", "load_mat", "load_npy", "load_npz", "load_nwb",
     "parse_input_spec", "poisson_spikes", "pseudo_population", "read_lfads_hdf5", "read_mat", "resolve_data_path",

@@ -28,7 +28,7 @@ What :func:`data_adapters.load` returns for such an array
   separate sessions): the condition means of each neuron's trials
   (:meth:`NeuronTrials.average`; conditions where a neuron has no trial are
   dropped with a warning).  :func:`arrays_to_neuron_trials` (or
-  :func:`data_adapters.neuron_trials.load_neuron_trials`) keeps the single trials, for
+  :func:`data_adapters.load.load_neuron_trials`) keeps the single trials, for
   :func:`data_adapters.neuron_trials.split_halves`.
 
 Per-trial option arrays (``condition_keys``, ``input_keys``, ``mask_key``) do not
@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .axes import activity_array, parse_axis_order
 from .errors import DataError
 from .inputs import build_inputs
 from .neuron_trials import NeuronTrials
@@ -74,7 +75,7 @@ def factor_block(raw: np.ndarray, axes: Sequence[str], *, source: Any, time: Any
     raw
         Activity array, axes as in ``axes``.
     axes
-        Parsed ``axis_order`` (:func:`data_adapters.npz.parse_axis_order`).
+        Parsed ``axis_order`` (:func:`data_adapters.axes.parse_axis_order`).
     source
         File name (messages).
     time, time_key, time_units, dt, t_start
@@ -167,8 +168,6 @@ def arrays_to_neuron_trials(arrays: Any, *, source: str | PathLike | None = None
     -------
     NeuronTrials
     """
-    from .npz import _activity_array, parse_axis_order
-
     toks = axis_order.split(",") if isinstance(axis_order, str) else list(axis_order)
     toks = [t.strip() for t in toks]
     if not any(t.lower().startswith(FACTOR) for t in toks):  # "cond,trial,..." -> one factor named cond
@@ -178,7 +177,7 @@ def arrays_to_neuron_trials(arrays: Any, *, source: str | PathLike | None = None
         raise DataError(f"axis_order {axis_order!r} for '{source}' has no trial axis, so there are no single trials "
                         "to split; add the (NaN-padded) trial axis, e.g. 'neuron,cond:direction,time,trial'",
                         field="axis_order")
-    key, raw = _activity_array(arrays, activity_key, axes, axis_order, source)
+    key, raw = activity_array(arrays, activity_key, axes, axis_order, source)
 
     def get(k: str | None, what: str) -> Any:
         if k is None:

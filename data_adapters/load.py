@@ -19,10 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from os import PathLike
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import DataError
 from .formats import FORMATS, detect_format
+from .neuron_trials import NeuronTrials
 from .paths import resolve_data_path
 from .trialdata import TrialData
 
@@ -111,3 +115,36 @@ def load_config(data_section: Mapping[str, Any], base_dir: str | PathLike | None
         raise DataError("the data: section of the config has no 'path'; add path: <recording file>", field="path")
     path = opts.pop("path")
     return load(path, base_dir=base_dir, **opts)
+
+def load_neuron_trials(path: str | PathLike | list[str | PathLike], **options: Any) -> NeuronTrials:
+    """Read single trials per neuron from MAT unit files / a TDR file or from arrays with a trial axis.
+
+    Parameters
+    ----------
+    path
+        MAT file(s) or folder (:func:`data_adapters.mat.load_mat_trials`), or an NPZ / HDF5
+        file with a NaN-padded ``trial`` axis (:func:`data_adapters.factors.arrays_to_neuron_trials`).
+    **options
+        The reader's options (as for :func:`data_adapters.load`).
+
+    Returns
+    -------
+    NeuronTrials
+    """
+    if isinstance(path, (list, tuple)) or Path(path).is_dir() or detect_format(path) == "mat":
+        from .mat import load_mat_trials
+
+        return load_mat_trials(path, **options)
+    fmt = detect_format(path)
+    from .factors import arrays_to_neuron_trials
+
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as z:
+            return arrays_to_neuron_trials(z, source=Path(path), **options)
+    if fmt == "hdf5":
+        from .hdf5 import _H5Arrays, open_h5
+
+        with open_h5(path) as f:
+            return arrays_to_neuron_trials(_H5Arrays(f), source=Path(path), **options)
+    raise DataError(f"'{path}' ({fmt}) holds no per-neuron single trials; use MAT unit/TDR files or an NPZ/HDF5 "
+                    "array with a trial axis (axis_order with 'trial')", field="path")

@@ -55,7 +55,8 @@ import pandas as pd
 from .errors import DataError
 from .inputs import build_inputs
 from .neuron_trials import NeuronTrials
-from .npz import arrays_to_trialdata, parse_axis_order
+from .axes import parse_axis_order
+from .npz import arrays_to_trialdata
 from .paths import require_file
 from .timeaxis import log_time_axis, resolve_time
 from .trialdata import TrialData

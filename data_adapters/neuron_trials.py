@@ -14,7 +14,7 @@ meaningful across neurons.
 
 Readers: :func:`data_adapters.mat.load_mat_trials` (``mante_unit`` / ``tdr`` files, and
 MAT arrays) and :func:`data_adapters.factors.arrays_to_neuron_trials` (NPZ/HDF5/MAT
-arrays with a NaN-padded ``trial`` axis); :func:`load_neuron_trials` picks by file type.
+arrays with a NaN-padded ``trial`` axis); :func:`data_adapters.load.load_neuron_trials` picks by file type.
 
 Split halves (``preprocess.split: {by: halves}``)
 -------------------------------------------------
@@ -51,7 +51,7 @@ from .trialdata import TrialData, _py
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NeuronTrials", "half_assignment", "half_splits", "load_neuron_trials", "split_halves"]
+__all__ = ["NeuronTrials", "half_assignment", "half_splits", "split_halves"]
 
 TRAIN, TEST, ABSENT = 0, 1, -1
 
@@ -276,41 +276,3 @@ def half_splits(trials: NeuronTrials, folds: int, *, seed: int = 0, min_trials: 
             tr.meta["split"]["fold"] = te.meta["split"]["fold"] = f
             out.append((tr, te))
     return out
-
-
-def load_neuron_trials(path: str | PathLike | list[str | PathLike], **options: Any) -> NeuronTrials:
-    """Read single trials per neuron from MAT unit files / a TDR file or from arrays with a trial axis.
-
-    Parameters
-    ----------
-    path
-        MAT file(s) or folder (:func:`data_adapters.mat.load_mat_trials`), or an NPZ / HDF5
-        file with a NaN-padded ``trial`` axis (:func:`data_adapters.factors.arrays_to_neuron_trials`).
-    **options
-        The reader's options (as for :func:`data_adapters.load`).
-
-    Returns
-    -------
-    NeuronTrials
-    """
-    from pathlib import Path
-
-    from .load import detect_format
-
-    if isinstance(path, (list, tuple)) or Path(path).is_dir() or detect_format(path) == "mat":
-        from .mat import load_mat_trials
-
-        return load_mat_trials(path, **options)
-    fmt = detect_format(path)
-    from .factors import arrays_to_neuron_trials
-
-    if fmt == "npz":
-        with np.load(path, allow_pickle=False) as z:
-            return arrays_to_neuron_trials(z, source=Path(path), **options)
-    if fmt == "hdf5":
-        from .hdf5 import _H5Arrays, open_h5
-
-        with open_h5(path) as f:
-            return arrays_to_neuron_trials(_H5Arrays(f), source=Path(path), **options)
-    raise DataError(f"'{path}' ({fmt}) holds no per-neuron single trials; use MAT unit/TDR files or an NPZ/HDF5 "
-                    "array with a trial axis (axis_order with 'trial')", field="path")

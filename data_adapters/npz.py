@@ -49,61 +49,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .axes import activity_array, parse_axis_order
 from .inputs import build_inputs
 from .timeaxis import log_time_axis, resolve_time
 from .trialdata import TrialData
-
-_AXES = {
-    "trial": "trial", "trials": "trial", "cond": "trial", "conds": "trial", "condition": "trial",
-    "conditions": "trial",
-    "time": "time", "t": "time", "bin": "time", "bins": "time", "times": "time",
-    "neuron": "neuron", "neurons": "neuron", "unit": "neuron", "units": "neuron", "cell": "neuron",
-    "cells": "neuron",
-}
-
-
-def parse_axis_order(axis_order: str | Sequence[str], source: Any = None) -> list[str]:
-    """Parse ``"cond,time,neuron"`` into canonical axis names (``trial``, ``time``, ``neuron``).
-
-    Condition factor axes ``cond:<name>`` (:mod:`data_adapters.factors`) stay ``"cond:<name>"``;
-    with them, the repeat axis must be called ``trial``.
-    """
-    toks = [t.strip() for t in (axis_order.split(",") if isinstance(axis_order, str) else axis_order)]
-    factors = [t for t in toks if t.lower().startswith("cond:")]
-    canon = [f"cond:{t.split(':', 1)[1].strip()}" if t in factors else _AXES.get(t.lower()) for t in toks]
-    plain_cond = factors and any(t.lower() in ("cond", "conds", "condition", "conditions") for t in toks)
-    if (None in canon or len(set(canon)) != len(canon) or not {"time", "neuron"} <= set(canon)
-            or plain_cond or "cond:" in canon):
-        raise DataError(f"axis_order {axis_order!r} for '{source}' is not valid; name each axis once with "
-                        "trial/cond, time and neuron, e.g. axis_order='cond,time,neuron', or with condition "
-                        "factors cond:<name> and a trial axis, e.g. 'neuron,cond:direction,cond:task,time,trial'",
-                        field="axis_order")
-    return canon  # type: ignore[return-value]
-
-
-def _activity_array(arrays: Any, activity_key: str | None, axes: list[str], axis_order: Any,
-                    source: Any) -> tuple[str, np.ndarray]:
-    """The name and contents of the activity array (given, ``activity``, or the only array with the right axes)."""
-    keys = list(arrays.keys())
-    if activity_key is None:
-        if "activity" in arrays:
-            activity_key = "activity"
-        else:
-            cands = [k for k in keys if np.asarray(arrays[k]).ndim == len(axes)
-                     and np.asarray(arrays[k]).dtype.kind in "biuf"]
-            if len(cands) != 1:
-                raise DataError(f"cannot tell which array of '{source}' holds activity (candidates: {cands or keys}); "
-                                "pass activity_key=<name>", field="activity_key")
-            activity_key = cands[0]
-    if activity_key not in arrays:
-        raise DataError(f"'{source}' has no array {activity_key!r} (given as activity_key); available keys: {keys}",
-                        field="activity_key")
-    raw = np.asarray(arrays[activity_key])
-    if raw.ndim != len(axes):
-        raise DataError(f"array {activity_key!r} in '{source}' has {raw.ndim} axes {raw.shape} but axis_order "
-                        f"{axis_order!r} names {len(axes)}; fix axis_order", field="axis_order")
-    return activity_key, raw
-
 
 def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, activity_key: str | None = None,
                         axis_order: str | Sequence[str] = "trial,time,neuron", time_key: str | None = None,
@@ -138,7 +87,7 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
                             field=what)
         return np.asarray(arrays[key])
 
-    activity_key, raw = _activity_array(arrays, activity_key, axes, axis_order, source)
+    activity_key, raw = activity_array(arrays, activity_key, axes, axis_order, source)
     if any(a.startswith("cond:") for a in axes):
         from .factors import factor_block, factor_trialdata
 

@@ -8,7 +8,8 @@ import scipy.io as sio
 
 import data_adapters as da
 from data_adapters import DataError
-from data_adapters.neuron_trials import load_neuron_trials, split_halves
+from data_adapters.load import load_neuron_trials
+from data_adapters.neuron_trials import split_halves
 
 T = 4
 AXES = "neuron,cond:direction,cond:task,time,trial"

@@ -11,8 +11,8 @@ import scipy.io as sio
 
 import data_adapters as da
 from data_adapters import DataError
-from data_adapters.neuron_trials import (NeuronTrials, half_assignment, half_splits, load_neuron_trials,
-                                         split_halves)
+from data_adapters.load import load_neuron_trials
+from data_adapters.neuron_trials import NeuronTrials, half_assignment, half_splits, split_halves
 
 T = 5
 TIME = 0.025 + 0.05 * np.arange(T)

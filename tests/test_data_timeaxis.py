@@ -53,7 +53,7 @@ def test_hdf5_arrays_and_trialdata_layout(tmp_path):
     with pytest.raises(DataError, match="set time_units: ms"):
         da.load(tmp_path / "g.h5", activity_key="rates", time_key="t")
     d = da.TrialData(activity=np.ones((2, 4, 3)), dt=0.02)
-    d.save(tmp_path / "td.h5")
+    da.write_hdf5(d, tmp_path / "td.h5")
     assert da.load(tmp_path / "td.h5").dt == pytest.approx(0.02)
     with h5py.File(tmp_path / "td.h5", "a") as f:
         f["time"][...] = f["time"][()][::-1]
