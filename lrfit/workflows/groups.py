@@ -13,7 +13,7 @@ Accepted formats of :func:`read_group_file`:
 * CSV, wide: one column per group listing its neuron ids (shorter columns padded
   with empty cells).
 
-:func:`load_groups` reads the same JSON layout with unit indices instead of neuron ids.
+:func:`load_groups` reads the same layouts with unit indices instead of neuron ids.
 
 Neuron ids are those of the run (the recorded ids of a fit, the unit index of a
 task-trained network), compared as strings.
@@ -59,7 +59,9 @@ def ids_to_units(ids: Sequence[Any], neuron_ids: Sequence[str], what: str) -> li
     return units
 
 
-def _from_mapping(spec: dict[str, Any], neuron_ids: Sequence[str], path: Path) -> dict[str, Any]:
+def _from_mapping(spec: dict[str, Any], neuron_ids: Sequence[str] | None, path: Path) -> dict[str, Any]:
+    if neuron_ids is None:  # the lists hold unit indices already
+        return spec
     out: dict[str, Any] = {}
     for name, value in spec.items():
         what = f"Group '{name}' of '{path}'"
@@ -91,11 +93,11 @@ def _read_group_json(path: Path, members: str) -> dict[str, Any]:
     return spec
 
 
-def _read_json(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
-    return _from_mapping(_read_group_json(path, "neuron ids"), neuron_ids, path)
+def _read_json(path: Path, neuron_ids: Sequence[str] | None) -> dict[str, Any]:
+    return _from_mapping(_read_group_json(path, "unit indices" if neuron_ids is None else "neuron ids"), neuron_ids, path)
 
 
-def _read_csv(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
+def _read_csv(path: Path, neuron_ids: Sequence[str] | None) -> dict[str, Any]:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -116,15 +118,15 @@ def _read_csv(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
     return _from_mapping(spec, neuron_ids, path)
 
 
-def read_group_file(path: str | Path, neuron_ids: Sequence[str], n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
+def read_group_file(path: str | Path, neuron_ids: Sequence[str] | None, n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Read a group file (JSON or CSV, see the module docstring) into unit indices.
 
     Parameters
     ----------
     path : str or Path
         The file.
-    neuron_ids : sequence of str
-        The run's id of each unit.
+    neuron_ids : sequence of str or None
+        The run's id of each unit; ``None`` when the file lists unit indices.
     n_units : int
         Network size.
     labels : array-like of int, optional
@@ -153,28 +155,9 @@ def read_group_file(path: str | Path, neuron_ids: Sequence[str], n_units: int, l
 
 
 def load_groups(path: str | Path, n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Read a JSON group file of unit indices, ``{"groups": {name: spec}}`` or ``{name: spec}``.
+    """Read a group file whose lists hold unit indices (JSON ``{"groups": {name: spec}}`` or ``{name: spec}``).
 
-    Parameters
-    ----------
-    path : str or Path
-        The file; each spec is one of :func:`lrfit.analysis.resolve_groups`.
-    n_units : int
-        Network size.
-    labels : array-like of int, optional
-        Population labels (for ``{"population": p}`` entries).
-    seed : int
-        Seed of ``fraction`` draws.
-
-    Returns
-    -------
-    dict of str to ndarray
-        Unit indices per group.
+    Same as :func:`read_group_file` without neuron ids; each spec is one of
+    :func:`lrfit.analysis.resolve_groups`.
     """
-    from ..analysis import resolve_groups
-
-    path = Path(path)
-    if not path.is_file():
-        raise LrfitError(f"Group file '{path}' does not exist; pass 'populations' or a JSON file {{\"name\": [unit indices]}}.")
-    return resolve_groups(_read_group_json(path, "unit indices"), n_units, labels=labels, seed=seed)
-
+    return read_group_file(path, None, n_units, labels=labels, seed=seed)
