@@ -3,7 +3,7 @@
 :func:`prepare_data` turns the ``data`` and ``preprocess`` sections of a resolved fit
 config into the train/test splits a fit uses (:class:`PreparedData`); every seed is in
 the config, so a run directory's splits are rebuilt from its ``config.yaml``
-(:attr:`lrfit.rundir.RunDir.data`) instead of being stored.
+(:func:`run_data`, once per :class:`lrfit.rundir.RunDir`) instead of being stored.
 """
 
 from __future__ import annotations
@@ -161,6 +161,14 @@ def prepare_data(config: dict[str, Any]) -> PreparedData:
     if train.conditions is not None and train.conditions.shape[1]:
         info["test_conditions"] = sorted({str(tuple(r)) for r in test.conditions.itertuples(index=False)})
     return PreparedData(train, test, heldout_train, heldout_test, info)
+
+
+def run_data(run: Any) -> PreparedData | None:
+    """The data splits of a fit run (:class:`lrfit.rundir.RunDir`), rebuilt once from its ``config.yaml``.
+
+    Returns ``None`` for a run without ``config.yaml`` (e.g. a fit saved by ``LowRankFit.save``).
+    """
+    return run.cached("data", lambda: None if run.config is None else prepare_data(run.config))
 
 
 def _preprocess(train: TrialData, test: TrialData, pre: dict[str, Any]) -> tuple[TrialData, TrialData]:

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import LrfitError
-from .fit_data import PreparedData, prepare_data
+from .fit_data import PreparedData, prepare_data, run_data
 from .fitting.estimator import LowRankFit, fit_summary
 from .fitting.heldout import heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
@@ -212,7 +212,7 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], LowRankFit, PreparedD
     run = RunDir.open(run_dir)
     if run.config is None:
         raise LrfitError(f"'{run.path}' is not an lrfit fit run (no {CONFIG_FILE}); pass a directory written by 'lrfit fit'.")
-    return run.config, run.estimator, run.data
+    return run.config, run.estimator, run_data(run)
 
 
 def resolved_copy(config: dict[str, Any]) -> dict[str, Any]:

@@ -56,8 +56,10 @@ Sweep directory (``lrfit sweep``, :mod:`lrfit.sweep`)::
     DIR/summary.png              metric against the first grid key, mean +- s.d. over seeds
 
 :class:`RunDir` reads a run once: which network (the top level or ``rank_<R>``), its
-metadata, metrics, config, history, teacher, the fit estimator, the data splits (rebuilt
-from ``config.yaml``) and the analysis files are loaded on first use and cached.  The
+metadata, metrics, config, history, teacher, the fit estimator and the analysis files are
+loaded on first use and cached; so are the data splits, rebuilt from ``config.yaml`` by
+:func:`lrfit.fit_data.run_data` (kept there: simulating a teacher's data sits above this
+module), and the workflows' context and activity (:meth:`RunDir.cached`).  The
 teacher of a student is, in order: the ``teacher`` given, ``data.teacher`` of
 ``config.yaml``, then ``data.teacher`` / ``teacher`` in ``metrics.json``; relative
 teacher paths are tried against the run directory, its parent and the working directory.
@@ -519,13 +521,6 @@ class RunDir:
         model = load_model(self.model_dir, device=device)
         model.eval()
         return model
-
-    @cached_property
-    def data(self) -> Any:
-        """The fit's data splits (:class:`lrfit.fit_data.PreparedData`) rebuilt from ``config.yaml``; ``None`` without one."""
-        from . import fit_data
-
-        return None if self.config is None else fit_data.prepare_data(self.config)
 
     def own_task(self) -> Any:
         """The task stored with the network itself (teachers), else ``None``."""

@@ -5,7 +5,7 @@ network trained on a task or fitted to activity.  :func:`load_context` turns it 
 an analysable form and :func:`run_activity` produces the activity the latent analysis
 projects:
 
-* fitted networks: the fit's own data (:attr:`lrfit.rundir.RunDir.data`), simulated by
+* fitted networks: the fit's own data (:func:`lrfit.fit_data.run_data`), simulated by
   the fitted network from the fit's initial states; a fit saved from Python without
   ``config.yaml`` has no data (:func:`missing_data_reason`);
 * task-trained networks: fresh task trials, simulated without private noise.
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError, check_choice
+from ..fit_data import run_data
 from ..rundir import CONFIG_FILE, RunDir, as_run
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
     reason = missing_data_reason(ctx)
     if reason is not None:
         raise LrfitError(f"{reason}; analyse the directory written by 'lrfit fit'.")
-    data = ctx.run.data
+    data = run_data(ctx.run)
     parts = {"train": data.train, "test": data.test}
     chosen = ["train", "test"] if split == "all" else [split]
     cur, inp, msk, rec, fitted, conds = [], [], [], [], [], []
