@@ -27,12 +27,13 @@ import torch
 from scipy.linalg import subspace_angles
 
 from .errors import LrfitError
-from .fitting.estimator import LowRankFit, dump_json
+from .fitting.estimator import LowRankFit
 from .fitting.metrics import r2_score
 from .models import FullRankRNN, LowRankRNN
 from .recording import record_activity
+from .rundir import COMPARE_FILE
+from .rundir import write_json as dump_json
 
-COMPARE_FILE = "compare.json"
 
 
 def principal_angle_cosines(a: np.ndarray, b: np.ndarray) -> list[float]:

@@ -62,6 +62,7 @@ from tqdm.auto import tqdm
 
 from .errors import LrfitError
 from .models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
+from .rundir import METRICS_FILE, SETTINGS_FILE, RunDir
 from .tasks import Task, get_task
 from .training import (
     CHECKPOINT_META,
@@ -77,8 +78,6 @@ from .training import (
 
 log = logging.getLogger(__name__)
 
-SETTINGS_FILE = "settings.json"
-METRICS_FILE = "metrics.json"
 #: settings that may change when a run is resumed
 RESUMABLE_CHANGES = ("max_epochs", "target_accuracy", "progress")
 
@@ -264,19 +263,6 @@ def _resolve_task(task: Task | str | dict[str, Any], dt: float | None) -> Task:
     return get_task(task) if dt is None else get_task(task, dt=dt)
 
 
-def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
-    ours = [CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"]
-    existing = [name for name in ours if (out / name).exists()]
-    if existing and not resume:
-        if not overwrite:
-            raise LrfitError(
-                f"'{out}' already holds a training run ({existing[0]}); pass resume=True (--resume) to continue it, "
-                "overwrite=True (--overwrite) to replace it, or choose another directory."
-            )
-        for name in existing:
-            (out / name).unlink()
-
-
 def train_teacher(
     task: Task | str | dict[str, Any],
     n_units: int = 512,
@@ -428,7 +414,7 @@ def train_teacher(
     best_state = clone_state(model)
     stopped = None
     if out_dir is not None:
-        _prepare_out(out_dir, resume, overwrite)
+        RunDir.create(out_dir, resume, overwrite, owned=[CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"])
         ckpt = load_checkpoint(out_dir) if resume else None
         if resume and ckpt is None:
             log.info("No checkpoint in '%s'; starting a new run.", out_dir)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -771,14 +770,3 @@ def fit_summary(fit: LowRankFit) -> dict[str, Any]:
         "seconds": float(getattr(fit, "fit_seconds_", 0.0)),
         "init_seconds": float(getattr(fit, "init_seconds_", 0.0)),
     }
-
-
-def _json_default(value: Any) -> Any:  # pragma: no cover - used by writers
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    raise TypeError(type(value).__name__)
-
-
-def dump_json(obj: Any, path: str | Path) -> None:
-    """Write *obj* as indented JSON (numpy scalars converted)."""
-    Path(path).write_text(json.dumps(obj, indent=2, default=_json_default))
