@@ -38,9 +38,11 @@ DEFAULTS: dict[str, Any] = {
             "test_fraction": 0.25,
             "column": None,  # condition column(s) for by=conditions or stratification
             "test_values": None,
+            "folds": None,  # K: K fits, every condition (by=conditions) or trial (by=trials) held out once
             "seed": 0,
         },
         "heldout_neurons": 0,  # number or fraction of neurons withheld from the fit
+        "lead_in": 0.0,  # seconds of unscored lead-in before the recorded window (inputs from data.inputs)
     },
     "model": {
         **_FIT.pop("model"),

@@ -89,21 +89,46 @@ def _neuron_split(data: TrialData, heldout: int | float, seed: int) -> tuple[np.
     return keep, out
 
 
-def prepare_data(config: dict[str, Any]) -> PreparedData:
-    """Load, preprocess and split the data of a resolved config.
+def _split_pairs(data: TrialData, split_cfg: dict[str, Any]) -> tuple[list[tuple[TrialData, TrialData]], dict[str, Any]]:
+    """The ``(train, test)`` pairs of ``preprocess.split`` (one, or one per fold) and what was done."""
+    by, folds = split_cfg["by"], split_cfg.get("folds")
+    if folds:
+        kwargs: dict[str, Any] = {"seed": int(split_cfg["seed"])}
+        if by == "conditions":
+            kwargs["column"] = split_cfg["column"]
+        elif split_cfg["column"] is not None:
+            kwargs["stratify"] = split_cfg["column"]
+        pairs = data.kfold(int(folds), by=by, **kwargs)
+        return pairs, {"by": by, "folds": int(folds), **{k: v for k, v in kwargs.items() if v is not None}}
+    kwargs = dict(test_fraction=float(split_cfg["test_fraction"]), seed=int(split_cfg["seed"]))
+    if by == "conditions":
+        kwargs.update(column=split_cfg["column"], test_values=split_cfg["test_values"])
+    elif split_cfg["column"] is not None:
+        kwargs.update(stratify=split_cfg["column"])
+    return [data.split(by, **kwargs)], {"by": by, **{k: v for k, v in kwargs.items() if v is not None}}
 
-    Statistics of every preprocessing step (normalisation, condition-independent
-    component, PCA) are fitted on the training trials only and applied to both
-    splits.
+
+def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[PreparedData]:
+    """Load, preprocess and split the data of a resolved config: one :class:`PreparedData` per fold.
+
+    Without ``preprocess.split.folds`` there is one split; with ``folds: K`` there are K,
+    in which every condition (``by: conditions``) or trial (``by: trials``) is held out
+    exactly once.  Statistics of every preprocessing step (normalisation,
+    condition-independent component, PCA) are fitted on each fold's training trials only
+    and applied to both of its splits; a ``preprocess.lead_in`` is added last (unscored
+    bins before the recorded window, inputs from ``data.inputs``).
 
     Parameters
     ----------
     config : dict
         Output of :func:`lrfit.config.load_config`.
+    only : int, optional
+        Prepare this fold alone (the list then holds one entry).
 
     Returns
     -------
-    PreparedData
+    list of PreparedData
+        ``info["split"]["fold"]`` is the fold's index when there are folds.
     """
     base_dir = Path(config.get("_base_dir", "."))
     section = dict(config["data"])
@@ -111,8 +136,12 @@ def prepare_data(config: dict[str, Any]) -> PreparedData:
     split_cfg = pre["split"]
     info: dict[str, Any] = {}
     if "teacher" in section:
-        train, test = _teacher_data(section, base_dir)
-        info["split"] = {"by": "simulation", "train_trials": train.n_trials, "test_trials": test.n_trials}
+        if split_cfg.get("folds"):
+            raise LrfitError("preprocess.split.folds does not apply to teacher data (fresh trials are simulated for the "
+                             "test split); remove it or fit recorded data.")
+        pairs = [_teacher_data(section, base_dir)]
+        train = pairs[0][0]
+        split_info = {"by": "simulation", "train_trials": train.n_trials, "test_trials": pairs[0][1].n_trials}
         info["teacher"] = train.meta["teacher"]
     else:
         import data_adapters
@@ -125,21 +154,33 @@ def prepare_data(config: dict[str, Any]) -> PreparedData:
                 f"The data hold {data.n_trials} trial(s); a fit needs training and test trials "
                 "(at least 2), or condition averages of several conditions."
             )
-        kwargs: dict[str, Any] = dict(test_fraction=float(split_cfg["test_fraction"]), seed=int(split_cfg["seed"]))
-        if split_cfg["by"] == "conditions":
-            kwargs.update(column=split_cfg["column"], test_values=split_cfg["test_values"])
-        elif split_cfg["column"] is not None:
-            kwargs.update(stratify=split_cfg["column"])
-        train, test = data.split(split_cfg["by"], **kwargs)
-        info["split"] = {"by": split_cfg["by"], **{k: v for k, v in kwargs.items() if v is not None}}
+        pairs, split_info = _split_pairs(data, split_cfg)
         info["source"] = str(data.meta.get("source", section.get("path")))
     if pre["subsample"] is not None and "teacher" in section:
         raise LrfitError("preprocess.subsample does not apply to teacher data; use data.neurons to record a subset.")
+    if only is not None and not 0 <= only < len(pairs):
+        raise LrfitError(f"fold {only} does not exist: the config makes {len(pairs)} fold(s) (0..{len(pairs) - 1}).")
+    out = []
+    for k, (train, test) in enumerate(pairs):
+        if only is not None and k != only:
+            continue
+        fold_info = {**info, "split": {**split_info, "fold": k} if len(pairs) > 1 else dict(split_info)}
+        out.append(_prepare_pair(train, test, config, section, fold_info))
+    return out
+
+
+def _prepare_pair(train: TrialData, test: TrialData, config: dict[str, Any], section: dict[str, Any],
+                  info: dict[str, Any]) -> PreparedData:
+    pre = config["preprocess"]
     if train.n_trials == 0:
         raise LrfitError("The training split is empty (0 trials); lower preprocess.split.test_fraction or add trials.")
     if test.n_trials == 0:
         raise LrfitError("The test split is empty (0 trials); raise preprocess.split.test_fraction or add trials.")
     train, test = _preprocess(train, test, pre)
+    lead_in = float(pre.get("lead_in") or 0.0)
+    if lead_in:
+        spec = section.get("inputs")
+        train, test = train.with_lead_in(lead_in, inputs=spec), test.with_lead_in(lead_in, inputs=spec)
     train, test = _select_inputs(train, test, config["model"].get("inputs"))
     heldout_train = heldout_test = None
     if pre["heldout_neurons"]:
@@ -153,6 +194,7 @@ def prepare_data(config: dict[str, Any]) -> PreparedData:
         n_neurons=train.n_neurons,
         n_time=train.n_time,
         dt=train.dt,
+        lead_in_bins=int(train.meta.get("lead_in", {}).get("bins", 0)),
         input_names=list(train.input_names or []),
         neuron_ids=[_jsonable(v) for v in train.neuron_ids],
         normalise=pre["normalise"],
@@ -161,6 +203,23 @@ def prepare_data(config: dict[str, Any]) -> PreparedData:
     if train.conditions is not None and train.conditions.shape[1]:
         info["test_conditions"] = sorted({str(tuple(r)) for r in test.conditions.itertuples(index=False)})
     return PreparedData(train, test, heldout_train, heldout_test, info)
+
+
+def prepare_data(config: dict[str, Any], fold: int = 0) -> PreparedData:
+    """The splits of one fold of a resolved config (the only one without folds); see :func:`prepare_folds`.
+
+    Parameters
+    ----------
+    config : dict
+        Output of :func:`lrfit.config.load_config`.
+    fold : int
+        Which fold (0 without ``preprocess.split.folds``).
+
+    Returns
+    -------
+    PreparedData
+    """
+    return prepare_folds(config, only=fold)[0]
 
 
 def run_data(run: Any) -> PreparedData | None:

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import LrfitError
-from .fit_data import PreparedData, prepare_data, run_data
+from .fit_data import PreparedData, prepare_data, prepare_folds, run_data
 from .fitting.estimator import LowRankFit, fit_summary, params_from_config
 from .fitting.heldout import heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
@@ -59,6 +60,9 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
         "n_neurons": data.train.n_neurons,
         "n_train_trials": data.train.n_trials,
         "n_test_trials": data.test.n_trials,
+        "split": data.info.get("split"),
+        "test_conditions": data.info.get("test_conditions"),
+        "lead_in_bins": data.info.get("lead_in_bins", 0),
         "r2_test_per_condition": test["test_r2_per_condition"],
         "r2_test_per_neuron": test["test_r2_per_neuron"],
     }
@@ -137,9 +141,10 @@ def run_fit(
     """
     run = RunDir.create(out, resume=resume, overwrite=overwrite)
     start = time.perf_counter()
-    data = prepare_data(config)
+    folds = prepare_folds(config)
+    data = folds[0]
     _save_config(config, run, resume)
-    run.write(SPLIT_FILE, data.info)
+    run.write(SPLIT_FILE, data.info if len(folds) == 1 else {**data.info, "folds": [f.info for f in folds]})
     ranks = config["model"]["rank"]
     if isinstance(ranks, (list, tuple)):
         ranks = sorted({int(r) for r in ranks})
@@ -149,13 +154,16 @@ def run_fit(
         per_rank = {}
         for r in ranks:
             log.info("fitting rank %d of %s", r, ranks)
-            per_rank[r] = _fit_one(config, data, r, run.rank_run(r), resume, progress)
+            per_rank[r] = _fit_rank(config, folds, r, run.rank_run(r), resume, progress)
         r2_test = [per_rank[r]["r2_test"] for r in ranks]
         tol = float(config["rank_selection"]["tolerance"])
         chosen = choose_rank(ranks, r2_test, tol)
         selection = RankSelection(ranks, [per_rank[r]["r2_train"] for r in ranks], r2_test, chosen, tol)
         record = selection.to_dict()
         record["r2_test_per_neuron_mean"] = [per_rank[r]["r2_test_per_neuron_mean"] for r in ranks]
+        if len(folds) > 1:
+            record["r2_test_folds"] = [per_rank[r]["r2_test_folds"] for r in ranks]
+            record["r2_test_std"] = [per_rank[r]["r2_test_std"] for r in ranks]
         if data.heldout_train is not None:
             record["heldout_r2"] = [per_rank[r]["heldout_r2"] for r in ranks]
         run.write(RANK_SELECTION_FILE, record)
@@ -164,12 +172,53 @@ def run_fit(
         metrics["rank_selection"] = {"ranks": ranks, "r2_test": r2_test, "chosen_rank": chosen}
     else:
         _check_rank(int(ranks), data)
-        metrics = _fit_one(config, data, int(ranks), run, resume, progress)
+        metrics = _fit_rank(config, folds, int(ranks), run, resume, progress)
     metrics["seconds_total"] = time.perf_counter() - start
     if "teacher" in data.info:
         metrics["teacher"] = data.info["teacher"]
     run.write(METRICS_FILE, metrics)
     return metrics
+
+
+def _fit_rank(config: dict[str, Any], folds: list[PreparedData], rank: int, run: RunDir, resume: bool,
+              progress: bool) -> dict[str, Any]:
+    """Fit one rank into *run*: directly, or once per fold into ``fold_<k>/`` with the fold means on top."""
+    if len(folds) == 1:
+        return _fit_one(config, folds[0], rank, run, resume, progress)
+    per_fold = []
+    for k, data in enumerate(folds):
+        log.info("rank %d: fold %d of %d", rank, k + 1, len(folds))
+        per_fold.append(_fit_one(config, data, rank, run.fold_run(k), resume, progress))
+    run.copy_files(run.fold_run(0), (*FIT_FILES, HISTORY_FILE))
+    metrics = {**per_fold[0], **fold_summary(per_fold)}
+    run.write(METRICS_FILE, metrics)
+    return metrics
+
+
+def fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cross-validated scores from the metrics of each fold: means, per-fold values and spread.
+
+    Parameters
+    ----------
+    per_fold : list of dict
+        ``metrics.json`` of each fold (``r2_train``, ``r2_test``, ...).
+
+    Returns
+    -------
+    dict
+        ``r2_test`` / ``r2_train`` / ``r2_test_per_neuron_mean`` (and ``heldout_r2`` where
+        present) as means over folds, each with ``*_folds`` lists, ``r2_test_std``
+        (standard deviation over folds), ``folds`` and ``analysed_fold`` (0).
+    """
+    out: dict[str, Any] = {"folds": len(per_fold), "analysed_fold": 0}
+    for key in ("r2_test", "r2_train", "r2_test_per_neuron_mean", "heldout_r2"):
+        values = [m[key] for m in per_fold if key in m]
+        if len(values) == len(per_fold):
+            out[key] = float(np.mean(values))
+            out[f"{key}_folds"] = [float(v) for v in values]
+    out["r2_test_std"] = float(np.std(out["r2_test_folds"]))
+    out["test_conditions_folds"] = [m.get("test_conditions") for m in per_fold]
+    return out
 
 
 def _check_rank(rank: int, data: PreparedData) -> None:

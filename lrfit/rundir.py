@@ -33,6 +33,17 @@ Rank-list run (``model.rank: [1, 2, 3]``)::
     RUN/config.yaml, split.json  as for a fit run; the chosen rank's model, fit_state and
     RUN/metrics.json, ...        history are copied to the top level (metrics gain rank_selection)
 
+Cross-validated run (``preprocess.split.folds: K``)::
+
+    RUN/fold_<k>/                one fit run per fold k = 0..K-1 (model, fit_state, history,
+                                 metrics of that fold's held-out conditions or trials); with a
+                                 rank list, under each rank: RUN/rank_<R>/fold_<k>/
+    RUN/metrics.json             (and rank_<R>/metrics.json) r2_test / r2_train = the mean over
+                                 folds, r2_test_folds, r2_train_folds, r2_test_std, folds; the
+                                 other entries are fold 0's
+    RUN/model.pt, ...            fold 0's network (the one analysed; its held-out conditions
+                                 are in split.json and metrics.json "test_conditions")
+
 Fit saved from Python (:meth:`lrfit.LowRankFit.save`): ``model.pt``, ``model.json`` and
 ``fit_state.pt`` only.  With no ``config.yaml`` the fit's data cannot be rebuilt, so the
 analyses that need them (latent trajectories of the fit's trials, example neurons) are
@@ -399,6 +410,10 @@ class RunDir:
     def rank_run(self, rank: int) -> RunDir:
         """The run of one rank of a rank list, ``RUN/rank_<R>``."""
         return RunDir(self.path / f"rank_{int(rank)}")
+
+    def fold_run(self, fold: int) -> RunDir:
+        """The run of one cross-validation fold, ``RUN/fold_<k>`` (``preprocess.split.folds``)."""
+        return RunDir(self.path / f"fold_{int(fold)}")
 
     def copy_files(self, source: RunDir, names: Iterable[str]) -> None:
         """Copy the named files of *source* into this run."""
