@@ -21,6 +21,7 @@ import pandas as pd
 from .errors import LrfitError
 from .fit_data import PreparedData, prepare_data, prepare_folds, run_data
 from .fitting.estimator import LowRankFit, fit_summary, params_from_config
+from .fitting.baselines import compute_baselines
 from .fitting.heldout import heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
 from .rundir import (
@@ -68,7 +69,45 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     }
     if data.heldout_train is not None:
         metrics.update(heldout_neuron_r2(fit, data.train, data.test, data.heldout_train, data.heldout_test))
+    baselines = compute_baselines(data.train, data.test, k=int(fit.rank) + data.train.n_inputs)
+    metrics["baselines"] = baselines.to_dict()
+    metrics.update(baseline_verdict(metrics["r2_test"], baselines.scores, baselines.ceiling and baselines.ceiling.value))
     return metrics
+
+
+def baseline_verdict(r2_test: float, scores: dict[str, float], ceiling: float | None) -> dict[str, Any]:
+    """How a held-out score stands beside the trivial baselines and the noise ceiling.
+
+    Parameters
+    ----------
+    r2_test : float
+        The fit's held-out R^2.
+    scores : dict
+        Baseline name -> R^2 on the same test data (:func:`lrfit.fitting.baselines.compute_baselines`).
+    ceiling : float or None
+        The noise ceiling, where single trials give one.
+
+    Returns
+    -------
+    dict
+        ``best_baseline`` (name and R^2), ``below_baselines`` (the baselines the fit does not
+        beat), ``beats_baselines`` (bool) and ``noise_ceiling``.
+
+    Examples
+    --------
+    >>> v = baseline_verdict(0.2, {"mean": -0.01, "time_mean": 0.39}, None)
+    >>> v["beats_baselines"], v["below_baselines"]
+    (False, ['time_mean'])
+    """
+    finite = {k: float(v) for k, v in scores.items() if v is not None and np.isfinite(v)}
+    best = max(finite, key=finite.get) if finite else None
+    below = [k for k, v in finite.items() if not (np.isfinite(r2_test) and r2_test > v)]
+    return {
+        "best_baseline": None if best is None else {"name": best, "r2": finite[best]},
+        "below_baselines": below,
+        "beats_baselines": not below,
+        "noise_ceiling": None if ceiling is None else float(ceiling),
+    }
 
 
 def _write_fit(fit: LowRankFit, metrics: dict[str, Any], run: RunDir) -> None:
@@ -157,7 +196,8 @@ def run_fit(
             per_rank[r] = _fit_rank(config, folds, r, run.rank_run(r), resume, progress)
         r2_test = [per_rank[r]["r2_test"] for r in ranks]
         tol = float(config["rank_selection"]["tolerance"])
-        chosen = choose_rank(ranks, r2_test, tol)
+        floors = [(per_rank[r].get("best_baseline") or {}).get("r2") for r in ranks]
+        chosen = choose_rank(ranks, r2_test, tol, baseline=[-np.inf if f is None else f for f in floors])
         selection = RankSelection(ranks, [per_rank[r]["r2_train"] for r in ranks], r2_test, chosen, tol)
         record = selection.to_dict()
         record["r2_test_per_neuron_mean"] = [per_rank[r]["r2_test_per_neuron_mean"] for r in ranks]
@@ -166,14 +206,27 @@ def run_fit(
             record["r2_test_std"] = [per_rank[r]["r2_test_std"] for r in ranks]
         if data.heldout_train is not None:
             record["heldout_r2"] = [per_rank[r]["heldout_r2"] for r in ranks]
+        record["best_baseline"] = [per_rank[r].get("best_baseline") for r in ranks]
+        record["beats_baselines"] = [bool(per_rank[r].get("beats_baselines", True)) for r in ranks]
+        record["no_rank_beats_baselines"] = not any(record["beats_baselines"])
+        if record["no_rank_beats_baselines"]:
+            log.warning("No rank beats the trivial baselines on the held-out data (best baseline %s); rank %d is the "
+                        "best of the fits, but none has learnt more than the baseline.",
+                        per_rank[chosen].get("best_baseline"), chosen)
         run.write(RANK_SELECTION_FILE, record)
         run.copy_files(run.rank_run(chosen), (*FIT_FILES, HISTORY_FILE))
         metrics = dict(per_rank[chosen])
-        metrics["rank_selection"] = {"ranks": ranks, "r2_test": r2_test, "chosen_rank": chosen}
+        metrics["rank_selection"] = {"ranks": ranks, "r2_test": r2_test, "chosen_rank": chosen,
+                                     "no_rank_beats_baselines": record["no_rank_beats_baselines"]}
     else:
         _check_rank(int(ranks), data)
         metrics = _fit_rank(config, folds, int(ranks), run, resume, progress)
     metrics["seconds_total"] = time.perf_counter() - start
+    if not metrics.get("beats_baselines", True):
+        best = metrics["best_baseline"]
+        log.warning("The fit's held-out R^2 %.3f does not beat the trivial baseline '%s' (R^2 %.3f) on the same test "
+                    "data: it has learnt nothing the baseline does not already predict; treat its analyses with care.",
+                    metrics["r2_test"], best["name"], best["r2"])
     if "teacher" in data.info:
         metrics["teacher"] = data.info["teacher"]
     run.write(METRICS_FILE, metrics)
@@ -218,6 +271,12 @@ def fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"{key}_folds"] = [float(v) for v in values]
     out["r2_test_std"] = float(np.std(out["r2_test_folds"]))
     out["test_conditions_folds"] = [m.get("test_conditions") for m in per_fold]
+    names = set.intersection(*(set(m.get("baselines", {}).get("scores", {})) for m in per_fold))
+    scores = {n: float(np.mean([m["baselines"]["scores"][n] for m in per_fold])) for n in sorted(names)}
+    ceilings = [m.get("noise_ceiling") for m in per_fold]
+    ceiling = float(np.mean(ceilings)) if all(c is not None for c in ceilings) else None
+    out["baselines_mean"] = scores
+    out.update(baseline_verdict(out["r2_test"], scores, ceiling))
     return out
 
 

@@ -20,6 +20,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def summary_line(metrics: dict) -> str:
+    """One line: the held-out R^2 beside the best trivial baseline and the noise ceiling."""
+    folds = f" (mean of {metrics['folds']} folds, s.d. {metrics['r2_test_std']:.3f})" if metrics.get("folds") else ""
+    text = f"held-out R^2 {metrics['r2_test']:.3f}{folds}, train {metrics['r2_train']:.3f}"
+    best = metrics.get("best_baseline")
+    if best:
+        text += f"; best trivial baseline {best['name']} {best['r2']:.3f}"
+    if metrics.get("noise_ceiling") is not None:
+        text += f"; noise ceiling {metrics['noise_ceiling']:.3f}"
+    if not metrics.get("beats_baselines", True):
+        text += " -- WARNING: the fit does not beat the baseline"
+    return text
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the fit and print the headline metrics."""
     from ..config import load_config
@@ -33,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"lrfit fit: interrupted; a checkpoint is in {args.out}. Continue with: "
               f"lrfit fit {args.config} --out {args.out} --resume")
         return 130
-    keys = ("rank", "r2_train", "r2_test", "r2_test_per_neuron_mean", "heldout_r2", "epochs", "seconds")
+    keys = ("rank", "r2_train", "r2_test", "r2_test_folds", "r2_test_std", "r2_test_per_neuron_mean", "heldout_r2",
+            "best_baseline", "noise_ceiling", "epochs", "seconds")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
+    print(summary_line(metrics))
     if "rank_selection" in metrics:
         sel = metrics["rank_selection"]
         curve = ", ".join(f"rank {r}: {s:.4f}" for r, s in zip(sel["ranks"], sel["r2_test"]))

@@ -37,10 +37,38 @@ class RankSelection:
         return asdict(self)
 
 
-def choose_rank(ranks: Sequence[int], r2_test: Sequence[float], tolerance: float) -> int:
-    """Smallest rank with ``r2_test >= max(r2_test) - tolerance``."""
-    best = max(r2_test)
-    return min(r for r, s in zip(ranks, r2_test) if s >= best - tolerance)
+def choose_rank(ranks: Sequence[int], r2_test: Sequence[float], tolerance: float,
+                baseline: float | Sequence[float] | None = None) -> int:
+    """Smallest rank with ``r2_test >= max(r2_test) - tolerance``, among the ranks that beat *baseline*.
+
+    Parameters
+    ----------
+    ranks, r2_test : sequence
+        Ranks and their held-out R^2.
+    tolerance : float
+        Allowed shortfall from the best test R^2.
+    baseline : float or sequence of float, optional
+        The best trivial baseline's R^2 (one value, or one per rank): a rank must score
+        strictly above it to be chosen.  When no rank does, the choice falls back to all
+        ranks (the caller reports that none beats the baselines).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> choose_rank([1, 2, 3], [0.80, 0.895, 0.90], 0.01)
+    2
+    >>> choose_rank([1, 2, 3], [0.30, 0.45, 0.46], 0.01, baseline=0.455)
+    3
+    """
+    floors = [None] * len(ranks) if baseline is None else (
+        [baseline] * len(ranks) if isinstance(baseline, (int, float)) else list(baseline))
+    beating = [(r, s) for r, s, f in zip(ranks, r2_test, floors) if f is None or s > f]
+    pool = beating or list(zip(ranks, r2_test))
+    best = max(s for _, s in pool)
+    return min(r for r, s in pool if s >= best - tolerance)
 
 
 def select_rank(
