@@ -201,7 +201,7 @@ def _prepare_pair(train: TrialData, test: TrialData, config: dict[str, Any], sec
         scale=pre["scale"],
     )
     if train.conditions is not None and train.conditions.shape[1]:
-        info["test_conditions"] = sorted({str(tuple(r)) for r in test.conditions.itertuples(index=False)})
+        info["test_conditions"] = condition_names(test.conditions)
     return PreparedData(train, test, heldout_train, heldout_test, info)
 
 
@@ -263,6 +263,23 @@ def _select_inputs(train: TrialData, test: TrialData, names: list[str] | None) -
         return d.replace(inputs=np.asarray(d.inputs)[..., index], input_names=tuple(names))
 
     return pick(train), pick(test)
+
+
+def condition_names(conditions: Any) -> list[str]:
+    """The distinct conditions of a conditions table as readable names, e.g. ``"reach_angle_deg=-45.19"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> condition_names(pd.DataFrame({"context": ["a", "a", "b"], "coh": [0.1, 0.1, -0.123456]}))
+    ['context=a, coh=0.1', 'context=b, coh=-0.1235']
+    """
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+    rows = {", ".join(f"{c}={fmt(v)}" for c, v in zip(conditions.columns, r))
+            for r in conditions.itertuples(index=False)}
+    return sorted(rows)
 
 
 def _jsonable(value: Any) -> Any:

@@ -62,6 +62,7 @@ figure{margin:0;max-width:calc(50% - 7px)} figure.wide{max-width:100%} figure im
 figcaption{font-size:.85em;color:#444;max-width:560px;margin-top:.3em}
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0} th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left} .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em}
+.banner{background:#fdecea;border:2px solid #c62828;color:#7f1d1d;padding:.7em 1em;font-weight:600;margin:1em 0}
 """
 
 
@@ -123,6 +124,59 @@ def ensure_analyses(ctx: RunContext) -> list[str]:
         except LrfitError as exc:
             notes.append(f"Inactivation not computed: {exc}")
     return notes
+
+
+def below_baseline_text(metrics: dict[str, Any]) -> str | None:
+    """The warning of a fit whose held-out score does not beat a trivial baseline (None when it does)."""
+    if metrics.get("beats_baselines", True):
+        return None
+    best = metrics.get("best_baseline") or {}
+    return (f"Warning: the fit's held-out R² ({metrics['r2_test']:.3f}) does not beat the trivial baseline "
+            f"'{best.get('name')}' (R² {best.get('r2', float('nan')):.3f}) on the same test data. The network has "
+            "learnt nothing that baseline does not already predict: the latents, populations, fixed points and "
+            "inactivation predictions below describe a model that does not explain the recording.")
+
+
+def _held_out(page: _Page, ctx: RunContext) -> None:
+    """What was held out, and the held-out score beside the baselines and the noise ceiling."""
+    m = ctx.run.metrics or {}
+    if "r2_test" not in m or "baselines" not in m:
+        return
+    page.h2("Held-out score beside baselines")
+    split = m.get("split") or {}
+    held = split.get("by", "trials")
+    text = f"Held out by {held}"
+    if m.get("folds"):
+        text += f", {m['folds']} folds (every {'condition' if held == 'conditions' else 'trial'} held out once)"
+        conds = m.get("test_conditions_folds") or []
+        if any(conds):
+            text += "; held-out conditions per fold: " + "; ".join(
+                f"fold {k}: {', '.join(map(str, c or []))}" for k, c in enumerate(conds))
+    elif m.get("test_conditions"):
+        text += f"; test conditions: {', '.join(map(str, m['test_conditions']))}"
+    config = ctx.run.config or {}
+    pre = config.get("preprocess", {})
+    source = (config.get("data") or {}).get("path") or (config.get("data") or {}).get("teacher")
+    if source:
+        text += f". Data: {source}"
+    if pre:
+        text += f"; normalisation {pre.get('normalise') or 'none'}, scale {pre.get('scale', 1.0):g}"
+        if pre.get("lead_in"):
+            text += f"; lead-in {pre['lead_in']:g} s (not scored)"
+    page.p(text + ".")
+    scores = m.get("baselines_mean") or (m.get("baselines") or {}).get("scores", {})
+    rows = [("this fit (held-out)", m["r2_test"]), ("this fit (training)", m.get("r2_train"))]
+    rows += [(f"baseline: {name}", value) for name, value in scores.items()]
+    refs = (m.get("baselines") or {}).get("references", {})
+    rows += [(f"reference (uses the test data): {name}", value) for name, value in refs.items()]
+    if m.get("noise_ceiling") is not None:
+        rows.append(("noise ceiling (split halves, Spearman-Brown)", m["noise_ceiling"]))
+    table = pd.DataFrame([(a, "—" if b is None else f"{b:.3f}") for a, b in rows], columns=["pooled R²", "value"])
+    page.table(table)
+    if m.get("folds"):
+        page.p("R² per fold: " + ", ".join(f"{v:.3f}" for v in m.get("r2_test_folds", [])) +
+               f" (mean {m['r2_test']:.3f}, s.d. {m.get('r2_test_std', float('nan')):.3f}); baselines are fold means.",
+               "muted")
 
 
 def _summary(page: _Page, ctx: RunContext) -> None:
@@ -364,9 +418,13 @@ def build_report(
     notes = ensure_analyses(ctx) if ctx.is_lowrank else [
         "The analyses (latents, populations, fixed points) need a low-rank network; fit a low-rank student to this network."
     ]
+    warning = below_baseline_text(run.metrics or {})
+    if warning:
+        page.p(warning, "banner")
     for note in notes:
         page.p(note, "note")
     _summary(page, ctx)
+    _held_out(page, ctx)
     _fit_quality(page, ctx)
     if ctx.is_lowrank:
         _latents(page, ctx)
