@@ -86,3 +86,20 @@ def test_members_equal_their_single_losses_with_padded_ranks():
             g_member = g_all[k][..., :rank] if g_all.dim() == 3 and g_all.shape[-1] == 2 else g_all[k]
             assert torch.allclose(g_member, g_one, rtol=1e-10, atol=1e-13)
     assert torch.all(grads[0][2, :, 1] == 0) and torch.all(grads[1][2, :, 1] == 0)
+
+
+@pytest.mark.parametrize("target_kind", ["rates", "currents"])
+def test_start_as_coefficients_of_the_table_rows(target_kind):
+    """x[0] = coef @ table (x0="inputs"): loss and gradients equal the simulated network's."""
+    weights, _, inputs, target, mask = _problem()
+    gen = torch.Generator().manual_seed(3)
+    coef = torch.cat([torch.ones(5, 1, dtype=torch.float64), torch.randn(5, 2, generator=gen, dtype=torch.float64)], 1)
+    fast = lowrank_mse(*weights, coef, inputs, target, mask, 0.2, "tanh", target_kind)
+    m, n, w_in, table = weights
+    drive = (inputs @ (w_in.T * 0.2)).transpose(0, 1)
+    states, rates = rollout(coef @ table, drive, "lowrank", 0.2, "tanh", m, n, float(m.shape[0]))
+    pred = rates if target_kind == "rates" else states
+    slow = masked_mse(pred[..., : target.shape[2]], target, mask)
+    assert torch.allclose(fast, slow, rtol=1e-12, atol=0)
+    for g_fast, g_slow in zip(torch.autograd.grad(fast, weights), torch.autograd.grad(slow, weights)):
+        assert torch.allclose(g_fast, g_slow, rtol=1e-10, atol=1e-13)

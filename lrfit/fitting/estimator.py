@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 TARGETS = ("rates", "currents")
 INITS = ("regression", "fullrank_svd", "random")
-X0_MODES = ("shared", "per_condition")
+X0_MODES = ("shared", "per_condition", "inputs")
 FIT_STATE_FILE = "fit_state.pt"
 #: scale of the random weights of hidden units next to a closed-form start
 HIDDEN_INIT_SCALE = 0.1
@@ -60,7 +60,7 @@ class _Tensors:
     activity: torch.Tensor  # (K, T, n_obs), zero where masked
     inputs: torch.Tensor  # (K, T, C)
     weight: torch.Tensor | None  # (K, T): 1 where the bin counts; None when every bin counts
-    condition_index: torch.Tensor  # (K,) long, index into the x0 table
+    condition_index: torch.Tensor  # (K,) long: row of the x0 table; or (K, S) float: coefficients of its rows
     variance: float  # mean squared deviation from each neuron's mean (R^2 denominator per entry)
     _buffers: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict, repr=False)
     _time_major: torch.Tensor | None = field(default=None, repr=False)
@@ -129,9 +129,13 @@ class LowRankFit(BaseEstimator):
     tau : float
         Time constant in seconds.
     max_epochs, lr, batch_size, clip_grad, patience, weight_decay : see :class:`OptimiserSettings`.
-    x0 : {"shared", "per_condition"}
-        One learnt initial state for all trials, or one per condition (trials
-        with a condition not seen in training start from the mean).
+    x0 : {"shared", "per_condition", "inputs"}
+        One learnt initial state for all trials; one per condition (trials with a
+        condition not seen in training start from the mean); or a learnt linear
+        function of the trial's first-bin inputs, ``x0 + B u[0]``, so that a held-out
+        condition starts from a state of its own (e.g. a reach direction's
+        preparatory state from its target cue).  With a lead-in
+        (:meth:`data_adapters.TrialData.with_lead_in`) the start is that of the lead-in.
     condition_columns : list of str, optional
         Columns of ``data.conditions`` that define a condition (all by default).
     ridge : float
@@ -293,6 +297,9 @@ class LowRankFit(BaseEstimator):
         if self.x0 == "per_condition" and hasattr(self, "condition_table_"):
             lookup = {c: i for i, c in enumerate(self.condition_table_)}
             index = np.array([lookup.get(c, -1) for c in self._labels(data)], dtype=np.int64)
+        elif self.x0 == "inputs":  # coefficients of the rows [x0, B]: x[0] = x0 + B u[first bin]
+            first = np.asarray(data.inputs, dtype=np.float32)[:, 0]
+            index = np.concatenate([np.ones((data.n_trials, 1), dtype=np.float32), first], 1)
         else:
             index = np.zeros(data.n_trials, dtype=np.int64)
         valid = activity[mask]
@@ -313,6 +320,8 @@ class LowRankFit(BaseEstimator):
         appended as its last row when needed.
         """
         table = self.x0_table_
+        if index.is_floating_point():  # x0="inputs": coefficients of the rows
+            return table, index
         if table.shape[0] == 1:
             return table, torch.zeros_like(index)
         if bool((index < 0).any()):
@@ -321,9 +330,10 @@ class LowRankFit(BaseEstimator):
         return table, index
 
     def _start_state(self, index: torch.Tensor) -> torch.Tensor:
-        """Initial states ``(B, N)`` for trials with x0-table indices *index* (-1: unseen condition)."""
+        """Initial states ``(B, N)`` for trials with x0-table indices *index* (-1: unseen condition)
+        or, for ``x0="inputs"``, coefficients of the table's rows."""
         table, rows = self._start_rows(index)
-        return table[rows]
+        return rows @ table if rows.is_floating_point() else table[rows]
 
     def _simulate(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
         """Batch-first ``(B, T, n_obs)`` activity of the observed units for trials *idx*."""
@@ -340,7 +350,7 @@ class LowRankFit(BaseEstimator):
         if isinstance(model, LowRankRNN):
             return lowrank_mse(model.m, model.n, model.w_in, table, rows, inputs, target, weight, model.alpha,
                                model.nonlinearity, self.target)
-        traj = model(inputs, x0=table[rows], noise_std=0.0)
+        traj = model(inputs, x0=rows @ table if rows.is_floating_point() else table[rows], noise_std=0.0)
         out = traj.rates if self.target == "rates" else traj.currents
         return masked_mse(out[..., : target.shape[-1]], target, weight)
 
@@ -411,6 +421,9 @@ class LowRankFit(BaseEstimator):
         labels = self._labels(train)
         if self.x0 == "shared":
             return first.mean(0, keepdims=True)
+        if self.x0 == "inputs":  # least squares of the first bin's currents on [1, u[first bin]]
+            design = np.concatenate([np.ones((train.n_trials, 1)), np.asarray(train.inputs)[:, 0]], 1)
+            return np.linalg.lstsq(design, first, rcond=None)[0]
         return np.stack([first[labels == c].mean(0) for c in self.condition_table_])
 
     def _fit_fullrank(self, train: Any, tensors: _Tensors, validation: _Tensors | None) -> FullRankRNN:
@@ -465,7 +478,8 @@ class LowRankFit(BaseEstimator):
         self.input_names_ = tuple(train.input_names or ())
         self.condition_table_ = list(dict.fromkeys(self._labels(train))) if self.x0 == "per_condition" else ["all"]
         model = self._new_network(train)
-        self.x0_table_ = nn.Parameter(torch.zeros(len(self.condition_table_), model.n_units, device=model.device))
+        rows = 1 + train.n_inputs if self.x0 == "inputs" else len(self.condition_table_)
+        self.x0_table_ = nn.Parameter(torch.zeros(rows, model.n_units, device=model.device))
         tensors = self._tensors(train)
         val_tensors = self._tensors(validation) if validation is not None else None
         self._initialise(model, train, tensors, val_tensors)
@@ -506,7 +520,8 @@ class LowRankFit(BaseEstimator):
         self.rollbacks_ = state.rollbacks
         model.svd_normalize_()
         with torch.no_grad():
-            model.x0.copy_(self.x0_table_.mean(0))
+            model.x0.copy_(self._start_state(tensors.condition_index).mean(0) if self.x0 == "inputs"
+                           else self.x0_table_.mean(0))
         self.fit_seconds_ = time.perf_counter() - started
         return self
 

@@ -107,14 +107,19 @@ def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, ta
         filtered = filt @ inputs.permute(2, 0, 1, 3).reshape(steps, -1)
         z[..., rank : rank + n_in] = filtered.view(steps, members, batch, n_in)
     member = torch.arange(members)[:, None]
-    z[:, member, torch.arange(batch)[None, :], rank + n_in + index] = powers[:, None, None]
+    if index.is_floating_point():  # (K, B, S) coefficients of the start rows: x[0] = coef @ table
+        z[..., rank + n_in :] = powers[:, None, None, None] * index.to(m.dtype)[None]
+        start = torch.bmm(index.to(m.dtype), table)
+    else:
+        z[:, member, torch.arange(batch)[None, :], rank + n_in + index] = powers[:, None, None]
+        start = table[member, index].contiguous()
     loadings = torch.cat([m, w_in, table.transpose(1, 2)], 2).transpose(1, 2).contiguous()
     target_steps, leased = _time_major(target)
     return _Problem(
         loadings=loadings.numpy(),
         n_c=(n * (alpha / units)).numpy(),
         z=z.numpy(),
-        start=table[member, index].contiguous().numpy(),
+        start=start.numpy(),
         target=target_steps,
         target_leased=leased,
         weight=None if weight is None else weight.numpy(),
@@ -316,8 +321,11 @@ class _LowRankMSE(torch.autograd.Function):
         grad_m = grad_loadings[:, :rank].transpose(1, 2).contiguous()
         grad_w_in = grad_loadings[:, rank : rank + n_in].transpose(1, 2).contiguous()
         grad_table = grad_loadings[:, rank + n_in :].contiguous()
-        rows = (ctx.index + torch.arange(members)[:, None] * n_start).reshape(-1)
-        grad_table.view(members * n_start, units).index_add_(0, rows, torch.from_numpy(g * scale).view(-1, units))
+        if ctx.index.is_floating_point():  # x[0] = coef @ table
+            grad_table += torch.bmm(ctx.index.to(grad_table.dtype).transpose(1, 2), torch.from_numpy(g * scale))
+        else:
+            rows = (ctx.index + torch.arange(members)[:, None] * n_start).reshape(-1)
+            grad_table.view(members * n_start, units).index_add_(0, rows, torch.from_numpy(g * scale).view(-1, units))
         grad_n = torch.from_numpy(grad_n * (scale * (1.0 - decay) / units))
         return grad_m, grad_n, grad_w_in, grad_table, None, None, None, None, None, None, None
 
@@ -395,7 +403,9 @@ def lowrank_mse(
     x0_table : Tensor
         ``(S, N)`` initial states to choose from.
     x0_index : Tensor
-        ``(B,)`` long: the row of *x0_table* each trial starts from.
+        ``(B,)`` long: the row of *x0_table* each trial starts from; or ``(B, S)`` float:
+        each trial's coefficients of the rows, ``x[0] = x0_index @ x0_table`` (e.g. a start
+        that is a linear function of the trial's inputs).
     inputs : Tensor
         ``(B, T, C)`` inputs.
     target : Tensor
@@ -418,7 +428,8 @@ def lowrank_mse(
     alpha = float(alpha)
     if m.device.type != "cpu":
         drive = (inputs @ (w_in.T * alpha)).transpose(0, 1)
-        states, rates = rollout(x0_table[x0_index], drive, "lowrank", alpha, nonlin, m, n, float(m.shape[0]))
+        start = x0_index.to(x0_table.dtype) @ x0_table if x0_index.is_floating_point() else x0_table[x0_index]
+        states, rates = rollout(start, drive, "lowrank", alpha, nonlin, m, n, float(m.shape[0]))
         pred = rates if target_kind == "rates" else states
         return masked_mse(pred[..., : target.shape[2]], target, weight)
     one = [a.unsqueeze(0) for a in (m, n, w_in, x0_table, x0_index, inputs, target)]
