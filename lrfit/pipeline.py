@@ -21,7 +21,7 @@ import pandas as pd
 from .errors import LrfitError
 from .fit_data import PreparedData, prepare_data, prepare_folds, run_data
 from .fitting.estimator import LowRankFit, fit_summary, params_from_config
-from .fitting.baselines import compute_baselines
+from .fitting.baselines import compute_baselines, noise_ceiling
 from .fitting.heldout import heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
 from .rundir import (
@@ -69,7 +69,9 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     }
     if data.heldout_train is not None:
         metrics.update(heldout_neuron_r2(fit, data.train, data.test, data.heldout_train, data.heldout_test))
-    baselines = compute_baselines(data.train, data.test, k=int(fit.rank) + data.train.n_inputs)
+    # The ceiling is the data's reliability: from the test trials' repeats, else from the training trials'.
+    ceiling = noise_ceiling(data.test) or noise_ceiling(data.train)
+    baselines = compute_baselines(data.train, data.test, k=int(fit.rank) + data.train.n_inputs, ceiling=ceiling)
     metrics["baselines"] = baselines.to_dict()
     metrics.update(baseline_verdict(metrics["r2_test"], baselines.scores, baselines.ceiling and baselines.ceiling.value))
     return metrics

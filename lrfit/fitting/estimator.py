@@ -390,11 +390,20 @@ class LowRankFit(BaseEstimator):
         return LowRankRNN(units, rank=int(self.rank), **common)
 
     def _initialise(self, model: LowRankRNN, train: Any, tensors: _Tensors, validation: _Tensors | None) -> None:
-        """Closed-form start for the observed units; hidden units keep small random weights."""
+        """Closed-form start for the observed units; hidden units keep small random weights.
+
+        The random start keeps ``M, N ~ N(0, 1)``, draws ``W_in ~ N(0, 0.1^2)`` and starts
+        the initial state at the first bin's currents, as plain backpropagation through
+        time of the same network does (a unit-variance ``W_in`` and a zero start
+        generalised worse to held-out reach directions of the M1 recording).
+        """
+        n_obs = train.n_neurons
         if self.init == "random":
+            with torch.no_grad():
+                model.w_in.mul_(HIDDEN_INIT_SCALE)
+                self.x0_table_[:, :n_obs] = torch.as_tensor(self._x0_start(train), dtype=torch.float32)
             self.init_seconds_ = 0.0
             return
-        n_obs = train.n_neurons
         start = time.perf_counter()
         if self.init == "regression":
             fit = reduced_rank_regression(
@@ -416,8 +425,12 @@ class LowRankFit(BaseEstimator):
         self.init_seconds_ = time.perf_counter() - start
 
     def _x0_start(self, train: Any) -> np.ndarray:
-        """Initial currents from the first bin: mean per x0-table entry ``(entries, n_obs)``."""
+        """Initial currents from the first bin: mean per x0-table entry ``(entries, n_obs)``.
+
+        Trials whose first bin is not valid (e.g. the first bin of a lead-in) start from rest (0).
+        """
         first = to_currents(np.asarray(train.activity)[:, 0], self.target)
+        first = np.where(np.asarray(train.mask)[:, :1], first, 0.0)
         labels = self._labels(train)
         if self.x0 == "shared":
             return first.mean(0, keepdims=True)
