@@ -39,7 +39,7 @@ from .errors import LrfitError
 from .fitting.estimator import LowRankFit, dump_json, fit_summary
 from .fitting.heldout import heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
-from .recording import simulate_teacher
+from .teachers.record import simulate_teacher
 
 log = logging.getLogger(__name__)
 

@@ -306,7 +306,7 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
     if not (out / "metrics.json").is_file():
         run_fit(config, out, resume=True, progress=False)
     if compare and not (out / "compare.json").is_file():
-        from .compare import compare_student_teacher
+        from .teachers.compare import compare_student_teacher
 
         teacher = yaml.safe_load((out / "config.yaml").read_text())["data"]["teacher"]
         compare_student_teacher(out, teacher, n_trials=compare_trials)

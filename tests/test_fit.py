@@ -18,7 +18,7 @@ from lrfit.cli import main
 from lrfit.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.pipeline import prepare_data, run_fit
-from lrfit.recording import record_activity
+from lrfit.teachers import record_activity
 
 
 def planted_network(n_units: int = 64, rank: int = 2, seed: int = 1) -> LowRankRNN:
