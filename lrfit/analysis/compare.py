@@ -45,7 +45,7 @@ def principal_angle_cosines(a: np.ndarray, b: np.ndarray) -> list[float]:
 
     Examples
     --------
-    >>> principal_angle_cosines(np.eye(3)[:, :2], np.eye(3)[:, 1:])
+    >>> np.round(principal_angle_cosines(np.eye(3)[:, :2], np.eye(3)[:, 1:]), 6).tolist()
     [1.0, 0.0]
     """
     return sorted((float(c) for c in np.cos(subspace_angles(np.asarray(a, float), np.asarray(b, float)))),

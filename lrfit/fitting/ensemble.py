@@ -195,7 +195,7 @@ class LowRankEnsembleFit:
 
         named = dict(zip(("m", "n", "w_in", "x0"), params))
         solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(), members=k,
-                        schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="optim.lr"),
+                        schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="'optim.lr'"),
                         progress=self.params.get("progress", True), desc="ensemble")
         result = solver.run(ShuffledBatches(n_trials, settings.batch_size, self.seeds, dev), member_losses,
                             started=started)

@@ -233,20 +233,20 @@ class RollbackPolicy:
     min_lr : float
         Floor of the learning rate.
     lr_key : str
-        The config key or argument that sets the learning rate, for the error message.
+        The config key or argument that sets the learning rate, as the error message names it.
     """
 
     max_rollbacks: int = 20
     factor: float = 0.5
     min_lr: float = 0.0
-    lr_key: str = "lr"
+    lr_key: str = "'lr'"
 
     def error(self, rollbacks: int, lr0: float, lr: float) -> LrfitError:
         """The one-sentence error that ends a run after *rollbacks* rollbacks."""
         done = (f"stayed non-finite after {rollbacks} rollbacks that lowered the learning rate from {lr0:.3g} to {lr:.3g}"
                 if rollbacks else "became non-finite")
         return LrfitError(f"The training loss or its gradient {done}; the data scaling or the learning rate is the "
-                          f"likely cause: lower '{self.lr_key}' or rescale the data.")
+                          f"likely cause: lower {self.lr_key} or rescale the data.")
 
 
 # -- optimiser helpers ------------------------------------------------------------------
@@ -498,7 +498,12 @@ class Solver:
                 norm = torch.nn.utils.clip_grad_norm_(clip_params, self.clip)
                 if not torch.isfinite(norm):
                     return None
-            self.optimiser.step()
+            try:
+                self.optimiser.step()
+            except RuntimeError as exc:  # a step size beyond float range (e.g. lr 1e38 over Adam's bias correction)
+                if "overflow" not in str(exc):
+                    raise
+                return None
             values = loss.detach().double().cpu().reshape(-1)
             sums += values * n
             per_batch.append(float(values[0]))
@@ -756,7 +761,7 @@ def optimise(
     fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in trainable)
     solver = Solver(
         params, adam([(trainable, settings.lr)], settings.weight_decay, fused or None), settings.stop_rule(),
-        schedule=settings.plateau(), rollback=RollbackPolicy(min_lr=settings.min_lr, lr_key="optim.lr"),
+        schedule=settings.plateau(), rollback=RollbackPolicy(min_lr=settings.min_lr, lr_key="'optim.lr'"),
         clip=settings.clip_grad, clip_params=trainable, checkpoint_dir=checkpoint_dir, progress=progress,
     )
     return solver.run(

@@ -433,7 +433,7 @@ def train_teacher(
 
     solver = Solver(
         dict(model.named_parameters()), optimizer, StopRule(int(max_epochs), target_accuracy=float(target_accuracy)),
-        rollback=RollbackPolicy(lr_key="lr (lrfit teacher --lr)"), clip=float(clip), clip_params=list(model.parameters()),
+        rollback=RollbackPolicy(lr_key="'lr' (lrfit teacher --lr)"), clip=float(clip), clip_params=list(model.parameters()),
         checkpoint_dir=out_dir, progress=progress, desc=f"teacher {task.name}",
     )
     result = solver.run(
