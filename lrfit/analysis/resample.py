@@ -275,14 +275,20 @@ def subset_trials(trials: Any, idx: np.ndarray) -> Any:
     return new
 
 
+def _noise_generator(model: Any, noise_std: float | None, seed: int) -> torch.Generator | None:
+    """A generator seeded with *seed* when the simulation has private noise, else ``None``."""
+    if noise_std is not None and noise_std <= 0:
+        return None
+    gen = torch.Generator(device=model.device)
+    gen.manual_seed(int(seed))
+    return gen
+
+
 def run_network(model: Any, inputs: Any, noise_std: float | None = 0.0, seed: int = 0, x0: Any = None) -> Any:
     """Simulate ``model`` on ``inputs (K, T, C)`` without gradients; returns the :class:`Trajectory`."""
     with torch.no_grad():
         inp = torch.as_tensor(np.asarray(to_numpy(inputs), np.float32))
-        gen = None
-        if noise_std is None or noise_std > 0:
-            gen = torch.Generator(device=model.device)
-            gen.manual_seed(int(seed))
+        gen = _noise_generator(model, noise_std, seed)
         x0t = None if x0 is None else torch.as_tensor(np.asarray(to_numpy(x0), np.float32))
         return model(inp, x0=x0t, noise_std=noise_std, generator=gen)
 
@@ -338,9 +344,8 @@ def evaluate_on_task(
         raise LrfitError("The network has no readout (n_outputs = 0), so it cannot be scored on a task; give it a readout.")
     if trials is None:
         trials = task.generate(n_trials, seed=seed)
-    if generator is None and (noise_std is None or noise_std > 0):
-        generator = torch.Generator(device=model.device)
-        generator.manual_seed(int(seed))
+    if generator is None:
+        generator = _noise_generator(model, noise_std, seed)
     inputs = torch.as_tensor(np.asarray(to_numpy(trials.inputs), np.float32), device=model.device)
     scored = hasattr(trials, "targets") and hasattr(trials, "loss_mask")
     if scored:
