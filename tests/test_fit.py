@@ -18,7 +18,7 @@ from lrfit import LowRankFit, LowRankRNN
 from lrfit.cli import main
 from lrfit.config import load_config
 from lrfit.errors import LrfitError
-from lrfit.fitting.solver import RollbackPolicy
+from lrfit.fitting.policies import RollbackPolicy
 from lrfit.pipeline import prepare_data, run_fit
 from lrfit.teachers import record_activity
 

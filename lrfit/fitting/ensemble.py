@@ -29,7 +29,8 @@ from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
 from .estimator import HIDDEN_INIT_SCALE, LowRankFit
 from .losses import lowrank_mse_members, masked_mse
-from .solver import RollbackPolicy, ShuffledBatches, Solver, SolverResult
+from .policies import RollbackPolicy
+from .solver import ShuffledBatches, Solver, SolverResult
 
 log = logging.getLogger(__name__)
 

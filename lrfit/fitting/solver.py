@@ -5,16 +5,16 @@ or fresh task trials) and a **loss** (a batch -> a scalar, or one value per memb
 ensemble), and chooses:
 
 * an optimiser (:func:`adam`, or any object with ``zero_grad``/``step``/``state_dict``);
-* a :class:`StopRule`: epochs, patience on the monitored loss, the relative improvement
+* a :class:`~lrfit.fitting.policies.StopRule`: epochs, patience on the monitored loss, the relative improvement
   that counts as progress, and the target accuracy of task training;
-* a :class:`Plateau` schedule (optional): the learning rate drops by a factor when the
+* a :class:`~lrfit.fitting.policies.Plateau` schedule (optional): the learning rate drops by a factor when the
   monitored loss stops improving;
-* a :class:`RollbackPolicy`: a non-finite loss or gradient restores the parameters and
+* a :class:`~lrfit.fitting.policies.RollbackPolicy`: a non-finite loss or gradient restores the parameters and
   the optimiser of the last finished epoch and halves the learning rate; the halvings
   compound and are bounded, and the last one ends in one :class:`~lrfit.errors.LrfitError`.
 
-With a checkpoint directory, the solver writes one checkpoint format after every epoch
-(atomically, two files): ``checkpoint.pt`` holds plain tensors (parameters, optimiser,
+With a checkpoint directory, the solver writes the one checkpoint format of
+:mod:`lrfit.fitting.checkpoint` after every epoch (atomically, two files): ``checkpoint.pt`` holds plain tensors (parameters, optimiser,
 best parameters, the batch source's generator states) read back with
 ``torch.load(..., weights_only=True)``; ``checkpoint.json`` holds progress (epoch, seconds,
 stop-rule and schedule state, history and the caller's settings).  Nothing is pickled.
@@ -25,10 +25,7 @@ streams, so an interrupted run ends bit for bit where an uninterrupted one does.
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import math
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,12 +37,28 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import LrfitError
+from .checkpoint import CHECKPOINT_META, CHECKPOINT_WEIGHTS, load_checkpoint, save_checkpoint
+from .policies import Plateau, RollbackPolicy, StopRule, StopState
+
+__all__ = [
+    "CHECKPOINT_META",
+    "CHECKPOINT_WEIGHTS",
+    "BatchSource",
+    "OptimiserSettings",
+    "Plateau",
+    "RollbackPolicy",
+    "ShuffledBatches",
+    "Solver",
+    "SolverResult",
+    "StopRule",
+    "StopState",
+    "adam",
+    "load_checkpoint",
+    "optimise",
+    "save_checkpoint",
+]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_WEIGHTS = "checkpoint.pt"
-CHECKPOINT_META = "checkpoint.json"
-_PLATEAU_EPS = 1e-8
 
 
 # -- what an epoch trains on ------------------------------------------------------------
@@ -107,148 +120,6 @@ class ShuffledBatches:
         for g, s in zip(self.generators, state["generators"]):
             g.set_state(s)
 
-
-# -- when to stop, which epoch is best -------------------------------------------------
-@dataclass
-class StopState:
-    """Progress of one member under a :class:`StopRule` (JSON-serialisable)."""
-
-    epoch: int = 0
-    best_epoch: int = 0
-    best_loss: float = math.inf
-    best_accuracy: float = -1.0
-    stopped: str | None = None
-
-
-@dataclass
-class StopRule:
-    """When training stops and which epoch is kept.
-
-    Attributes
-    ----------
-    max_epochs : int
-        Upper bound on epochs.
-    patience : int
-        Stop after this many epochs without progress of the monitored loss (0: never).
-    tol : float
-        Relative improvement of the monitored loss that counts as progress
-        (``loss < best * (1 - tol)``).
-    target_accuracy : float, optional
-        Task training: stop once the monitored accuracy reaches it (the final network
-        is kept); epochs are then ranked by accuracy first, loss second.
-
-    Examples
-    --------
-    >>> rule, state = StopRule(max_epochs=10, patience=2), StopState()
-    >>> [rule.update(state, e, loss) for e, loss in enumerate([1.0, 0.5, 0.6, 0.7], 1)]
-    [True, True, False, False]
-    >>> state.stopped, state.best_epoch
-    ('patience', 2)
-    """
-
-    max_epochs: int
-    patience: int = 0
-    tol: float = 0.0
-    target_accuracy: float | None = None
-
-    def update(self, state: StopState, epoch: int, loss: float, accuracy: float | None = None) -> bool:
-        """Record epoch *epoch*'s monitored loss (and accuracy); ``True`` when it is the new best."""
-        state.epoch = epoch
-        if self.target_accuracy is not None:
-            acc = -math.inf if accuracy is None else accuracy
-            better = acc > state.best_accuracy or (acc == state.best_accuracy and loss < state.best_loss * (1 - self.tol))
-        else:
-            acc = state.best_accuracy
-            better = loss < state.best_loss * (1 - self.tol) or state.best_epoch == 0
-        if better:
-            state.best_loss, state.best_accuracy, state.best_epoch = loss, acc, epoch
-        elif self.patience and epoch - state.best_epoch >= self.patience:
-            state.stopped = "patience"
-        if self.target_accuracy is not None and accuracy is not None and accuracy >= self.target_accuracy:
-            state.stopped = "target"
-        return better
-
-    def reopen(self, state: StopState) -> None:
-        """On resume: a run stopped at a target that is now higher (or gone) continues."""
-        if state.stopped == "target" and (self.target_accuracy is None or state.best_accuracy < self.target_accuracy):
-            state.stopped = None
-
-    def finished(self, state: StopState) -> bool:
-        """Whether the member trains no further."""
-        return state.stopped is not None or state.epoch >= self.max_epochs
-
-
-# -- learning-rate schedule and rollback -------------------------------------------------
-@dataclass
-class Plateau:
-    """Multiply the learning rate by *factor* after *patience* epochs without relative progress *threshold*.
-
-    The same rule as ``torch.optim.lr_scheduler.ReduceLROnPlateau`` (mode ``min``,
-    relative threshold, no cool-down), applied to the ``lr`` of the groups it is given.
-    """
-
-    factor: float
-    patience: int
-    min_lr: float
-    threshold: float
-    best: float = math.inf
-    bad: int = 0
-
-    @classmethod
-    def for_patience(cls, patience: int, factor: float, min_lr: float, threshold: float) -> "Plateau":
-        """The fits' schedule: plateau patience ``max(1, patience // 3)`` (10 without early stopping)."""
-        return cls(factor, max(1, patience // 3) if patience else 10, min_lr, threshold)
-
-    def step(self, current: float, groups: Iterable[dict[str, Any]]) -> None:
-        """Record the monitored loss *current*; lower the ``lr`` of *groups* after a plateau."""
-        if current < self.best * (1.0 - self.threshold):
-            self.best, self.bad = current, 0
-        else:
-            self.bad += 1
-        if self.bad > self.patience:
-            for group in groups:
-                old = float(group["lr"])
-                new = max(old * self.factor, self.min_lr)
-                if old - new > _PLATEAU_EPS:
-                    group["lr"] = new
-            self.bad = 0
-
-
-@dataclass
-class RollbackPolicy:
-    """What a non-finite loss or gradient does.
-
-    The parameters and the optimiser go back to the end of the last finished epoch, the
-    learning rate is multiplied by *factor* (the halvings compound: after ``k`` rollbacks
-    it is ``lr0 * factor**k``, floored at *min_lr*) and the epoch is run again.  After
-    *max_rollbacks* rollbacks the next non-finite value ends the run with an
-    :class:`~lrfit.errors.LrfitError` naming *lr_key*, the setting to change.
-
-    Attributes
-    ----------
-    max_rollbacks : int
-        Bound on rollbacks (0: the first non-finite value is an error).
-    factor : float
-        Learning-rate factor of each rollback.
-    min_lr : float
-        Floor of the learning rate.
-    lr_key : str
-        The config key or argument that sets the learning rate, as the error message names it.
-    """
-
-    max_rollbacks: int = 20
-    factor: float = 0.5
-    min_lr: float = 0.0
-    lr_key: str = "'lr'"
-
-    def error(self, rollbacks: int, lr0: float, lr: float) -> LrfitError:
-        """The one-sentence error that ends a run after *rollbacks* rollbacks."""
-        done = (f"stayed non-finite after {rollbacks} rollbacks that lowered the learning rate from {lr0:.3g} to {lr:.3g}"
-                if rollbacks else "became non-finite")
-        return LrfitError(f"The training loss or its gradient {done}; the data scaling or the learning rate is the "
-                          f"likely cause: lower {self.lr_key} or rescale the data.")
-
-
 # -- optimiser helpers ------------------------------------------------------------------
 def adam(groups: Iterable[tuple[Iterable[torch.nn.Parameter], float]], weight_decay: float = 0.0,
          fused: bool | None = None) -> torch.optim.Adam:
@@ -281,63 +152,6 @@ def _lr_groups(optimiser: Any, member: int) -> list[dict[str, Any]]:
     """The dicts holding member *member*'s learning rate(s)."""
     per_member = getattr(optimiser, "member_groups", None)
     return [per_member[member]] if per_member is not None else optimiser.param_groups
-
-
-# -- checkpoints --------------------------------------------------------------------------
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def save_checkpoint(directory: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write ``checkpoint.pt`` (plain tensors) and ``checkpoint.json`` (progress) atomically.
-
-    Parameters
-    ----------
-    directory : str or Path
-        Where the two files go (created if needed).
-    tensors : dict
-        Nested dicts / lists of tensors and numbers.
-    meta : dict
-        JSON-serialisable progress.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    _atomic_write(directory / CHECKPOINT_WEIGHTS, lambda p: torch.save(tensors, p))
-    _atomic_write(directory / CHECKPOINT_META, lambda p: p.write_text(json.dumps(meta, indent=1)))
-
-
-def load_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Read a checkpoint written by :func:`save_checkpoint`; ``None`` if there is none.
-
-    Parameters
-    ----------
-    directory : str or Path
-        Where the two files are.
-
-    Returns
-    -------
-    tuple of dict or None
-        ``(tensors, meta)``.
-    """
-    directory = Path(directory)
-    weights, meta_path = directory / CHECKPOINT_WEIGHTS, directory / CHECKPOINT_META
-    if not weights.is_file() or not meta_path.is_file():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        tensors = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise LrfitError(
-            f"The checkpoint in '{directory}' cannot be read ({type(exc).__name__}); delete "
-            f"{CHECKPOINT_WEIGHTS} and {CHECKPOINT_META} to start over."
-        ) from None
-    if not isinstance(meta, dict) or "solver" not in meta or not isinstance(tensors, dict) or "params" not in tensors:
-        raise LrfitError(f"The checkpoint in '{directory}' was written by an older lrfit; delete {CHECKPOINT_WEIGHTS} "
-                         f"and {CHECKPOINT_META} (or pass --overwrite) to start over.")
-    return tensors, meta
-
 
 # -- the loop -----------------------------------------------------------------------------
 @dataclass

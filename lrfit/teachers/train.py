@@ -67,7 +67,9 @@ import torch
 from ..analysis.resample import evaluate_on_task
 from ..errors import LrfitError
 from ..fitting.losses import masked_mse
-from ..fitting.solver import CHECKPOINT_META, CHECKPOINT_WEIGHTS, RollbackPolicy, Solver, StopRule, adam
+from ..fitting.checkpoint import CHECKPOINT_META, CHECKPOINT_WEIGHTS
+from ..fitting.policies import RollbackPolicy, StopRule
+from ..fitting.solver import Solver, adam
 from ..models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
 from ..seeding import derive_seed, torch_generator
 from ..tasks import Task, get_task
