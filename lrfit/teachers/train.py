@@ -69,7 +69,7 @@ from ..errors import LrfitError
 from ..fitting.losses import masked_mse
 from ..fitting.checkpoint import CHECKPOINT_META, CHECKPOINT_WEIGHTS
 from ..fitting.policies import RollbackPolicy, StopRule
-from ..fitting.solver import Solver, adam
+from ..fitting.solver import Solver, SolverResult, adam
 from ..models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
 from ..seeding import derive_seed, torch_generator
 from ..tasks import Task, get_task
@@ -408,24 +408,47 @@ def train_teacher(
         "optimizer": "adam",
     }
     model = build_network(task, n_units, rank_value, rho, seed, noise_std, tau, w_out_std, device, overlap_init)
-    recurrent = [model.j] if rank_value is None else [model.m, model.n]
-    others = [p for name, p in model.named_parameters() if name not in ("j", "m", "n")]
-    scale_rec = lr_recurrent if rank_value is None else 1.0
-    optimizer = adam([(recurrent, lr * scale_rec), (others, lr)])
-
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         _prepare_out(out_dir, resume, overwrite)
+    result = _train(model, task, settings, out_dir, resume, progress, callback)
+    if result.stopped == "max_epochs" and result.best_epoch and result.best_epoch != result.epoch:
+        log.info("Target accuracy not reached; keeping the best validation epoch %d.", result.best_epoch)
+    metrics = _final_metrics(model, task, settings, result)
+    if out_dir is not None:
+        extra = {
+            "task": task.to_dict(),
+            "role": "teacher",
+            "seed": int(seed),
+            "rank": settings["rank"],
+            "rho": settings["rho"],
+            "accuracy": metrics["accuracy"],
+        }
+        save_model(model, out_dir, extra=extra)
+        (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
+        (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    return TeacherResult(model=model, task=task, metrics=metrics, settings=settings, out=out_dir, history=result.history)
+
+
+def _train(model: RNNBase, task: Task, settings: dict[str, Any], out_dir: Path | None, resume: bool, progress: bool,
+           callback: Callable[[dict[str, Any]], None] | None) -> SolverResult:
+    """The solver with the teacher's batch source (fresh trials), loss (readout MSE) and stop rule (target accuracy)."""
+    full = settings["rank"] == "full"
+    recurrent = [model.j] if full else [model.m, model.n]
+    others = [p for name, p in model.named_parameters() if name not in ("j", "m", "n")]
+    lr = settings["lr"]
+    optimizer = adam([(recurrent, lr * (settings["lr_recurrent"] if full else 1.0)), (others, lr)])
 
     def check_settings(saved: dict[str, Any]) -> None:
         if saved and "overlap_init" not in saved:
             # written before overlap_init existed (independent m, n); the
             # initialisation no longer matters once the checkpoint is loaded
-            settings["overlap_init"] = None if rank_value is None else 0.0
+            settings["overlap_init"] = None if full else 0.0
             saved = {**saved, "overlap_init": settings["overlap_init"]}
         _check_resume(saved, settings, out_dir)
 
-    val_trials = task.generate(n_val, seed=derive_seed(seed, _VAL))
+    seed = settings["seed"]
+    val_trials = task.generate(settings["n_val"], seed=derive_seed(seed, _VAL))
     val_seed = derive_seed(seed, _VAL, 1)
 
     def validate() -> dict[str, float]:
@@ -434,30 +457,36 @@ def train_teacher(
         return {"monitor": val["loss"], "accuracy": val["accuracy"]}
 
     solver = Solver(
-        dict(model.named_parameters()), optimizer, StopRule(int(max_epochs), target_accuracy=float(target_accuracy)),
-        rollback=RollbackPolicy(lr_key="'lr' (lrfit teacher --lr)"), clip=float(clip), clip_params=list(model.parameters()),
-        checkpoint_dir=out_dir, progress=progress, desc=f"teacher {task.name}",
+        dict(model.named_parameters()), optimizer, StopRule(settings["max_epochs"], target_accuracy=settings["target_accuracy"]),
+        rollback=RollbackPolicy(lr_key="'lr' (lrfit teacher --lr)"), clip=settings["clip"],
+        clip_params=list(model.parameters()), checkpoint_dir=out_dir, progress=progress, desc=f"teacher {task.name}",
     )
-    result = solver.run(
-        _FreshTrials(task, model, seed, int(batch_size), int(batches_per_epoch)),
+    return solver.run(
+        _FreshTrials(task, model, seed, settings["batch_size"], settings["batches_per_epoch"]),
         lambda batch: masked_mse(model(batch[0], generator=batch[3]).outputs, batch[1], batch[2]),
         validate, resume=resume, settings=settings, check_settings=check_settings, average="batches",
         row=lambda r: {"epoch": r["epoch"], "loss": r["train_loss"], "val_loss": r["monitor"],
                        "val_accuracy": r["accuracy"], "seconds": r["seconds"]},
         describe=lambda r: f"loss={r['loss']:.4f}, val_acc={r['val_accuracy']:.3f}", on_epoch_end=callback,
     )
-    state, history, stopped, seconds = result.states[0], result.history, result.stopped, result.seconds
-    epoch = state.epoch
-    if stopped == "max_epochs" and state.best_epoch and state.best_epoch != epoch:
-        log.info("Target accuracy not reached; keeping the best validation epoch %d.", state.best_epoch)
+
+
+def _final_metrics(model: RNNBase, task: Task, settings: dict[str, Any], result: SolverResult) -> dict[str, Any]:
+    """``metrics.json``: accuracy and loss on fresh test trials, progress, and the machine."""
     model.eval()
-    test = evaluate(model, task, n_trials=n_test, seed=derive_seed(seed, _TEST))
+    n_test = settings["n_test"]
+    test = evaluate(model, task, n_trials=n_test, seed=derive_seed(settings["seed"], _TEST))
+    state, history, stopped = result.states[0], result.history, result.stopped
     final_val = history[-1] if history else {}
-    metrics = {
+    log.info(
+        "Teacher %s (%s, N=%d): accuracy %.3f on %d fresh trials after %d epochs, %.1f s.",
+        task.name, settings["rank"], settings["n_units"], test["accuracy"], n_test, state.epoch, result.seconds,
+    )
+    return {
         "accuracy": test["accuracy"],
         "loss": test["loss"],
-        "epochs": epoch,
-        "seconds": seconds,
+        "epochs": state.epoch,
+        "seconds": result.seconds,
         "stopped": stopped,
         "best_epoch": state.best_epoch,
         "val_accuracy": state.best_accuracy if stopped == "max_epochs" else final_val.get("val_accuracy"),
@@ -468,23 +497,6 @@ def train_teacher(
         "machine": platform.machine(),
         "history": history,
     }
-    log.info(
-        "Teacher %s (%s, N=%d): accuracy %.3f on %d fresh trials after %d epochs, %.1f s.",
-        task.name, settings["rank"], n_units, test["accuracy"], n_test, epoch, seconds,
-    )
-    if out_dir is not None:
-        extra = {
-            "task": task.to_dict(),
-            "role": "teacher",
-            "seed": int(seed),
-            "rank": settings["rank"],
-            "rho": settings["rho"],
-            "accuracy": test["accuracy"],
-        }
-        save_model(model, out_dir, extra=extra)
-        (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
-        (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
-    return TeacherResult(model=model, task=task, metrics=metrics, settings=settings, out=out_dir, history=history)
 
 
 class _FreshTrials:
