@@ -41,6 +41,7 @@ import pandas as pd
 
 from .errors import DataError
 from .paths import require_file
+from .timeaxis import check_bin_width, log_time_axis, time_from_vector
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
@@ -173,10 +174,14 @@ def read_trialdata_hdf5(path: str | PathLike) -> TrialData:
         n_trials = f["activity"].shape[0]
         meta = json.loads(f.attrs.get("meta", "{}"))
         meta["source"] = str(p)
-        return TrialData(activity=f["activity"][()], inputs=f["inputs"][()], mask=f["mask"][()].astype(bool),
-                         input_names=tuple(f["input_names"].asstr()[()]),
-                         conditions=pd.DataFrame(cond, index=pd.RangeIndex(n_trials)),
-                         dt=float(f.attrs["dt"]), time=f["time"][()], neuron_ids=ids, meta=meta)
+        time, dt = time_from_vector(f["time"][()], f["activity"].shape[1], dt=float(f.attrs["dt"]), time_units="s",
+                                    source=p, what="time array '/time'", field="time")
+        out = TrialData(activity=f["activity"][()], inputs=f["inputs"][()], mask=f["mask"][()].astype(bool),
+                        input_names=tuple(f["input_names"].asstr()[()]),
+                        conditions=pd.DataFrame(cond, index=pd.RangeIndex(n_trials)),
+                        dt=dt, time=time, neuron_ids=ids, meta=meta)
+    log_time_axis(out.dt, out.time, p)
+    return out
 
 
 def write_lfads_hdf5(data: TrialData, path: str | PathLike, *, valid_fraction: float = 0.2,
@@ -260,8 +265,11 @@ def read_lfads_hdf5(path: str | PathLike, *, dt: float | None = None, split: str
     if split == "all":
         order = np.argsort(cond["trial_index"].to_numpy(), kind="stable")
         act, inp, cond = act[order], inp[order], cond.iloc[order].reset_index(drop=True)
-    return TrialData(activity=act, inputs=inp, conditions=cond, dt=float(dt),
-                     meta={"source": str(p), "format": "lfads", "units": "counts"})
+    dt = check_bin_width(float(dt), source=p, what="dt", from_time=False)
+    out = TrialData(activity=act, inputs=inp, conditions=cond, dt=dt,
+                    meta={"source": str(p), "format": "lfads", "units": "counts"})
+    log_time_axis(out.dt, out.time, p)
+    return out
 
 
 def is_lfads(keys: list[str]) -> bool:

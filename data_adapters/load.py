@@ -19,56 +19,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import DataError
-from .paths import require_file, resolve_data_path
+from .formats import FORMATS, detect_format
+from .neuron_trials import NeuronTrials
+from .paths import resolve_data_path
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-FORMATS = ("nwb", "hdf5", "npz", "npy", "mat")
-_SUFFIX = {".nwb": "nwb", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".npz": "npz", ".npy": "npy",
-           ".mat": "mat"}
-
-
-def detect_format(path: str | PathLike) -> str:
-    """Return ``"nwb"``, ``"hdf5"``, ``"npz"``, ``"npy"`` or ``"mat"`` from the file's content.
-
-    Raises
-    ------
-    DataError
-        If the file is missing, empty or of no supported type.
-    """
-    p = require_file(path)
-    with open(p, "rb") as fh:
-        head = fh.read(1100)
-    suffix_fmt = _SUFFIX.get(p.suffix.lower())
-    if not head:
-        raise DataError(f"'{p}' is empty; re-download or re-write it", field="path")
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "npz"
-    if head.startswith(b"MATLAB 5.0") or head.startswith(b"MATLAB 7.3"):
-        return "mat"
-    if any(head[o:o + 8] == HDF5_MAGIC for o in (0, 512, 1024)):
-        import h5py
-
-        try:
-            with h5py.File(p, "r") as f:
-                attrs = dict(f.attrs)
-        except (OSError, KeyError, RuntimeError):
-            raise DataError(f"'{p}' has an HDF5 header but cannot be opened; the file is truncated or corrupt — "
-                            "re-download or re-write it", field="path") from None
-        if "nwb_version" in attrs or attrs.get("neurodata_type") in ("NWBFile", b"NWBFile"):
-            return "nwb"
-        return "hdf5"
-    kind = {"nwb": "an NWB (HDF5)", "hdf5": "an HDF5", "npz": "an NPZ", "npy": "an NPY",
-            "mat": "a MATLAB"}.get(suffix_fmt or "", "a supported")
-    raise DataError(f"'{p}' is not {kind} file (its first bytes match no known format); check that the path "
-                    "points to the recording and that the file is not truncated or corrupt", field="path")
+__all__ = ["FORMATS", "detect_format", "load", "load_config"]
 
 
 def load(path: str | PathLike | list[str | PathLike], *, format: str | None = None,
@@ -92,6 +56,20 @@ def load(path: str | PathLike | list[str | PathLike], *, format: str | None = No
     Returns
     -------
     TrialData
+
+    Examples
+    --------
+    A file written by :func:`data_adapters.write_hdf5` reads back unchanged:
+
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> from data_adapters import TrialData, load, write_hdf5
+    >>> data = TrialData(activity=np.ones((2, 5, 3)), dt=0.01)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_hdf5(data, Path(tmp) / "rec.h5")
+    ...     back = load(path)
+    >>> back.n_trials, back.n_neurons, bool(np.array_equal(back.activity, data.activity))
+    (2, 3, True)
     """
     if isinstance(path, (list, tuple)):  # MAT unit files, one per neuron (Mante et al. 2013)
         p: Any = [resolve_data_path(q, base_dir) for q in path]
@@ -137,3 +115,36 @@ def load_config(data_section: Mapping[str, Any], base_dir: str | PathLike | None
         raise DataError("the data: section of the config has no 'path'; add path: <recording file>", field="path")
     path = opts.pop("path")
     return load(path, base_dir=base_dir, **opts)
+
+def load_neuron_trials(path: str | PathLike | list[str | PathLike], **options: Any) -> NeuronTrials:
+    """Read single trials per neuron from MAT unit files / a TDR file or from arrays with a trial axis.
+
+    Parameters
+    ----------
+    path
+        MAT file(s) or folder (:func:`data_adapters.mat.load_mat_trials`), or an NPZ / HDF5
+        file with a NaN-padded ``trial`` axis (:func:`data_adapters.factors.arrays_to_neuron_trials`).
+    **options
+        The reader's options (as for :func:`data_adapters.load`).
+
+    Returns
+    -------
+    NeuronTrials
+    """
+    if isinstance(path, (list, tuple)) or Path(path).is_dir() or detect_format(path) == "mat":
+        from .mat import load_mat_trials
+
+        return load_mat_trials(path, **options)
+    fmt = detect_format(path)
+    from .factors import arrays_to_neuron_trials
+
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as z:
+            return arrays_to_neuron_trials(z, source=Path(path), **options)
+    if fmt == "hdf5":
+        from .hdf5 import _H5Arrays, open_h5
+
+        with open_h5(path) as f:
+            return arrays_to_neuron_trials(_H5Arrays(f), source=Path(path), **options)
+    raise DataError(f"'{path}' ({fmt}) holds no per-neuron single trials; use MAT unit/TDR files or an NPZ/HDF5 "
+                    "array with a trial axis (axis_order with 'trial')", field="path")

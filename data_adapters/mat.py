@@ -54,8 +54,11 @@ import pandas as pd
 
 from .errors import DataError
 from .inputs import build_inputs
-from .npz import arrays_to_trialdata, parse_axis_order
+from .neuron_trials import NeuronTrials
+from .axes import parse_axis_order
+from .npz import arrays_to_trialdata
 from .paths import require_file
+from .timeaxis import log_time_axis, resolve_time
 from .trialdata import TrialData
 
 log = logging.getLogger(__name__)
@@ -214,24 +217,10 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]
 def _time_axis(time: Any, T: int, dt: float | None, time_units: str, what: str,
                source: Any) -> tuple[np.ndarray, float]:
     """Bin centres (s) and bin width from a time vector, or from ``dt`` when there is none."""
-    scale = {"s": 1.0, "ms": 1e-3}.get(time_units)
-    if scale is None:
-        raise DataError(f"time_units={time_units!r} for '{source}' is not known; use 's' or 'ms'",
-                        field="time_units")
-    if time is None:
-        if dt is None:
-            raise DataError(f"'{source}' has no {what}; pass dt=<bin width in s>", field="dt")
-        return dt / 2 + np.arange(T) * dt, float(dt)
-    t = np.asarray(time, dtype=np.float64).reshape(-1) * scale
-    if t.size != T:
-        raise DataError(f"{what} in '{source}' has {t.size} entries but the responses have {T} time bins; "
-                        "responses must be trials x time with one time per bin", field="time")
-    if dt is None:
-        d = np.diff(t)
-        if d.size == 0 or d[0] <= 0 or not np.allclose(d, d[0], rtol=1e-6, atol=1e-12):
-            raise DataError(f"{what} in '{source}' is not evenly spaced; pass dt=<bin width in s>", field="dt")
-        dt = float(f"{np.mean(d):.10g}")
-    return t, float(dt)
+    if time is None and dt is None:
+        raise DataError(f"'{source}' has no {what}; pass dt=<bin width in s>", field="dt")
+    return resolve_time(time, T, dt=dt, t_start=None, time_units=time_units, source=source, what=what,
+                        field="time", length_fix="responses must be trials x time with one time per bin")
 
 
 def _py(v: Any) -> Any:
@@ -372,16 +361,7 @@ def _variable(u: UnitRecord, name: str, K: int) -> np.ndarray:
 def _average_unit(u: UnitRecord, cols: list[str], keep_correct: str | None, dt: float,
                   time: np.ndarray) -> dict[tuple, tuple[np.ndarray, np.ndarray, int]]:
     """Condition key -> (mean response (T,), valid bins (T,), trials averaged) for one unit."""
-    K = u.response.shape[0]
-    df = pd.DataFrame({c: _variable(u, c, K) for c in cols})
-    keep = df.notna().all(axis=1).to_numpy(copy=True)
-    if keep_correct is not None:
-        try:
-            ok = np.asarray(_variable(u, keep_correct, K), dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"task variable {keep_correct!r} of unit {u.label!r} in '{u.source}' is not 0/1; "
-                            "pass correct_key=<0/1 variable> or only_correct=False", field=keep_correct) from None
-        keep &= ok == 1
+    df, keep = _kept_trials(u, cols, keep_correct)
     if not keep.any():
         return {}
     resp = u.response[keep]
@@ -399,6 +379,108 @@ def _sort_key(key: tuple) -> tuple:
 
 def _describe(cols: Sequence[str], key: tuple) -> str:
     return "(" + ", ".join(f"{c}={v!r}" for c, v in zip(cols, key)) + ")"
+
+
+def _shared_time(units: Sequence[UnitRecord], dt: float | None, time_units: str) -> tuple[np.ndarray, float]:
+    """The time axis (s) and bin width shared by all units (an error when they differ)."""
+    u0 = units[0]
+    T = u0.response.shape[1]
+    time, dt = _time_axis(u0.time, T, dt, time_units, f"the time vector of unit {u0.label!r}", u0.source)
+    for u in units[1:]:
+        if u.response.shape[1] != T:
+            raise DataError(f"unit {u.label!r} in '{u.source}' has {u.response.shape[1]} time bins but unit "
+                            f"{u0.label!r} has {T}; units must share one time axis — cut all responses to the "
+                            "same window (responses are trials x time)", field="response")
+        if u.time is not None and u0.time is not None and not np.allclose(
+                np.asarray(u.time, dtype=np.float64).reshape(-1), np.asarray(u0.time, dtype=np.float64).reshape(-1)):
+            raise DataError(f"the time vector of unit {u.label!r} in '{u.source}' differs from that of unit "
+                            f"{u0.label!r}; align all units to the same event and bins", field="time")
+    return time, dt
+
+
+def _unit_labels(units: Sequence[UnitRecord]) -> np.ndarray:
+    """Neuron ids of the units (prefixed with the file name when they repeat)."""
+    labels = [u.label for u in units]
+    if len(set(labels)) != len(labels):
+        labels = [f"{Path(u.source).stem}:{u.label}" for u in units]
+    return np.asarray([str(v) for v in labels] if any(isinstance(v, str) for v in labels) else labels)
+
+
+def _condition_cols(units: Sequence[UnitRecord], conditions: str | Sequence[str] | None, source: Any) -> list[str]:
+    cols = [conditions] if isinstance(conditions, str) else list(conditions or [])
+    if not cols:
+        raise DataError(f"layout needs conditions=[task variables] to average over for '{source}'; available: "
+                        f"{sorted(units[0].task_variables)}", field="conditions")
+    return cols
+
+
+def _kept_trials(u: UnitRecord, cols: list[str], keep_correct: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Condition values of one unit's trials and which trials are kept (no NaN value; correct if asked)."""
+    K = u.response.shape[0]
+    df = pd.DataFrame({c: _variable(u, c, K) for c in cols})
+    keep = df.notna().all(axis=1).to_numpy(copy=True)
+    if keep_correct is not None:
+        try:
+            ok = np.asarray(_variable(u, keep_correct, K), dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"task variable {keep_correct!r} of unit {u.label!r} in '{u.source}' is not 0/1; "
+                            "pass correct_key=<0/1 variable> or only_correct=False", field=keep_correct) from None
+        keep &= ok == 1
+    return df, keep
+
+
+def unit_trials(units: Sequence[UnitRecord], conditions: str | Sequence[str], *, only_correct: bool = False,
+                correct_key: str = "correct", time_units: str = "s", dt: float | None = None, inputs: Any = None,
+                source: str | None = None, units_label: str | None = None,
+                meta: Mapping[str, Any] | None = None) -> NeuronTrials:
+    """Keep the single trials of neurons recorded in different sessions, NaN-padded per neuron.
+
+    The same units, conditions and trial selection as :func:`pseudo_population`, but
+    nothing is averaged: ``responses[c, r, :, n]`` is neuron ``n``'s ``r``-th kept trial
+    of condition ``c`` (in file order) and NaN beyond its trial count.  Conditions are
+    every combination found in any unit (sorted); a neuron lacking one has no trials
+    there.  ``NeuronTrials.average()`` equals :func:`pseudo_population` (conditions
+    some neuron lacks are dropped with a warning); :func:`data_adapters.neuron_trials.split_halves`
+    splits them into train and test halves.
+
+    Parameters
+    ----------
+    units, conditions, only_correct, correct_key, time_units, dt, inputs, source, units_label, meta
+        As for :func:`pseudo_population`.
+
+    Returns
+    -------
+    NeuronTrials
+    """
+    if not units:
+        raise DataError(f"no units found in '{source}'; point to MAT unit files or a TDR file", field="path")
+    cols = _condition_cols(units, conditions, source)
+    time, dt = _shared_time(units, dt, time_units)
+    per_unit: list[dict[tuple, np.ndarray]] = []
+    for u in units:
+        df, keep = _kept_trials(u, cols, correct_key if only_correct else None)
+        kept = np.flatnonzero(keep)
+        groups = df.iloc[kept].groupby(cols, sort=False, dropna=False).indices
+        per_unit.append({tuple(_py(v) for v in (k if isinstance(k, tuple) else (k,))): u.response[kept[idx]]
+                         for k, idx in groups.items()})
+    keys = sorted(set().union(*per_unit), key=_sort_key)
+    if not keys:
+        raise DataError(f"no unit in '{source}' has a kept trial; use only_correct=False or check the task "
+                        f"variables {cols}", field="conditions")
+    R = max(len(v) for d in per_unit for v in d.values())
+    resp = np.full((len(keys), R, len(time), len(units)), np.nan)
+    for n, d in enumerate(per_unit):
+        for c, k in enumerate(keys):
+            if k in d:
+                resp[c, :len(d[k]), :, n] = d[k]
+    info = {"source": source, **dict(meta or {}),
+            "unit_trials": {"conditions": cols, "only_correct": bool(only_correct), "n_units": len(units)}}
+    if units_label:
+        info["units"] = units_label
+    out = NeuronTrials(responses=resp, conditions=pd.DataFrame([dict(zip(cols, k)) for k in keys], columns=cols),
+                       dt=dt, time=time, neuron_ids=_unit_labels(units), input_spec=inputs, meta=info)
+    log_time_axis(dt, time, source)
+    return out
 
 
 def pseudo_population(units: Sequence[UnitRecord], conditions: str | Sequence[str], *,
@@ -449,22 +531,9 @@ def pseudo_population(units: Sequence[UnitRecord], conditions: str | Sequence[st
         raise DataError(f"no units found in '{source}'; point to MAT unit files or a TDR file", field="path")
     if on_missing not in ("warn", "error"):
         raise DataError(f"on_missing={on_missing!r} is not known; use 'warn' or 'error'", field="on_missing")
-    cols = [conditions] if isinstance(conditions, str) else list(conditions or [])
-    if not cols:
-        raise DataError(f"layout needs conditions=[task variables] to average over for '{source}'; available: "
-                        f"{sorted(units[0].task_variables)}", field="conditions")
+    cols = _condition_cols(units, conditions, source)
     u0 = units[0]
-    T = u0.response.shape[1]
-    time, dt = _time_axis(u0.time, T, dt, time_units, f"the time vector of unit {u0.label!r}", u0.source)
-    for u in units[1:]:
-        if u.response.shape[1] != T:
-            raise DataError(f"unit {u.label!r} in '{u.source}' has {u.response.shape[1]} time bins but unit "
-                            f"{u0.label!r} has {T}; units must share one time axis — cut all responses to the "
-                            "same window (responses are trials x time)", field="response")
-        if u.time is not None and u0.time is not None and not np.allclose(
-                np.asarray(u.time, dtype=np.float64).reshape(-1), np.asarray(u0.time, dtype=np.float64).reshape(-1)):
-            raise DataError(f"the time vector of unit {u.label!r} in '{u.source}' differs from that of unit "
-                            f"{u0.label!r}; align all units to the same event and bins", field="time")
+    time, dt = _shared_time(units, dt, time_units)
     per_unit = [_average_unit(u, cols, correct_key if only_correct else None, dt, time) for u in units]
     present = [{k for k, v in d.items() if v[2] >= max(1, int(min_trials))} for d in per_unit]
     common, found = set.intersection(*present), set.union(*present)
@@ -490,23 +559,23 @@ def pseudo_population(units: Sequence[UnitRecord], conditions: str | Sequence[st
     cond = pd.DataFrame([dict(zip(cols, k)) for k in keys], columns=cols)
     cond["min_trials"] = [min(d[k][2] for d in per_unit) for k in keys]
     inp, names = build_inputs(inputs, cond, time, dt, source=source) if inputs is not None else (None, None)
-    labels = [u.label for u in units]
-    if len(set(labels)) != len(labels):
-        labels = [f"{Path(u.source).stem}:{u.label}" for u in units]
     info = {"source": source, **dict(meta or {}),
             "pseudo_population": {"conditions": cols, "only_correct": bool(only_correct),
                                   "min_trials": int(min_trials), "n_units": len(units),
                                   "dropped_conditions": len(found) - len(common)}}
     if units_label:
         info["units"] = units_label
-    return TrialData(activity=act, inputs=inp, input_names=names, mask=mask, conditions=cond, dt=dt, time=time,
-                     neuron_ids=np.asarray([str(v) for v in labels] if any(isinstance(v, str) for v in labels)
-                                           else labels),
-                     meta=info)
+    out = TrialData(activity=act, inputs=inp, input_names=names, mask=mask, conditions=cond, dt=dt, time=time,
+                    neuron_ids=_unit_labels(units), meta=info)
+    log_time_axis(out.dt, out.time, source)
+    return out
 
 
 # ---------------------------------------------------------------------- entry point
-def _mat_files(path: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
+def _mat_files(path: str | PathLike | Sequence[str | PathLike], layout: str = "auto") -> list[Path]:
+    if layout not in LAYOUTS:
+        raise DataError(f"layout={layout!r} is not known for '{path}'; {_did_you_mean(str(layout), LAYOUTS)}"
+                        f"use one of {LAYOUTS}", field="layout")
     if isinstance(path, (list, tuple)):
         files = [Path(q) for q in path]
     elif Path(path).is_dir():
@@ -519,6 +588,20 @@ def _mat_files(path: str | PathLike | Sequence[str | PathLike]) -> list[Path]:
     if not files:
         raise DataError("an empty list of MAT files was given; pass at least one file", field="path")
     return files
+
+
+def _trees(files: Sequence[Path], layout: str) -> Iterable[tuple[Path, dict[str, Any], str]]:
+    """Each file, its tree and its layout (detected when ``layout="auto"``)."""
+    for q in files:
+        tree = read_mat(q)
+        yield q, tree, _detect_layout(tree) if layout == "auto" else layout
+
+
+def _source_of(path: Any, files: Sequence[Path]) -> str:
+    """``meta["source"]`` of MAT files: the file, or the folder they are in."""
+    if len(files) == 1:
+        return str(files[0])
+    return str(Path(files[0]).parent) if isinstance(path, (list, tuple)) else str(Path(path))
 
 
 def _detect_layout(tree: Mapping[str, Any]) -> str:
@@ -588,14 +671,9 @@ def load_mat(path: str | PathLike | Sequence[str | PathLike], *, layout: str = "
     -------
     TrialData
     """
-    if layout not in LAYOUTS:
-        raise DataError(f"layout={layout!r} is not known for '{path}'; {_did_you_mean(str(layout), LAYOUTS)}"
-                        f"use one of {LAYOUTS}", field="layout")
-    files = _mat_files(path)
+    files = _mat_files(path, layout)
     records: list[UnitRecord] = []
-    for q in files:
-        tree = read_mat(q)
-        lay = _detect_layout(tree) if layout == "auto" else layout
+    for q, tree, lay in _trees(files, layout):
         if lay == "arrays":
             if len(files) > 1:
                 raise DataError(f"'{q}' holds plain arrays, but layout 'arrays' reads one file at a time; pass "
@@ -616,9 +694,54 @@ def load_mat(path: str | PathLike | Sequence[str | PathLike], *, layout: str = "
                             f"{lay!r}; drop them (time comes from the file, conditions from conditions=[...])",
                             field=bad[0])
         records += unit_records(tree, q, lay, variable)
-    source = str(files[0]) if len(files) == 1 else str(Path(path)) if not isinstance(path, (list, tuple)) \
-        else str(Path(files[0]).parent)
+    source = _source_of(path, files)
     return pseudo_population(records, conditions or [], only_correct=only_correct, correct_key=correct_key,
                              min_trials=min_trials, on_missing=on_missing, time_units=time_units, dt=dt,
                              inputs=inputs, source=source, units_label=units,
                              meta={"layout": lay, "files": [str(q) for q in files]})
+
+
+def load_mat_trials(path: str | PathLike | Sequence[str | PathLike], *, layout: str = "auto",
+                    variable: str | None = None, conditions: str | Sequence[str] | None = None,
+                    only_correct: bool = False, correct_key: str = "correct", time_units: str = "s",
+                    dt: float | None = None, inputs: Any = None, units: str | None = None,
+                    **array_options: Any) -> NeuronTrials:
+    """Read MAT files keeping each neuron's single trials (for split halves), not condition means.
+
+    Parameters
+    ----------
+    path, layout, variable, conditions, only_correct, correct_key, time_units, dt, inputs, units
+        As for :func:`load_mat`.
+    **array_options
+        Layout ``"arrays"`` only: the options of
+        :func:`data_adapters.factors.arrays_to_neuron_trials` (an activity array whose
+        ``axis_order`` has a NaN-padded ``trial`` axis).
+
+    Returns
+    -------
+    NeuronTrials
+        See :func:`unit_trials`.
+    """
+    files = _mat_files(path, layout)
+    records: list[UnitRecord] = []
+    for q, tree, lay in _trees(files, layout):
+        if lay == "arrays":
+            if len(files) > 1 or conditions is not None:
+                raise DataError(f"'{q}' holds plain arrays; read one file with axis_order naming a trial axis "
+                                "(conditions come from cond:<name> axes), or use layout='mante_unit' / 'tdr'",
+                                field="layout")
+            from .factors import arrays_to_neuron_trials
+
+            out = arrays_to_neuron_trials(_flatten(tree), source=q, time_units=time_units, dt=dt, inputs=inputs,
+                                          units=units, **array_options)
+            out.meta["layout"] = "arrays"
+            return out
+        if array_options:
+            bad = sorted(array_options)
+            raise DataError(f"options {bad} apply to layout 'arrays' only, but '{q}' is read with layout "
+                            f"{lay!r}; drop them", field=bad[0])
+        records += unit_records(tree, q, lay, variable)
+    source = _source_of(path, files)
+    return unit_trials(records, conditions or [], only_correct=only_correct, correct_key=correct_key,
+                       time_units=time_units, dt=dt, inputs=inputs, source=source, units_label=units,
+                       meta={"layout": lay, "files": [str(q) for q in files]})

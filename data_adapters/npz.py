@@ -29,6 +29,12 @@ Options (all plain values, so a YAML ``data:`` block can hold them):
     Optional arrays for the mask ``(trials, time)`` and the neuron ids.
 ``units``
     Free text stored in ``meta["units"]`` (e.g. ``"Hz"``).
+``condition_values``
+    Values of the condition factor axes ``cond:<name>`` of a multi-factor array,
+    e.g. ``axis_order: "neuron,cond:direction,cond:task,time,trial"`` with
+    ``condition_values: {direction: [-1, 1], task: [look, nolook]}`` and a
+    NaN-padded ``trial`` axis; see :mod:`data_adapters.factors` for the syntax and
+    what is returned.
 """
 
 from __future__ import annotations
@@ -43,27 +49,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .axes import activity_array, parse_axis_order
 from .inputs import build_inputs
+from .timeaxis import log_time_axis, resolve_time
 from .trialdata import TrialData
-
-_AXES = {
-    "trial": "trial", "trials": "trial", "cond": "trial", "conds": "trial", "condition": "trial",
-    "conditions": "trial",
-    "time": "time", "t": "time", "bin": "time", "bins": "time", "times": "time",
-    "neuron": "neuron", "neurons": "neuron", "unit": "neuron", "units": "neuron", "cell": "neuron",
-    "cells": "neuron",
-}
-
-
-def parse_axis_order(axis_order: str | Sequence[str], source: Any = None) -> list[str]:
-    """Parse ``"cond,time,neuron"`` into canonical axis names (``trial``, ``time``, ``neuron``)."""
-    toks = [t.strip().lower() for t in (axis_order.split(",") if isinstance(axis_order, str) else axis_order)]
-    canon = [_AXES.get(t) for t in toks]
-    if None in canon or len(set(canon)) != len(canon) or not {"time", "neuron"} <= set(canon):
-        raise DataError(f"axis_order {axis_order!r} for '{source}' is not valid; name each axis once with "
-                        "trial/cond, time and neuron, e.g. axis_order='cond,time,neuron'", field="axis_order")
-    return canon  # type: ignore[return-value]
-
 
 def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, activity_key: str | None = None,
                         axis_order: str | Sequence[str] = "trial,time,neuron", time_key: str | None = None,
@@ -71,7 +60,8 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
                         condition_keys: Sequence[str] | Mapping[str, str] | None = None,
                         input_keys: Sequence[str] | None = None, inputs: Any = None,
                         mask_key: str | None = None, neuron_ids_key: str | None = None,
-                        units: str | None = None) -> TrialData:
+                        units: str | None = None,
+                        condition_values: Mapping[str, Sequence[Any]] | None = None) -> TrialData:
     """Build :class:`TrialData` from a mapping of named arrays (NPZ, HDF5, MAT structs).
 
     Parameters
@@ -81,7 +71,7 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
     source
         File name (for messages and ``meta``).
     activity_key, axis_order, time_key, time_units, dt, t_start, condition_keys, input_keys, inputs, mask_key,
-    neuron_ids_key, units
+    neuron_ids_key, units, condition_values
         See the module docstring.
 
     Returns
@@ -97,46 +87,34 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
                             field=what)
         return np.asarray(arrays[key])
 
-    if activity_key is None:
-        if "activity" in arrays:
-            activity_key = "activity"
-        else:
-            cands = [k for k in keys if np.asarray(arrays[k]).ndim == len(axes)
-                     and np.asarray(arrays[k]).dtype.kind in "biuf"]
-            if len(cands) != 1:
-                raise DataError(f"cannot tell which array of '{source}' holds activity (candidates: {cands or keys}); "
-                                "pass activity_key=<name>", field="activity_key")
-            activity_key = cands[0]
-    raw = get(activity_key, "activity_key")
-    if raw.ndim != len(axes):
-        raise DataError(f"array {activity_key!r} in '{source}' has {raw.ndim} axes {raw.shape} but axis_order "
-                        f"{axis_order!r} names {len(axes)}; fix axis_order", field="axis_order")
+    activity_key, raw = activity_array(arrays, activity_key, axes, axis_order, source)
+    if any(a.startswith("cond:") for a in axes):
+        from .factors import factor_block, factor_trialdata
+
+        per_trial = {"condition_keys": condition_keys, "input_keys": input_keys, "mask_key": mask_key}
+        bad = sorted(k for k, v in per_trial.items() if v)
+        if bad:
+            raise DataError(f"option {bad[0]} for '{source}' does not apply to an axis_order with cond:<name> axes; "
+                            "conditions come from those axes (condition_values) and inputs from the inputs spec",
+                            field=bad[0])
+        nt = factor_block(raw, axes, source=source, time=None if time_key is None else get(time_key, "time_key"),
+                          time_key=time_key, time_units=time_units, dt=dt, t_start=t_start,
+                          condition_values=condition_values,
+                          neuron_ids=get(neuron_ids_key, "neuron_ids_key") if neuron_ids_key else None,
+                          inputs=inputs, meta={"activity_key": activity_key, "axis_order": ",".join(axes),
+                                               **({"units": units} if units else {})})
+        return factor_trialdata(nt, "trial" in axes)
+    if condition_values:
+        raise DataError(f"condition_values for '{source}' need condition factor axes in axis_order (e.g. "
+                        f"'neuron,cond:direction,time,trial'), but axis_order is {axis_order!r}",
+                        field="condition_values")
     if "trial" not in axes:
         raw, axes = raw[None], ["trial"] + axes
     act = np.transpose(raw, [axes.index(a) for a in ("trial", "time", "neuron")])
     K, T, _ = act.shape
 
-    time = None
-    if time_key is not None:
-        scale = {"s": 1.0, "ms": 1e-3}.get(time_units)
-        if scale is None:
-            raise DataError(f"time_units={time_units!r} for '{source}' is not known; use 's' or 'ms'",
-                            field="time_units")
-        time = get(time_key, "time_key").astype(np.float64).reshape(-1) * scale
-        if time.size != T:
-            raise DataError(f"time array {time_key!r} in '{source}' has {time.size} entries but activity has {T} "
-                            "time bins; check time_key and axis_order", field="time_key")
-        if dt is None:
-            d = np.diff(time)
-            if d.size == 0 or not np.allclose(d, d[0], rtol=1e-6, atol=1e-12) or d[0] <= 0:
-                raise DataError(f"time array {time_key!r} in '{source}' is not evenly spaced; pass dt=<bin width in s>",
-                                field="dt")
-            dt = float(f"{np.mean(d):.10g}")
-    if dt is None:
-        raise DataError(f"'{source}' gives no bin width; pass dt=<bin width in s> or time_key=<time array>",
-                        field="dt")
-    if time is None:
-        time = (t_start if t_start is not None else dt / 2) + np.arange(T) * dt
+    time, dt = resolve_time(None if time_key is None else get(time_key, "time_key"), T, dt=dt, t_start=t_start,
+                            time_units=time_units, source=source, what=f"time array {time_key!r}")
 
     cond: dict[str, Any] = {}
     if condition_keys is not None:
@@ -173,8 +151,10 @@ def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, ac
                             "axis_order": ",".join(axes) if isinstance(axis_order, str) else list(axis_order)}
     if units:
         meta["units"] = units
-    return TrialData(activity=act, inputs=inp, input_names=tuple(names) if chans else None, mask=mask,
-                     conditions=conditions, dt=dt, time=time, neuron_ids=ids, meta=meta)
+    out = TrialData(activity=act, inputs=inp, input_names=tuple(names) if chans else None, mask=mask,
+                    conditions=conditions, dt=dt, time=time, neuron_ids=ids, meta=meta)
+    log_time_axis(out.dt, out.time, source)
+    return out
 
 
 def load_npz(path: str | PathLike, **options: Any) -> TrialData:

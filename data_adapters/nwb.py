@@ -57,6 +57,7 @@ import pandas as pd
 
 from .binning import EDGE_TOL, bin_spike_times, gaussian_smooth
 from .errors import DataError
+from .formats import detect_format
 from .inputs import build_inputs, parse_input_spec
 from .trialdata import TrialData
 
@@ -80,8 +81,6 @@ def open_nwb(path: str | PathLike) -> Iterator[Any]:
     DataError
         If the file is missing, is not an NWB file, or cannot be read by pynwb.
     """
-    from .load import detect_format
-
     p = Path(path)
     fmt = detect_format(p)
     if fmt != "nwb":

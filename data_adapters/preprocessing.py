@@ -7,11 +7,14 @@ another, so nothing about held-out trials leaks into preprocessing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DataError, where
-from .trialdata import TrialData
+
+if TYPE_CHECKING:  # annotations only: TrialData's methods call this module
+    from .trialdata import TrialData
 
 NORMALISE_METHODS = ("zscore", "soft", "centre", "centre_global", "none")
 

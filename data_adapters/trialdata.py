@@ -12,13 +12,14 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from os import PathLike
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import preprocessing
 from .errors import DataError, where
+from .inputs import build_inputs
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,21 @@ class TrialData:
     DataError
         If shapes disagree, values are NaN/Inf in valid bins, ``dt`` is not
         positive, or ids are not unique.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> data = TrialData(activity=rng.poisson(3.0, size=(8, 20, 5)), inputs=rng.normal(size=(8, 20, 1)),
+    ...                  conditions=pd.DataFrame({"stim": [0, 1] * 4}), dt=0.02)
+    >>> data
+    TrialData(trials=8, time=20, neurons=5, inputs=['u0'], dt=0.02, conditions=['stim'], source=None)
+    >>> train, test = data.split("trials", test_fraction=0.25, seed=0)
+    >>> train.n_trials, test.n_trials
+    (6, 2)
+    >>> centred = test.normalise("zscore", reference=train)  # statistics from the training trials only
+    >>> [step["step"] for step in centred.meta["preprocessing"]]
+    ['select', 'normalise']
     """
 
     activity: np.ndarray
@@ -414,6 +430,88 @@ class TrialData:
             return tr, te
         raise DataError(f"unknown split by={by!r}; use 'trials', 'conditions' or 'neurons'", field="by")
 
+    def kfold(self, folds: int, by: str = "conditions", *, seed: int = 0,
+              column: str | Sequence[str] | None = None,
+              stratify: str | Sequence[str] | None = None) -> list[tuple[TrialData, TrialData]]:
+        """``folds`` train/test pairs in which every condition (or trial) is held out exactly once.
+
+        Parameters
+        ----------
+        folds
+            Number of folds K (2 <= K <= number of conditions / trials).
+        by
+            ``"conditions"``: the unique values of ``column`` are shuffled (seeded) and dealt
+            into K groups of near-equal size; fold k holds out group k, so no trial of a
+            held-out condition is ever in that fold's train set.
+            ``"trials"``: trials are shuffled and dealt into K groups (within each
+            condition of ``stratify`` when given, so every condition keeps trials on both sides).
+        seed
+            Seed of the ``numpy.random.Generator`` that shuffles.
+        column
+            Condition column(s) for ``by="conditions"``.
+        stratify
+            Condition column(s) to stratify ``by="trials"``.
+
+        Returns
+        -------
+        list of (TrialData, TrialData)
+            One ``(train, test)`` pair per fold; ``meta["split"]`` records the fold and the indices.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> d = TrialData(activity=np.zeros((8, 3, 2)), dt=0.05,
+        ...               conditions=pd.DataFrame({"angle": np.arange(8) * 45}))
+        >>> pairs = d.kfold(4, column="angle", seed=0)
+        >>> sorted(v for _, test in pairs for v in test.conditions["angle"])
+        [0, 45, 90, 135, 180, 225, 270, 315]
+        """
+        if isinstance(folds, bool) or int(folds) != folds or folds < 2:
+            raise DataError(f"folds={folds!r}{where(self.source)} must be an integer >= 2; "
+                            "use a plain split for a single hold-out", field="folds")
+        folds = int(folds)
+        rng = np.random.default_rng(seed)
+        if by in ("conditions", "condition"):
+            if column is None:
+                raise DataError("kfold(by='conditions') needs column=<condition column(s)>; "
+                                f"available columns: {list(self.conditions.columns)}", field="column")
+            keys = self._condition_keys(column, "column")
+            labels = keys[0].reset_index(drop=True) if len(keys) == 1 else pd.Series(list(zip(*keys)))
+            uniq = list(pd.unique(labels))
+            if folds > len(uniq):
+                raise DataError(f"folds={folds} is more than the {len(uniq)} conditions of {column}"
+                                f"{where(self.source)}; use at most {len(uniq)} folds", field="folds")
+            groups = np.array_split(rng.permutation(len(uniq)), folds)
+            out = []
+            for k, group in enumerate(groups):
+                test_set = [uniq[i] for i in sorted(group)]
+                train, test = self.split("conditions", column=column, test_values=test_set, seed=seed)
+                for part in (train, test):
+                    part.meta["split"] = {**part.meta["split"], "fold": k, "folds": folds}
+                out.append((train, test))
+            return out
+        if by in ("trials", "trial"):
+            if folds > self.n_trials:
+                raise DataError(f"folds={folds} is more than the {self.n_trials} trials{where(self.source)}; "
+                                f"use at most {self.n_trials} folds", field="folds")
+            assign = np.empty(self.n_trials, dtype=int)
+            if stratify is not None:
+                keys = self._condition_keys(stratify, "stratify")
+                offset = 0
+                for _, grp in pd.Series(range(self.n_trials)).groupby(keys, sort=True):
+                    idx = rng.permutation(grp.to_numpy())
+                    assign[idx] = (np.arange(len(idx)) + offset) % folds
+                    offset += len(idx)
+            else:
+                assign[rng.permutation(self.n_trials)] = np.arange(self.n_trials) % folds
+            out = []
+            for k in range(folds):
+                test_idx, train_idx = np.flatnonzero(assign == k), np.flatnonzero(assign != k)
+                out.append(self._split_trials(train_idx, test_idx, {"by": "trials", "seed": seed, "fold": k,
+                                                                    "folds": folds}))
+            return out
+        raise DataError(f"unknown kfold by={by!r}; use 'conditions' or 'trials'", field="by")
+
     def _n_held_checked(self, n: int, frac: float, what: str) -> int:
         if n < 2:
             raise DataError(f"cannot split {n} {what}{where(self.source)} into train and test; "
@@ -504,6 +602,67 @@ class TrialData:
             mask=self.mask[:, :cut].reshape(K, Tn, factor).all(2), time=self.time[:cut].reshape(Tn, factor).mean(1),
             dt=self.dt * factor, step={"step": "rebin", "factor": factor, "how": how, "dropped_bins": self.n_time - cut})
 
+    def with_lead_in(self, seconds: float, inputs: Any = None) -> TrialData:
+        """Prepend an unscored lead-in: ``round(seconds / dt)`` bins before the recorded window.
+
+        A network fitted to the result runs through the lead-in from its initial state
+        with the task inputs already on (e.g. a context or target cue), so that every
+        condition, held out or not, reaches the recorded window from a state its own
+        inputs produced; only the recorded window is scored, because the lead-in bins
+        are invalid (``mask`` False, activity 0).
+
+        Parameters
+        ----------
+        seconds
+            Length of the lead-in (>= 0); 0 returns the data unchanged.
+        inputs
+            Input spec (:mod:`data_adapters.inputs`) evaluated on the extended time
+            axis, so a channel with ``start: null`` is on during the lead-in and one
+            with ``start: -0.3`` is not; event columns must hold times relative to the
+            alignment event.  ``None`` holds each trial's first-bin inputs over the lead-in.
+
+        Returns
+        -------
+        TrialData
+            ``n_time`` grows by the lead-in bins; ``meta["lead_in"]`` holds ``seconds`` and ``bins``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> d = TrialData(activity=np.ones((2, 3, 1)), dt=0.1, inputs=np.ones((2, 3, 1)))
+        >>> led = d.with_lead_in(0.2)
+        >>> led.n_time, led.mask[0].tolist(), led.meta["lead_in"]["bins"]
+        (5, [False, False, True, True, True], 2)
+        """
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            raise DataError(f"lead_in={seconds!r} must be a number of seconds >= 0", field="lead_in") from None
+        if not np.isfinite(seconds) or seconds < 0:
+            raise DataError(f"lead_in={seconds} must be a finite number of seconds >= 0", field="lead_in")
+        bins = int(round(seconds / self.dt))
+        if bins == 0:
+            return self
+        if "lead_in" in self.meta:
+            raise DataError(f"the data{where(self.source)} already have a lead-in of {self.meta['lead_in']['bins']} "
+                            "bins; add the lead-in once", field="lead_in")
+        K = self.n_trials
+        time = np.concatenate([self.time[0] - self.dt * np.arange(bins, 0, -1), self.time])
+        if inputs is not None:
+            u, names = build_inputs(inputs, self.conditions, time, self.dt, source=self.source)
+            if tuple(names) != tuple(self.input_names or ()):
+                raise DataError(f"the lead-in input spec gives channels {list(names)} but the data{where(self.source)} "
+                                f"have {list(self.input_names or ())}; pass the spec the data were built with",
+                                field="inputs")
+        else:
+            u = np.concatenate([np.repeat(self.inputs[:, :1], bins, axis=1), self.inputs], 1)
+        activity = np.concatenate([np.zeros((K, bins, self.n_neurons), dtype=self.activity.dtype), self.activity], 1)
+        mask = np.concatenate([np.zeros((K, bins), dtype=bool), self.mask], 1)
+        out = self.replace(activity=activity, inputs=u.astype(np.float32), mask=mask, time=time,
+                           step={"step": "lead_in", "seconds": bins * self.dt, "bins": bins})
+        out.meta["lead_in"] = {"seconds": bins * self.dt, "bins": bins}
+        return out
+
     # ------------------------------------------------------------------ preprocessing (see preprocessing.py)
     def normalise(self, method: str = "centre_global", reference: TrialData | None = None,
                   **kwargs: Any) -> TrialData:
@@ -525,9 +684,7 @@ class TrialData:
         --------
         data_adapters.preprocessing.fit_normalisation : the parameters themselves.
         """
-        from .preprocessing import fit_normalisation
-
-        return fit_normalisation(reference if reference is not None else self, method, **kwargs).apply(self)
+        return preprocessing.fit_normalisation(reference if reference is not None else self, method, **kwargs).apply(self)
 
     def remove_condition_independent(self, reference: TrialData | None = None) -> TrialData:
         """Subtract the time course shared by all trials/conditions (mean over trials per bin).
@@ -537,9 +694,7 @@ class TrialData:
         reference
             Data whose across-trial mean is subtracted (same neurons and time bins); default self.
         """
-        from .preprocessing import remove_condition_independent
-
-        return remove_condition_independent(self, reference)
+        return preprocessing.remove_condition_independent(self, reference)
 
     def denoise_pca(self, k: int, reference: TrialData | None = None) -> TrialData:
         """Project activity onto its top-``k`` principal components fitted on ``reference`` (or self).
@@ -551,9 +706,7 @@ class TrialData:
         reference
             Training data the PCs are fitted on (same neurons); never fit on test data.
         """
-        from .preprocessing import denoise_pca
-
-        return denoise_pca(self, k, reference)
+        return preprocessing.denoise_pca(self, k, reference)
 
     # ------------------------------------------------------------------ export
     def to_torch(self, device: Any = None, dtype: Any = None) -> TorchTrialData:
@@ -575,19 +728,6 @@ class TrialData:
             mask=torch.as_tensor(np.array(self.mask), dtype=torch.bool, device=device),
             time=torch.as_tensor(np.array(self.time), dtype=dtype, device=device),
             dt=self.dt, input_names=self.input_names)
-
-    def save(self, path: str | PathLike, **kwargs: Any) -> None:
-        """Write to the documented HDF5 layout (see :func:`data_adapters.hdf5.write_hdf5`)."""
-        from .hdf5 import write_hdf5
-
-        write_hdf5(self, path, **kwargs)
-
-    @classmethod
-    def load(cls, path: str | PathLike, **options: Any) -> TrialData:
-        """Read any supported file (see :func:`data_adapters.load`)."""
-        from .load import load
-
-        return load(path, **options)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,15 @@ from typing import Any
 import yaml
 
 from .errors import LrfitError, closest
+from .fitting.estimator import config_defaults
+
+#: The estimator's entries (``model``/``optim`` settings, ``seed``, ``device``), with the defaults of
+#: ``LowRankFit.__init__``; ``lrfit.fitting.estimator.CONFIG_KEYS`` says which parameter each one sets.
+_FIT = config_defaults()
 
 #: Every key a fit config may hold, with its default.  ``data`` is open: its keys
 #: are the options of ``data_adapters.load`` (or of a teacher simulation).
+#: ``model.rank`` may also be a list of ranks (rank selection).
 DEFAULTS: dict[str, Any] = {
     "data": {},
     "preprocess": {
@@ -37,27 +43,12 @@ DEFAULTS: dict[str, Any] = {
         "heldout_neurons": 0,  # number or fraction of neurons withheld from the fit
     },
     "model": {
-        "rank": 1,  # an integer, or a list of ranks for rank selection
-        "target": "rates",
-        "hidden_units": 0,
-        "init": "regression",
-        "tau": 0.1,
-        "x0": "shared",
-        "ridge": 1e-3,
-        "fullrank_epochs": 100,
+        **_FIT.pop("model"),
         "inputs": None,  # input channels that drive the network (all of the data's by default)
     },
-    "optim": {
-        "max_epochs": 200,
-        "lr": 5e-3,
-        "batch_size": 32,
-        "clip_grad": 1.0,
-        "patience": 30,
-        "weight_decay": 0.0,
-    },
+    "optim": _FIT.pop("optim"),
     "rank_selection": {"tolerance": 0.01},
-    "seed": 0,
-    "device": "cpu",
+    **_FIT,  # seed, device
 }
 
 #: Keys of ``data`` when the trials are simulated from a teacher directory.

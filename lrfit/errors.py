@@ -5,11 +5,30 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class LrfitError(ValueError):
     """A user-facing error: the message is one sentence naming the problem and the fix.
 
     The command line prints the message without a traceback.
+    """
+
+
+class NotFittedError(LrfitError, _SklearnNotFittedError):
+    """An estimator was used (``predict``, ``score``, ``save``, ...) before ``fit``.
+
+    Both an :class:`LrfitError` (the command line prints it as one sentence) and a
+    :class:`sklearn.exceptions.NotFittedError` (scikit-learn tools recognise it).
+
+    Examples
+    --------
+    >>> from lrfit import LowRankFit, NotFittedError
+    >>> try:
+    ...     LowRankFit().score(None)
+    ... except NotFittedError as err:
+    ...     print(err)
+    This LowRankFit is not fitted yet; call fit(train) first.
     """
 
 

@@ -12,8 +12,10 @@ Sections (those that do not apply to a run are left out):
 5. Dynamics — phase portraits under each constant input of ``fixed_points.json``.
 6. Inactivation — predicted (and teacher) accuracy after silencing each population.
 
-Analyses missing from ``RUN/analysis/`` are computed first (:func:`lrfit.workflows.analyze_run`,
-:func:`lrfit.workflows.inactivate_run`); existing files are reused.  Figures are embedded as
+Analyses missing from ``RUN/analysis/`` (layout in :mod:`lrfit.rundir`) are computed first
+(:func:`lrfit.workflows.analyze_run`, :func:`lrfit.workflows.inactivate_run`) on the same
+:class:`~lrfit.rundir.RunDir`, so the config, network, data and analysis files are loaded
+once; existing files are reused.  Figures are embedded as
 base64 PNG (:func:`lrfit.plotting.figure_base64`), so the page needs no other file.
 """
 
@@ -31,13 +33,26 @@ import numpy as np
 import pandas as pd
 
 from .errors import LrfitError
-from .workflows.analyze import FIXED_POINTS_FILE, LATENTS_FILE, LOADINGS_FILE, OVERLAPS_FILE, POPULATIONS_FILE, RESAMPLE_FILE, analyze_run, latent_conditions
+from .rundir import (
+    FIXED_POINTS_FILE,
+    INACTIVATION_JSON,
+    INACTIVATION_PNG,
+    LATENTS_FILE,
+    LOADINGS_FILE,
+    OVERLAPS_FILE,
+    POPULATIONS_FILE,
+    REPORT_FILE,
+    RESAMPLE_FILE,
+    RunDir,
+    as_run,
+)
+from .workflows.analyze import analysis_files, analyze_run, latent_conditions
 from .workflows.context import RunContext, load_context, run_activity
-from .workflows.inactivate import INACTIVATION_JSON, INACTIVATION_PNG, TEACHER_COLUMNS, inactivate_run, merged_table
+from .workflows.inactivate import TEACHER_COLUMNS, inactivate_run, merged_table
 
 log = logging.getLogger(__name__)
 
-REPORT_FILE = "report.html"
+__all__ = ["REPORT_FILE", "build_report", "ensure_analyses"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;background:#fff}
@@ -95,17 +110,16 @@ def _png_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def ensure_analyses(ctx: RunContext, path: Path, teacher: Any = None, rank: int | None = None) -> list[str]:
-    """Compute the analyses missing from ``RUN/analysis/``; returns notes for the page."""
+def ensure_analyses(ctx: RunContext) -> list[str]:
+    """Compute the analyses missing from ``RUN/analysis/`` (on the context's run); returns notes for the page."""
     notes: list[str] = []
-    adir = ctx.run.analysis_dir
-    needed = (FIXED_POINTS_FILE, POPULATIONS_FILE, OVERLAPS_FILE, LATENTS_FILE, LOADINGS_FILE)
-    if not all((adir / f).is_file() for f in needed):
-        log.info("computing the missing analyses of %s", path)
-        analyze_run(path, teacher=teacher, rank=rank)
-    if not (adir / INACTIVATION_JSON).is_file() and ctx.task is not None and int(ctx.model.n_outputs):
+    run = ctx.run
+    if not run.has_analysis(*analysis_files(ctx)):
+        log.info("computing the missing analyses of %s", run.path)
+        analyze_run(run)
+    if not run.has_analysis(INACTIVATION_JSON) and ctx.task is not None and int(ctx.model.n_outputs):
         try:
-            inactivate_run(path, groups="populations", teacher=teacher, rank=rank)
+            inactivate_run(run, groups="populations")
         except LrfitError as exc:
             notes.append(f"Inactivation not computed: {exc}")
     return notes
@@ -170,10 +184,9 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
 def _latents(page: _Page, ctx: RunContext) -> None:
     from .plotting import plot_latent_trajectories
 
-    path = ctx.run.analysis_dir / LATENTS_FILE
-    if not path.is_file():
+    d = ctx.run.read_analysis(LATENTS_FILE)
+    if d is None:
         return
-    d = np.load(path, allow_pickle=False)
     kappa, time = d["kappa"], d["time"]
     cond = latent_conditions(d)
     r = kappa.shape[-1]
@@ -200,11 +213,11 @@ def _accuracy_text(accuracy: dict[str, float]) -> str:
 def _connectivity(page: _Page, ctx: RunContext) -> None:
     from .plotting import plot_connectivity_scatter, plot_population_selection
 
-    adir = ctx.run.analysis_dir
     pops = ctx.run.read_analysis(POPULATIONS_FILE)
-    if not (adir / LOADINGS_FILE).is_file() or pops is None:
+    loadings = ctx.run.read_analysis(LOADINGS_FILE, index_col=0)
+    if loadings is None or pops is None:
         return
-    table = pd.read_csv(adir / LOADINGS_FILE, index_col=0)
+    table = loadings.copy()
     labels = table["population"].to_numpy() if "population" in table else None
     folded = pops.get("signs") is not None and len(pops["signs"]) == len(table)
     if folded:  # the mixture saw sign-folded loadings: unfolded, each population would also show its mirror image
@@ -322,33 +335,33 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
 
 
 def build_report(
-    path: str | Path, out: str | Path | None = None, teacher: str | Path | None = None, rank: int | None = None
+    run: RunDir | str | Path, out: str | Path | None = None, teacher: str | Path | None = None, rank: int | None = None
 ) -> Path:
     """Write the HTML report of a run (see the module docstring).
 
     Parameters
     ----------
-    path : str or Path
-        Run directory.
+    run : RunDir, str or Path
+        An open run or a run directory.
     out : str or Path, optional
         HTML file (default ``RUN/report.html``).
     teacher : str or Path, optional
-        Teacher directory (overrides the one the run records).
+        Teacher directory (overrides the one the run records); only with a path.
     rank : int, optional
-        Rank of a sweep (default the chosen one).
+        Rank of a rank list (default the chosen one); only with a path.
 
     Returns
     -------
     Path
         The HTML file.
     """
-    path = Path(path)
-    ctx = load_context(path, teacher=teacher, rank=rank, require_lowrank=False, command="report")
+    run = as_run(run, teacher=teacher, rank=rank)
+    ctx = load_context(run, require_lowrank=False, command="report")
     page = _Page()
-    title = f"lrfit report: {path.name}"
+    title = f"lrfit report: {run.path.name}"
     page.parts.append(f"<h1>{html.escape(title)}</h1>")
     page.p(f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} by lrfit report.", "muted")
-    notes = ensure_analyses(ctx, path, teacher, rank) if ctx.is_lowrank else [
+    notes = ensure_analyses(ctx) if ctx.is_lowrank else [
         "The analyses (latents, populations, fixed points) need a low-rank network; fit a low-rank student to this network."
     ]
     for note in notes:
@@ -360,7 +373,7 @@ def build_report(
         _connectivity(page, ctx)
         _dynamics(page, ctx)
     _inactivation(page, ctx)
-    target = Path(out) if out is not None else path / REPORT_FILE
+    target = Path(out) if out is not None else run.file(REPORT_FILE)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page.html(title), encoding="utf-8")
     return target

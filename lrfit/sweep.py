@@ -11,12 +11,8 @@ A sweep file (YAML)::
     compare_trials: 500             # fresh trials for that comparison
     max_retries: 2                  # Ray: retries of a task whose worker died
 
-:func:`run_sweep` writes::
-
-    DIR/sweep.yaml                  the sweep as run (grid and resolved base config)
-    DIR/points/<name>/              one ``lrfit fit`` run directory per grid point
-    DIR/results.csv                 one row per finished point: grid values + metrics
-    DIR/summary.png                 metric against the first grid key, mean +- s.d. over seeds
+:func:`run_sweep` writes a sweep directory (layout in :mod:`lrfit.rundir`: ``sweep.yaml``,
+``points/<name>/`` fit runs, ``results.csv``, ``summary.png``).
 
 Points whose run directory holds ``metrics.json`` (and ``compare.json`` when
 comparing) are skipped, so re-running after a crash or Ctrl-C runs only what is
@@ -40,17 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from .config import DEFAULTS, TEACHER_DATA_KEYS, load_config, read_yaml_file
 from .errors import LrfitError, closest
+from .rundir import COMPARE_FILE, CONFIG_FILE, METRICS_FILE, POINTS_DIR, RESULTS_FILE, SUMMARY_FILE, SWEEP_FILE, RunDir
 
 log = logging.getLogger(__name__)
 
-RESULTS_FILE = "results.csv"
-SUMMARY_FILE = "summary.png"
-SWEEP_FILE = "sweep.yaml"
-POINTS_DIR = "points"
 SWEEP_KEYS = {"base", "grid", "compare", "compare_trials", "max_retries"}
 #: Metrics copied from each point's ``metrics.json`` into ``results.csv``.
 METRIC_KEYS = ("r2_train", "r2_test", "r2_test_per_neuron_mean", "heldout_r2", "rank", "epochs", "seconds",
@@ -256,18 +248,18 @@ def point_config(sweep: Sweep, point: SweepPoint) -> dict[str, Any]:
 # -- running one point (in a worker) -----------------------------------------------------
 def is_finished(directory: Path, compare: bool) -> bool:
     """Whether a point's run directory holds its final metrics (and comparison)."""
-    return (directory / "metrics.json").is_file() and (not compare or (directory / "compare.json").is_file())
+    return RunDir(directory).has(METRICS_FILE, *([COMPARE_FILE] if compare else []))
 
 
 def point_row(point: SweepPoint, directory: Path) -> dict[str, Any]:
     """The ``results.csv`` row of a finished point, read from its run directory."""
-    metrics = json.loads((directory / "metrics.json").read_text())
+    run = RunDir(directory)
+    metrics = run.read(METRICS_FILE)
     row: dict[str, Any] = {"point": point.name}
     row.update({k: _cell(v) for k, v in point.values.items()})
     row.update({k: metrics[k] for k in METRIC_KEYS if k in metrics})
-    compare_path = directory / "compare.json"
-    if compare_path.is_file():
-        result = json.loads(compare_path.read_text())
+    result = run.read(COMPARE_FILE)
+    if result is not None:
         row.update({k: result[k] for k in COMPARE_KEYS if k in result})
     return row
 
@@ -302,14 +294,14 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
     from .pipeline import run_fit
 
     torch.set_num_threads(max(1, int(threads)))
-    out = Path(directory)
-    if not (out / "metrics.json").is_file():
-        run_fit(config, out, resume=True, progress=False)
-    if compare and not (out / "compare.json").is_file():
+    run = RunDir(directory)
+    if not run.has(METRICS_FILE):
+        run_fit(config, run.path, resume=True, progress=False)
+    if compare and not run.has(COMPARE_FILE):
         from .teachers.compare import compare_student_teacher
 
-        teacher = yaml.safe_load((out / "config.yaml").read_text())["data"]["teacher"]
-        compare_student_teacher(out, teacher, n_trials=compare_trials)
+        teacher = run.read(CONFIG_FILE)["data"]["teacher"]
+        compare_student_teacher(run.path, teacher, n_trials=compare_trials)
     return directory
 
 
@@ -492,7 +484,7 @@ def run_sweep(
     if len(frame):
         from .plotting.sweep import plot_sweep_summary
 
-        plot_sweep_summary(frame, sweep.keys, out / SUMMARY_FILE)
+        plot_sweep_summary(frame, sweep.keys, out / SUMMARY_FILE, seeds=seed_keys(sweep.keys))
     if failures:
         name, error = failures[0]
         raise LrfitError(f"{len(failures)} of {len(order)} sweep points failed (first: {name}: {error}); the "
@@ -503,7 +495,7 @@ def run_sweep(
 def _write_spec(sweep: Sweep, out: Path) -> None:
     record = {"base": sweep.base, "base_dir": str(sweep.base_dir), "grid": sweep.grid, "compare": sweep.compare,
               "compare_trials": sweep.compare_trials, "max_retries": sweep.max_retries}
-    (out / SWEEP_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
+    RunDir(out).write(SWEEP_FILE, record)
 
 
 def seed_keys(keys: Iterable[str]) -> list[str]:

@@ -44,8 +44,6 @@ def test_hdf5_roundtrip_lossless(tmp_path):
     assert_same(d, back)
     pd.testing.assert_frame_equal(d.conditions, back.conditions)
     assert back.meta["note"] == {"a": [1, 2]} and back.meta["source"] == str(p)
-    d.save(tmp_path / "e.h5")
-    assert_same(d, TrialData.load(tmp_path / "e.h5"))
 
 
 def test_lfads_layout_roundtrip(tmp_path):

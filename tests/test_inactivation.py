@@ -13,7 +13,6 @@ from lrfit.analysis import (
     connectivity_stats,
     find_fixed_points,
     groups_from_labels,
-    load_groups,
     map_groups,
     paired_change_pvalue,
     predict_inactivation,
@@ -24,6 +23,7 @@ from lrfit.analysis import (
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, LowRankRNN
 from lrfit.tasks import get_task
+from lrfit.workflows.groups import load_groups
 
 N = 600
 A = np.arange(N // 2)  # population carrying the overlap / the readout

@@ -198,3 +198,59 @@ def test_report_renders_in_headless_chromium(gaussian_run, tmp_path):
     non_white = float((img.mean(-1) < 0.95).mean())
     assert non_white > 0.05, non_white
     assert len(np.unique((img.reshape(-1, 3) * 255).astype(np.uint8), axis=0)) > 50
+
+
+def _python_fit_dir(tmp_path: Path) -> Path:
+    """A rank-1 fit to a small recording, saved from Python with LowRankFit.save (no config.yaml)."""
+    from data_adapters import TrialData
+
+    from lrfit import LowRankFit
+
+    rng = np.random.default_rng(0)
+    inputs = np.zeros((24, 20, 2), np.float32)
+    inputs[:, 4:10] = rng.uniform(-1, 1, size=(24, 1, 2)).astype(np.float32)
+    drive = np.cumsum(inputs @ rng.normal(size=(2, 16)).astype(np.float32), axis=1) * 0.1
+    data = TrialData(np.tanh(drive).astype(np.float32), inputs=inputs, input_names=("u0", "u1"), dt=0.02)
+    fit = LowRankFit(rank=1, max_epochs=2, batch_size=8, progress=False, random_state=0).fit(data)
+    return fit.save(tmp_path / "pyfit")
+
+
+def test_fit_saved_from_python_can_be_analysed_and_reported(tmp_path, capsys, caplog):
+    run = _python_fit_dir(tmp_path)
+    assert not (run / "config.yaml").exists()
+    with caplog.at_level("WARNING", logger="lrfit.workflows.analyze"):
+        assert main(["analyze", str(run), "--no-resample"]) == 0
+    assert "Latent trajectories" in caplog.text and "no config.yaml" in caplog.text  # says which analysis is skipped and why
+    for name in ("fixed_points.json", "populations.json", "overlaps.json", "loadings.csv"):
+        assert (run / "analysis" / name).is_file(), name
+    assert not (run / "analysis" / "latents.npz").exists()
+    assert main(["report", str(run)]) == 0
+    text = (run / "report.html").read_text()
+    assert "Connectivity and populations" in text and "Dynamics" in text
+    assert "Example neurons not shown" in text
+
+
+def test_report_loads_the_run_once(student_run, tmp_path, monkeypatch):
+    """lrfit report on a run without analyses: config, estimator and data splits are loaded once for all steps."""
+    import lrfit.config
+    import lrfit.fit_data
+    from lrfit.fitting.estimator import LowRankFit
+
+    _, student = student_run
+    run = tmp_path / "student"
+    shutil.copytree(student, run, ignore=shutil.ignore_patterns("analysis", "report.html"))
+    calls = {"prepare_data": 0, "load": 0, "load_config": 0}
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(lrfit.fit_data, "prepare_data", counted("prepare_data", lrfit.fit_data.prepare_data))
+    monkeypatch.setattr(lrfit.config, "load_config", counted("load_config", lrfit.config.load_config))
+    real_load = LowRankFit.load.__func__
+    monkeypatch.setattr(LowRankFit, "load", classmethod(counted("load", real_load)))
+    assert main(["report", str(run)]) == 0
+    assert (run / "analysis" / "latents.npz").is_file() and (run / "analysis" / "inactivation.json").is_file()
+    assert calls == {"prepare_data": 1, "load": 1, "load_config": 1}

@@ -68,6 +68,16 @@ def connectivity_stats(model: Any) -> ConnectivityStats:
     Returns
     -------
     ConnectivityStats
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lrfit import LowRankRNN
+    >>> net = LowRankRNN(200, rank=1, seed=0)
+    >>> with torch.no_grad():
+    ...     _ = net.n.copy_(2.0 * net.m)  # n = 2 m: overlap n.m / N close to 2
+    >>> print(f"{connectivity_stats(net).overlaps[0, 0]:.2f}")
+    1.86
     """
     p = lowrank_params(model)
     n_units = p.n_units

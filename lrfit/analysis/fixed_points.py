@@ -302,6 +302,19 @@ def find_fixed_points(
     Returns
     -------
     FixedPointResult
+
+    Examples
+    --------
+    A rank-1 network with overlap ``n.m / N`` near 2 is bistable: two stable states
+    and an unstable origin between them.
+
+    >>> import torch
+    >>> from lrfit import LowRankRNN
+    >>> net = LowRankRNN(200, rank=1, seed=0)
+    >>> with torch.no_grad():
+    ...     _ = net.n.copy_(2.0 * net.m)
+    >>> find_fixed_points(net, n_starts=32).counts()
+    {'stable': 2, 'saddle': 0, 'source': 1, 'marginal': 0}
     """
     p = lowrank_params(model)
     uvec = as_input_vector(u, p.n_inputs)

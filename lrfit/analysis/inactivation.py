@@ -22,10 +22,8 @@ the ground truth, and :func:`compare_inactivation` reports their agreement.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +41,6 @@ __all__ = [
     "attach_teacher_readout",
     "compare_inactivation",
     "groups_from_labels",
-    "load_groups",
     "map_groups",
     "paired_change_pvalue",
     "predict_inactivation",
@@ -185,30 +182,6 @@ def resolve_groups(
     if not out:
         raise LrfitError("No groups to silence; give at least one group.")
     return out
-
-
-def load_groups(path: str | Path, n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Read a JSON group file ``{"groups": {name: spec}}`` (or ``{name: spec}``); see :func:`resolve_groups`."""
-    path = Path(path)
-    if not path.is_file():
-        raise LrfitError(f"Group file '{path}' does not exist; pass 'populations' or a JSON file {{\"name\": [unit indices]}}.")
-    return resolve_groups(read_group_json(path, "unit indices"), n_units, labels=labels, seed=seed)
-
-
-def read_group_json(path: Path, members: str) -> dict[str, Any]:
-    """The group mapping of a JSON group file, ``{"groups": {name: spec}}`` or ``{name: spec}``, unresolved.
-
-    *members* names what the lists hold (e.g. ``"unit indices"``), for the error message.
-    """
-    try:
-        spec = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise LrfitError(f"Group file '{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file.") from None
-    if isinstance(spec, dict) and isinstance(spec.get("groups"), dict):
-        spec = spec["groups"]
-    if not isinstance(spec, dict) or not spec:
-        raise LrfitError(f"Group file '{path}' must hold a JSON object mapping group names to lists of {members}.")
-    return spec
 
 
 def map_groups(groups: Mapping[str, Any], neuron_ids: Sequence[Any] | None, n_target: int) -> dict[str, np.ndarray]:

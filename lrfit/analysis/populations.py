@@ -145,6 +145,47 @@ def mixture_from_labels(
 
 
 @dataclass(frozen=True)
+class _MixtureFits:
+    """The best Gaussian mixture per number of populations, with the data they were fitted to.
+
+    Kept by :class:`PopulationResult` so that :meth:`PopulationResult.with_count` can
+    switch to another number without refitting.
+    """
+
+    best: dict[int, GaussianMixture]  # lowest-BIC mixture per number of populations
+    loadings: np.ndarray  # (N, D) loading vectors (sign-folded with fold_signs)
+    standardised: np.ndarray  # (N, F) the fitted features, standardised
+    mean: np.ndarray  # (F,) feature means used to standardise
+    std: np.ndarray  # (F,) feature standard deviations used to standardise
+    rank: int
+    n_inputs: int
+    n_outputs: int
+    columns: tuple[str, ...]  # names of the D loading columns
+    covariance_type: str
+    symmetric: bool  # sign-folded loadings: the full-loading mixture is symmetric
+
+    def selection(self, k: int) -> dict[str, Any]:
+        """The fields of :class:`PopulationResult` that depend on the number of populations *k*."""
+        gm = self.best[k]
+        resp = gm.predict_proba(self.standardised)
+        order = np.argsort(-resp.sum(0), kind="stable")
+        resp = resp[:, order]
+        mixture = mixture_from_labels(self.loadings, resp, self.rank, self.n_inputs, self.n_outputs, self.columns)
+        if self.symmetric:
+            mixture = replace(mixture, symmetric=True)
+        covariances = _full_covariances(gm, self.covariance_type, self.standardised.shape[1])
+        return {
+            "n_populations": k,
+            "labels": np.argmax(resp, axis=1),
+            "responsibilities": resp,
+            "weights": resp.mean(0),
+            "means": gm.means_[order] * self.std + self.mean,
+            "covariances": covariances[order] * np.outer(self.std, self.std),
+            "mixture": mixture,
+        }
+
+
+@dataclass(frozen=True)
 class PopulationResult:
     """Populations found by a Gaussian mixture on the connectivity loadings.
 
@@ -207,8 +248,7 @@ class PopulationResult:
     signs: np.ndarray | None = None
     rule: str = "bic"
     task_accuracy: dict[int, float] | None = None
-    _fits: dict[int, GaussianMixture] = field(default_factory=dict, repr=False, compare=False)
-    _data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _mixture_fits: _MixtureFits | None = field(default=None, repr=False, compare=False)
 
     @property
     def stable_counts(self) -> np.ndarray:
@@ -230,9 +270,9 @@ class PopulationResult:
             components; the BIC and ARI curves are shared.
         """
         k = int(n_populations)
-        if k not in self._fits:
+        if self._mixture_fits is None or k not in self._mixture_fits.best:
             raise LrfitError(f"No mixture with {k} populations was fitted; choose among {self.candidates.tolist()}.")
-        return _result_for(self, k)
+        return replace(self, **self._mixture_fits.selection(k))
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (number chosen, labels per neuron, BIC curve, ARI, statistics)."""
@@ -325,6 +365,15 @@ def fit_populations(
     Returns
     -------
     PopulationResult
+
+    Examples
+    --------
+    The loadings of a random network are one Gaussian: one population.
+
+    >>> from lrfit import LowRankRNN
+    >>> result = fit_populations(LowRankRNN(200, rank=1, seed=0), max_populations=3, n_seeds=2)
+    >>> result.n_populations, result.labels.shape, result.with_count(2).n_populations
+    (1, (200,), 2)
     """
     y, r, c, o, cols = _model_loadings(model, input_names, output_names)
     n = y.shape[0]
@@ -369,35 +418,11 @@ def fit_populations(
     stable = ari >= ari_threshold
     n_pop = int(candidates[stable][np.argmin(bic[stable])])
     log.info("populations: BIC picks %d, stable choice %d (ARI %s)", n_bic, n_pop, np.round(ari, 3).tolist())
-    skeleton = PopulationResult(
-        n_populations=0, n_bic=n_bic, candidates=candidates, bic=bic, ari=ari, labels=np.zeros(0, int),
-        responsibilities=np.zeros((0, 0)), weights=np.zeros(0), means=np.zeros((0, 0)), covariances=np.zeros((0, 0, 0)),
-        features=tuple(feats), mixture=None, ari_threshold=float(ari_threshold), signs=signs, _fits=best,  # type: ignore[arg-type]
-        _data={"y": y, "z": z, "mu": mu, "sd": sd, "r": r, "c": c, "o": o, "cols": cols, "covariance_type": covariance_type},
-    )
-    return _result_for(skeleton, n_pop)
-
-
-def _result_for(base: PopulationResult, k: int) -> PopulationResult:
-    """*base* with the best ``k``-component mixture's labels and statistics."""
-    d = base._data
-    gm = base._fits[k]
-    resp = gm.predict_proba(d["z"])
-    order = np.argsort(-resp.sum(0), kind="stable")
-    resp = resp[:, order]
-    sd, mu = d["sd"], d["mu"]
-    mixture = mixture_from_labels(d["y"], resp, d["r"], d["c"], d["o"], d["cols"])
-    if base.signs is not None:
-        mixture = MixtureStats(mixture.weights, mixture.means, mixture.covariances, d["r"], d["c"], d["o"], mixture.columns, symmetric=True)
-    return replace(
-        base,
-        n_populations=k,
-        labels=np.argmax(resp, axis=1),
-        responsibilities=resp,
-        weights=resp.mean(0),
-        means=gm.means_[order] * sd + mu,
-        covariances=_full_covariances(gm, d["covariance_type"], d["z"].shape[1])[order] * np.outer(sd, sd),
-        mixture=mixture,
+    fits = _MixtureFits(best=best, loadings=y, standardised=z, mean=mu, std=sd, rank=r, n_inputs=c, n_outputs=o,
+                        columns=tuple(cols), covariance_type=covariance_type, symmetric=signs is not None)
+    return PopulationResult(
+        n_bic=n_bic, candidates=candidates, bic=bic, ari=ari, features=tuple(feats), ari_threshold=float(ari_threshold),
+        signs=signs, _mixture_fits=fits, **fits.selection(n_pop),
     )
 
 

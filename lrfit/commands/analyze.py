@@ -57,19 +57,20 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..rundir import read_json
+    from ..rundir import FIXED_POINTS_FILE, POPULATIONS_FILE, RESAMPLE_FILE, RunDir
     from ..workflows import analyze_run
 
+    run = RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)
     files = analyze_run(
-        args.run_dir, inputs=args.inputs, teacher=args.teacher, rank=args.rank, split=args.split,
-        n_trials=args.trials, seed=args.seed, resample=not args.no_resample, population_rule=args.population_rule,
+        run, inputs=args.inputs, split=args.split, n_trials=args.trials, seed=args.seed,
+        resample=not args.no_resample, population_rule=args.population_rule,
     )
-    pops = read_json(files["populations"]) or {}
-    fps = read_json(files["fixed_points"]) or {}
+    pops = run.read_analysis(POPULATIONS_FILE) or {}
+    fps = run.read_analysis(FIXED_POINTS_FILE) or {}
     counts = "; ".join(f"{name}: {d['counts']}" for name, d in fps.get("inputs", {}).items())
     print(f"populations: {pops.get('n_populations')} (rule {pops.get('rule')}; BIC alone: {pops.get('n_bic')}); fixed points {counts}")
     if "resample" in files:
-        res = read_json(files["resample"]) or {}
+        res = run.read_analysis(RESAMPLE_FILE) or {}
         print(
             f"task accuracy: network {res['network']['accuracy']:.3f}, resampled from populations "
             f"{res['mixture']['accuracy_mean']:.3f}, from one Gaussian {res['single_gaussian']['accuracy_mean']:.3f}"

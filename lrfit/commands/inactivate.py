@@ -48,12 +48,11 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
+    from ..rundir import RunDir
     from ..workflows import inactivate_run
 
-    result = inactivate_run(
-        args.run_dir, groups=args.groups, fraction=args.fraction, teacher=args.teacher, seed=args.seed,
-        n_trials=args.trials, rank=args.rank,
-    )
+    run = RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)
+    result = inactivate_run(run, groups=args.groups, fraction=args.fraction, seed=args.seed, n_trials=args.trials)
     table = result["table"]
     cols = [c for c in ("group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "accuracy_teacher",
                         "delta_teacher", "p_value_teacher", "gap") if c in table]

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         Exit status 0.
     """
     from ..report import build_report
+    from ..rundir import RunDir
 
-    path = build_report(args.run_dir, out=args.out, teacher=args.teacher, rank=args.rank)
+    path = build_report(RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank), out=args.out)
     print(f"wrote {path}")
     return 0

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and print where the results are."""
-    from ..sweep import RESULTS_FILE, SUMMARY_FILE, load_sweep, run_sweep
+    from ..rundir import RESULTS_FILE, SUMMARY_FILE
+    from ..sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     try:

@@ -15,6 +15,7 @@ one batch order per member; a non-finite loss stops the ensemble with the solver
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 
 from ..errors import LrfitError
@@ -35,14 +37,19 @@ from .solver import ShuffledBatches, Solver, SolverResult
 log = logging.getLogger(__name__)
 
 _BETAS, _EPS = (0.9, 0.999), 1e-8
-
+#: LowRankFit parameters that the ensemble sets per member (from ``seeds`` and ``ranks``) or not at all.
+_PER_MEMBER = ("rank", "random_state", "checkpoint_dir")
+#: The members' shared parameters: every other LowRankFit parameter, with its default.
+_SHARED = tuple(p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                for name, p in inspect.signature(LowRankFit.__init__).parameters.items()
+                if name not in ("self", *_PER_MEMBER))
 
 #: Members simulated together keep each per-batch array (rates, residuals, targets) within about
 #: this many bytes: more members per kernel share the per-step call overhead, the cap bounds memory.
 _GROUP_BYTES = 64 << 20
 
 
-class LowRankEnsembleFit:
+class LowRankEnsembleFit(BaseEstimator):
     """Fit K low-rank RNNs to the same data at once (different seeds and/or ranks).
 
     Parameters
@@ -60,8 +67,9 @@ class LowRankEnsembleFit:
         The data, the losses, the optimiser and the closed-form start are shared
         either way; results agree to float rounding.
     **params
-        Every other :class:`LowRankFit` parameter (shared by the members);
-        ``x0="shared"`` and ``init`` ``"regression"`` or ``"random"`` are supported.
+        Every other :class:`LowRankFit` parameter but ``checkpoint_dir`` (shared by the
+        members, same defaults); ``x0="shared"`` and ``init`` ``"regression"`` or
+        ``"random"`` are supported.  ``progress`` shows the ensemble's progress bar.
 
     Attributes
     ----------
@@ -69,23 +77,58 @@ class LowRankEnsembleFit:
         The fitted members, each usable like a single fit (``predict``, ``save``, ...).
     fit_seconds_ : float
         Wall time of the whole ensemble.
+
+    Notes
+    -----
+    A scikit-learn estimator like :class:`LowRankFit` (``get_params``, ``set_params``,
+    ``sklearn.base.clone``); its signature is ``seeds, ranks, batched`` followed by the
+    shared :class:`LowRankFit` parameters, taken from ``LowRankFit.__init__``.
+
+    Examples
+    --------
+    Two seeds of a rank-1 fit, trained together:
+
+    >>> import numpy as np
+    >>> from lrfit import LowRankEnsembleFit, TrialData
+    >>> rng = np.random.default_rng(0)
+    >>> data = TrialData(activity=0.5 * np.tanh(rng.normal(size=(8, 10, 6))), inputs=rng.normal(size=(8, 10, 1)),
+    ...                  dt=0.02)
+    >>> ensemble = LowRankEnsembleFit(seeds=[0, 1], ranks=1, max_epochs=2, progress=False).fit(data)
+    >>> [fit.random_state for fit in ensemble.fits_], ensemble.get_params()["max_epochs"]
+    ([0, 1], 2)
     """
 
     def __init__(self, seeds: Sequence[int], ranks: int | Sequence[int] = 1, batched: bool | None = None,
                  **params: Any) -> None:
+        self.seeds = seeds
+        self.ranks = ranks
         self.batched = batched
-        self.seeds = [int(s) for s in seeds]
-        self.ranks = [int(ranks)] * len(self.seeds) if isinstance(ranks, (int, np.integer)) else [int(r) for r in ranks]
-        if not self.seeds or len(self.ranks) != len(self.seeds):
-            raise LrfitError(f"An ensemble needs one rank per seed (or one rank); got {len(self.seeds)} seeds and "
-                             f"{len(self.ranks)} ranks.")
-        self.params = params
+        unknown = sorted(set(params) - {p.name for p in _SHARED})
+        if unknown:
+            raise TypeError(f"LowRankEnsembleFit got unexpected keyword argument(s) {unknown}; its parameters are "
+                            f"seeds, ranks, batched and {[p.name for p in _SHARED]}.")
+        for parameter in _SHARED:
+            setattr(self, parameter.name, params.get(parameter.name, parameter.default))
 
-    def _members(self) -> list[LowRankFit]:
+    # scikit-learn reads the parameters from the signature: advertise the shared ones explicitly.
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*list(inspect.signature(__init__).parameters.values())[:4], *_SHARED]
+    )
+
+    def _seeds_and_ranks(self) -> tuple[list[int], list[int]]:
+        """The members' seeds and ranks, checked (one rank per seed, or one rank for all)."""
+        seeds = [int(s) for s in self.seeds]
+        ranks = [int(self.ranks)] * len(seeds) if isinstance(self.ranks, (int, np.integer)) else [int(r) for r in self.ranks]
+        if not seeds or len(ranks) != len(seeds):
+            raise LrfitError(f"An ensemble needs one rank per seed (or one rank); got {len(seeds)} seeds and "
+                             f"{len(ranks)} ranks.")
+        return seeds, ranks
+
+    def _members(self, seeds: list[int], ranks: list[int]) -> list[LowRankFit]:
+        shared = {p.name: getattr(self, p.name) for p in _SHARED}
         members = []
-        for seed, rank in zip(self.seeds, self.ranks):
-            member = LowRankFit(**{**self.params, "rank": rank, "random_state": seed, "progress": False,
-                                   "checkpoint_dir": None})
+        for seed, rank in zip(seeds, ranks):
+            member = LowRankFit(**{**shared, "rank": rank, "random_state": seed, "progress": False})
             if member.x0 != "shared" or member.init == "fullrank_svd":
                 raise LrfitError("LowRankEnsembleFit supports x0='shared' and init 'regression' or 'random'; "
                                  "fit other settings one by one with LowRankFit.")
@@ -101,7 +144,6 @@ class LowRankEnsembleFit:
         recomputing it (the hidden units keep their own seeded random weights).
         """
         member._check_settings(train)
-        torch.manual_seed(int(member.random_state))
         member.dt_ = float(train.dt)
         member.neuron_ids_ = np.asarray(train.neuron_ids)
         member.input_names_ = tuple(train.input_names or ())
@@ -134,7 +176,8 @@ class LowRankEnsembleFit:
             ``self``; the members are in ``fits_``.
         """
         started = time.perf_counter()
-        members = self._members()
+        seeds, ranks = self._seeds_and_ranks()
+        members = self._members(seeds, ranks)
         first = members[0]
         tensors = first._tensors(train)
         starts: dict[int, LowRankFit] = {}
@@ -142,7 +185,7 @@ class LowRankEnsembleFit:
             self._prepare(member, train, tensors, starts.get(member.rank))
             starts.setdefault(member.rank, member)
         settings = first._settings()
-        k, r_max = len(members), max(self.ranks)
+        k, r_max = len(members), max(ranks)
         models = [mb.model_ for mb in members]
         units, alpha, nonlin = models[0].n_units, models[0].alpha, models[0].nonlinearity
         dev = tensors.activity.device
@@ -155,7 +198,7 @@ class LowRankEnsembleFit:
             w_in = torch.stack([model.w_in.detach() for model in models])  # (K, N, C)
             x0 = torch.stack([mb.x0_table_.detach()[0] for mb in members])  # (K, N)
         params = [p.clone().requires_grad_(True) for p in (m, n, w_in, x0)]
-        rank_mask = (torch.arange(r_max, device=dev)[None, None, :] < torch.tensor(self.ranks, device=dev)[:, None, None])
+        rank_mask = (torch.arange(r_max, device=dev)[None, None, :] < torch.tensor(ranks, device=dev)[:, None, None])
         n_trials = tensors.n_trials
         batched = dev.type != "cpu" if self.batched is None else bool(self.batched)
 
@@ -197,8 +240,8 @@ class LowRankEnsembleFit:
         named = dict(zip(("m", "n", "w_in", "x0"), params))
         solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(), members=k,
                         schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="'optim.lr'"),
-                        progress=self.params.get("progress", True), desc="ensemble")
-        result = solver.run(ShuffledBatches(n_trials, settings.batch_size, self.seeds, dev), member_losses,
+                        progress=self.progress, desc="ensemble")
+        result = solver.run(ShuffledBatches(n_trials, settings.batch_size, seeds, dev), member_losses,
                             started=started)
         self._finish(members, named, result, tensors.variance)
         self.fits_ = members

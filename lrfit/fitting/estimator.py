@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -12,9 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 
-from ..errors import LrfitError, check_choice
+from ..errors import LrfitError, NotFittedError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
 from .losses import lowrank_mse, masked_mse
 from .metrics import condition_labels, r2_per_condition, r2_per_neuron, r2_score
@@ -29,6 +29,28 @@ X0_MODES = ("shared", "per_condition")
 FIT_STATE_FILE = "fit_state.pt"
 #: scale of the random weights of hidden units next to a closed-form start
 HIDDEN_INIT_SCALE = 0.1
+#: Where a fit config (:mod:`lrfit.config`) sets each :class:`LowRankFit` parameter: ``"section.key"``
+#: or a top-level ``"key"``.  The one definition of that mapping: the config's defaults are the
+#: defaults of ``LowRankFit.__init__`` (:func:`config_defaults`), and :func:`params_from_config`
+#: reads the parameters back.  Parameters not named here are set by code (progress, checkpoints).
+CONFIG_KEYS: dict[str, str] = {
+    "rank": "model.rank",  # in a config: an integer, or a list of ranks for rank selection
+    "target": "model.target",
+    "hidden_units": "model.hidden_units",
+    "init": "model.init",
+    "tau": "model.tau",
+    "x0": "model.x0",
+    "ridge": "model.ridge",
+    "fullrank_epochs": "model.fullrank_epochs",
+    "max_epochs": "optim.max_epochs",
+    "lr": "optim.lr",
+    "batch_size": "optim.batch_size",
+    "clip_grad": "optim.clip_grad",
+    "patience": "optim.patience",
+    "weight_decay": "optim.weight_decay",
+    "random_state": "seed",
+    "device": "device",
+}
 
 
 @dataclass
@@ -83,7 +105,7 @@ class _Tensors:
         return self._buffers[key]
 
 
-class LowRankFit:
+class LowRankFit(BaseEstimator):
     """Fit a low-rank RNN to recorded activity, one unit per recorded neuron.
 
     The network ``x[t+1] = x + alpha (-x + M N^T phi(x) / N + W_in u[t]) `` with
@@ -119,7 +141,8 @@ class LowRankFit:
     fullrank_epochs : int
         Epochs of the full-rank fit behind ``init="fullrank_svd"``.
     random_state : int
-        Seed of the initialisation and of the batch order.
+        Seed of the initialisation and of the batch order (each through its own
+        ``torch.Generator``: a fit leaves the global torch random state alone).
     device : str
         ``"cpu"`` or a GPU such as ``"cuda"``.
     progress : bool
@@ -135,6 +158,30 @@ class LowRankFit:
         Per-epoch training metrics.
     neuron_ids_, input_names_ : ndarray, tuple
         What the network was fitted to.
+
+    Notes
+    -----
+    A scikit-learn estimator: parameters are stored unchanged by ``__init__`` and
+    checked by :meth:`fit`; ``get_params``, ``set_params`` and
+    ``sklearn.base.clone`` work; methods that need a fitted network raise
+    :class:`lrfit.NotFittedError` before ``fit``.
+
+    Examples
+    --------
+    Recover a planted rank-1 network from its own noise-free rates:
+
+    >>> import numpy as np, torch
+    >>> from lrfit import LowRankFit, LowRankRNN, TrialData
+    >>> teacher = LowRankRNN(30, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=0)
+    >>> inputs = np.random.default_rng(0).normal(size=(24, 15, 1)).astype(np.float32)
+    >>> with torch.no_grad():
+    ...     rates = teacher(torch.from_numpy(inputs), noise_std=0.0).rates.numpy()
+    >>> data = TrialData(activity=rates, inputs=inputs, dt=0.02)
+    >>> fit = LowRankFit(rank=1, max_epochs=5, progress=False).fit(data)
+    >>> fit.model_.rank, fit.score(data) > 0.99
+    (1, True)
+    >>> fit.latents(data).shape  # (trials, time, rank)
+    (24, 15, 1)
     """
 
     def __init__(
@@ -180,20 +227,6 @@ class LowRankFit:
         self.device = device
         self.progress = progress
         self.checkpoint_dir = checkpoint_dir
-
-    # -- scikit-learn conventions ------------------------------------------------------
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        """Constructor parameters by name."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def set_params(self, **params: Any) -> "LowRankFit":
-        """Set constructor parameters; unknown names raise :class:`LrfitError`."""
-        valid = self.get_params()
-        for key, value in params.items():
-            check_choice(key, valid, "LowRankFit parameter")
-            setattr(self, key, value)
-        return self
 
     # -- validation -------------------------------------------------------------------
     def _check_settings(self, data: Any) -> None:
@@ -245,7 +278,7 @@ class LowRankFit:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise LrfitError("This LowRankFit is not fitted yet; call fit(train) first.")
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(train) first.")
 
     # -- data -------------------------------------------------------------------------
     def _labels(self, data: Any) -> np.ndarray:
@@ -427,7 +460,6 @@ class LowRankFit:
                     f"({validation.n_neurons} vs {train.n_neurons} neurons, {validation.n_inputs} vs {train.n_inputs} inputs)."
                 )
         started = time.perf_counter()
-        torch.manual_seed(int(self.random_state))
         self.dt_ = float(train.dt)
         self.neuron_ids_ = np.asarray(train.neuron_ids)
         self.input_names_ = tuple(train.input_names or ())
@@ -527,7 +559,8 @@ class LowRankFit:
 
     def score(self, data: Any) -> float:
         """Pooled R^2 of the network's activity against *data* (see :func:`r2_score`)."""
-        return r2_score(np.asarray(data.activity), self._predict_array(data), np.asarray(data.mask))
+        pred = self._predict_array(data)  # checks that the estimator is fitted
+        return r2_score(np.asarray(data.activity), pred, np.asarray(data.mask))
 
     def evaluate(self, data: Any, prefix: str = "") -> dict[str, Any]:
         """R^2 over all entries, mean per-neuron R^2, and R^2 per condition.
@@ -596,8 +629,8 @@ class LowRankFit:
         ndarray
             ``(trials, time, R)`` kappa, or ``(trials, time, R + C)`` with inputs.
         """
+        currents = self.simulate(data).currents  # checks that the estimator is fitted
         model = self.model_
-        currents = self.simulate(data).currents
         basis = model.m if not include_inputs else torch.cat([model.m, model.w_in], 1)
         coords = torch.linalg.lstsq(basis.double(), currents.reshape(-1, model.n_units).T.double()).solution
         return coords.T.reshape(data.n_trials, data.n_time, -1).float().cpu().numpy()
@@ -654,6 +687,79 @@ class LowRankFit:
         return fit
 
 
+def config_defaults() -> dict[str, Any]:
+    """The config entries of :data:`CONFIG_KEYS`, nested by section, with ``LowRankFit``'s defaults.
+
+    Returns
+    -------
+    dict
+        ``{"model": {...}, "optim": {...}, "seed": ..., "device": ...}`` in the order of
+        :data:`CONFIG_KEYS`.
+
+    Examples
+    --------
+    >>> defaults = config_defaults()
+    >>> defaults["model"]["rank"], defaults["optim"]["lr"], defaults["seed"]
+    (1, 0.005, 0)
+    """
+    signature = inspect.signature(LowRankFit.__init__).parameters
+    out: dict[str, Any] = {}
+    for name, key in CONFIG_KEYS.items():
+        *sections, leaf = key.split(".")
+        node = out
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = signature[name].default
+    return out
+
+
+def params_from_config(config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """``LowRankFit`` keyword arguments that a resolved config sets (see :data:`CONFIG_KEYS`).
+
+    Parameters
+    ----------
+    config : dict
+        Output of :func:`lrfit.config.load_config` (or :data:`lrfit.config.DEFAULTS`).
+    **overrides
+        Parameters set by the caller instead of the config (e.g. ``rank=2`` when the
+        config lists several ranks).
+
+    Returns
+    -------
+    dict
+        Parameter name to value, each cast to the type of its default in ``__init__``.
+
+    Raises
+    ------
+    LrfitError
+        A config value cannot be read as its parameter's type.
+
+    Examples
+    --------
+    >>> from lrfit.config import DEFAULTS
+    >>> LowRankFit(**params_from_config(DEFAULTS, rank=2)).get_params()["rank"]
+    2
+    """
+    signature = inspect.signature(LowRankFit.__init__).parameters
+    params: dict[str, Any] = {}
+    for name, key in CONFIG_KEYS.items():
+        if name in overrides:
+            value = overrides[name]
+        else:
+            value = config
+            for part in key.split("."):
+                value = value[part]
+        default = signature[name].default
+        try:
+            params[name] = type(default)(value) if isinstance(default, (int, float, str)) else value
+        except (TypeError, ValueError):
+            raise LrfitError(
+                f"Config key '{key}' must be of type {type(default).__name__} (like {default!r}), got {value!r}; "
+                "fix it in the config file or with --set."
+            ) from None
+    return {**params, **{k: v for k, v in overrides.items() if k not in params}}
+
+
 def fit_summary(fit: LowRankFit) -> dict[str, Any]:
     """JSON-friendly summary of a fitted estimator's training."""
     return {
@@ -664,14 +770,3 @@ def fit_summary(fit: LowRankFit) -> dict[str, Any]:
         "seconds": float(getattr(fit, "fit_seconds_", 0.0)),
         "init_seconds": float(getattr(fit, "init_seconds_", 0.0)),
     }
-
-
-def _json_default(value: Any) -> Any:  # pragma: no cover - used by writers
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    raise TypeError(type(value).__name__)
-
-
-def dump_json(obj: Any, path: str | Path) -> None:
-    """Write *obj* as indented JSON (numpy scalars converted)."""
-    Path(path).write_text(json.dumps(obj, indent=2, default=_json_default))

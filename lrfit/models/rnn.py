@@ -247,6 +247,14 @@ class LowRankRNN(RNNBase):
     ----------
     m, n : nn.Parameter
         ``(N, R)`` connectivity vectors.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = LowRankRNN(100, rank=2, n_inputs=1, tau=0.1, dt=0.02, seed=0)
+    >>> traj = net(torch.zeros(3, 20, 1), noise_std=0.0)  # 3 trials, 20 steps, no input
+    >>> tuple(traj.rates.shape), net.m.shape == (100, 2)
+    ((3, 20, 100), True)
     """
 
     kind = "lowrank"
@@ -322,6 +330,15 @@ class FullRankRNN(RNNBase):
         Standard deviation of the initial random connectivity is ``rho / sqrt(N)``.
     **kwargs
         Passed to :class:`RNNBase`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = FullRankRNN(50, rho=0.5, n_inputs=2, seed=0)
+    >>> tuple(net(torch.zeros(3, 10, 2), noise_std=0.0).rates.shape)
+    (3, 10, 50)
+    >>> net.truncated(2).rank  # the rank-2 network of J's truncated SVD
+    2
     """
 
     kind = "fullrank"

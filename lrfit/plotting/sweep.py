@@ -30,10 +30,11 @@ def _x_positions(values: pd.Series) -> tuple[np.ndarray, list[str] | None, bool]
     return np.array([cats.index(v) for v in values.astype(str)], float), cats, False
 
 
-def plot_sweep_summary(results: pd.DataFrame, keys: Sequence[str], path: str | Path | None = None) -> Figure:
+def plot_sweep_summary(results: pd.DataFrame, keys: Sequence[str], path: str | Path | None = None,
+                       seeds: Sequence[str] = ()) -> Figure:
     """Plot sweep metrics against the first grid key, one line per combination of the other keys.
 
-    Grid keys naming seeds (see :func:`lrfit.sweep.seed_keys`) are averaged over:
+    The *seeds* keys (the sweep passes :func:`lrfit.sweep.seed_keys`) are averaged over:
     points show the mean, error bars the standard deviation across seeds.
 
     Parameters
@@ -41,18 +42,18 @@ def plot_sweep_summary(results: pd.DataFrame, keys: Sequence[str], path: str | P
     results : pandas.DataFrame
         ``results.csv`` rows (grid columns + metric columns).
     keys : sequence of str
-        Grid keys in sweep order (the first is the x axis).
+        Grid keys in sweep order (the first one not in *seeds* is the x axis).
     path : str or Path, optional
         Save the figure there.
+    seeds : sequence of str
+        Grid keys that only vary seeds, averaged over.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    from ..sweep import seed_keys
-
     keys = list(keys)
-    seeds = seed_keys(keys)
+    seeds = [k for k in seeds if k in keys]
     x_key = next((k for k in keys if k not in seeds), keys[0])
     groups = [k for k in keys if k != x_key and k not in seeds]
     metrics = [m for m in SUMMARY_METRICS if m in results and results[m].notna().any()] or ["r2_test"]

@@ -27,13 +27,14 @@ import torch
 
 from ..analysis.compare import connectivity_recovery
 from ..errors import LrfitError
-from ..fitting.estimator import LowRankFit, dump_json
+from ..fitting.estimator import LowRankFit
 from ..fitting.metrics import r2_score
 from ..models import FullRankRNN, LowRankRNN
+from ..rundir import COMPARE_FILE
+from ..rundir import write_json as dump_json
 from .record import record_activity
 from .train import load_teacher
 
-COMPARE_FILE = "compare.json"
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:

@@ -66,18 +66,17 @@ import torch
 
 from ..analysis.resample import evaluate_on_task
 from ..errors import LrfitError
-from ..fitting.losses import masked_mse
 from ..fitting.checkpoint import CHECKPOINT_META, CHECKPOINT_WEIGHTS
+from ..fitting.losses import masked_mse
 from ..fitting.policies import RollbackPolicy, StopRule
 from ..fitting.solver import Solver, SolverResult, adam
 from ..models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
+from ..rundir import METRICS_FILE, SETTINGS_FILE, RunDir
 from ..seeding import derive_seed, torch_generator
 from ..tasks import Task, get_task
 
 log = logging.getLogger(__name__)
 
-SETTINGS_FILE = "settings.json"
-METRICS_FILE = "metrics.json"
 #: settings that may change when a run is resumed
 RESUMABLE_CHANGES = ("max_epochs", "target_accuracy", "progress")
 
@@ -255,19 +254,6 @@ def _resolve_task(task: Task | str | dict[str, Any], dt: float | None) -> Task:
     return get_task(task) if dt is None else get_task(task, dt=dt)
 
 
-def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
-    ours = [CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"]
-    existing = [name for name in ours if (out / name).exists()]
-    if existing and not resume:
-        if not overwrite:
-            raise LrfitError(
-                f"'{out}' already holds a training run ({existing[0]}); pass resume=True (--resume) to continue it, "
-                "overwrite=True (--overwrite) to replace it, or choose another directory."
-            )
-        for name in existing:
-            (out / name).unlink()
-
-
 def train_teacher(
     task: Task | str | dict[str, Any],
     n_units: int = 512,
@@ -410,7 +396,7 @@ def train_teacher(
     model = build_network(task, n_units, rank_value, rho, seed, noise_std, tau, w_out_std, device, overlap_init)
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
-        _prepare_out(out_dir, resume, overwrite)
+        RunDir.create(out_dir, resume, overwrite, owned=[CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"])
     result = _train(model, task, settings, out_dir, resume, progress, callback)
     if result.stopped == "max_epochs" and result.best_epoch and result.best_epoch != result.epoch:
         log.info("Target accuracy not reached; keeping the best validation epoch %d.", result.best_epoch)

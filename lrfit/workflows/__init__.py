@@ -1,17 +1,20 @@
 """Run-level workflows behind ``lrfit analyze``, ``lrfit inactivate`` and ``lrfit report``.
 
-- :mod:`.context` — load a run directory's network, its task/teacher and its activity.
+Each takes a :class:`lrfit.rundir.RunDir` (or a path, opened into one); what a run
+holds is loaded once and cached on it (layouts in :mod:`lrfit.rundir`).
+
+- :mod:`.context` — a run's network, its task/teacher and its activity.
 - :mod:`.analyze` — write ``RUN/analysis/`` (fixed points, populations, overlaps, latents).
-- :mod:`.groups` — read group files (JSON/CSV: group name -> neuron ids).
+- :mod:`.groups` — the one reader of group files (JSON/CSV: group name -> neuron ids or unit indices).
 - :mod:`.inactivate` — silence groups, predict the effect, compare with the teacher.
 
-The analyses themselves live in :mod:`lrfit.analysis`; these modules only choose
-inputs, call them and write files with documented keys.
+The analyses themselves live in :mod:`lrfit.analysis` (pure functions, no file I/O);
+these modules only choose inputs, call them and write files with documented keys.
 """
 
 from .analyze import analyze_run, parse_input_specs
 from .context import RunActivity, RunContext, load_context, run_activity
-from .groups import read_group_file
+from .groups import load_groups, read_group_file
 from .inactivate import inactivate_run
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "analyze_run",
     "inactivate_run",
     "load_context",
+    "load_groups",
     "parse_input_specs",
     "read_group_file",
     "run_activity",

@@ -1,6 +1,6 @@
 """``lrfit analyze``: write the analyses of a low-rank run into ``RUN/analysis/``.
 
-Files (all latent coordinates refer to the SVD-normalised network, ``M = U sqrt(S)``,
+File names and the run layouts are in :mod:`lrfit.rundir`.  Keys of each file (all latent coordinates refer to the SVD-normalised network, ``M = U sqrt(S)``,
 ``N = V sqrt(S)`` with ``U S V^T = svd(M N^T)``, which leaves ``J`` unchanged and makes
 the axes unique up to sign; see :class:`lrfit.workflows.context.RunContext`):
 
@@ -27,7 +27,9 @@ the axes unique up to sign; see :class:`lrfit.workflows.context.RunContext`):
 ``loadings.csv``
     One row per unit: ``neuron`` id, ``m_*, n_*, w_in_*, w_out_*`` and ``population``.
 ``latents.npz`` (:data:`LATENT_KEYS`) and ``latents.json`` (variance fractions, shapes)
-    Latent trajectories of the activity (:func:`lrfit.analysis.latent_trajectories`).
+    Latent trajectories of the activity (:func:`lrfit.analysis.latent_trajectories`);
+    skipped, with a logged reason, for a fit saved without ``config.yaml`` (its data
+    cannot be rebuilt); the other files need only the network.
 ``resample.json`` (task known and a readout available)
     Accuracy of the network, of networks resampled from the population mixture and
     from a single moment-matched Gaussian (:func:`lrfit.analysis.sample_network`).
@@ -44,18 +46,22 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError, check_choice, closest
-from ..rundir import write_json
-from .context import RunActivity, RunContext, load_context, run_activity
+from ..rundir import (
+    FIXED_POINTS_FILE,
+    LATENTS_FILE,
+    LATENTS_SUMMARY_FILE,
+    LOADINGS_FILE,
+    OVERLAPS_FILE,
+    POPULATIONS_FILE,
+    RESAMPLE_FILE,
+    RunDir,
+)
+from .context import SPLITS, RunActivity, RunContext, load_context, missing_data_reason, run_activity
 
 log = logging.getLogger(__name__)
 
-FIXED_POINTS_FILE = "fixed_points.json"
-POPULATIONS_FILE = "populations.json"
-OVERLAPS_FILE = "overlaps.json"
-LOADINGS_FILE = "loadings.csv"
-LATENTS_FILE = "latents.npz"
-LATENTS_SUMMARY_FILE = "latents.json"
-RESAMPLE_FILE = "resample.json"
+__all__ = ["FIXED_POINTS_FILE", "LATENTS_FILE", "LATENTS_SUMMARY_FILE", "LATENT_KEYS", "LOADINGS_FILE", "OVERLAPS_FILE",
+           "POPULATIONS_FILE", "RESAMPLE_FILE", "analysis_files", "analyze_run", "latent_conditions", "parse_input_specs"]
 
 #: Keys of ``latents.npz`` and what they hold (``cond_<column>`` repeats per condition column).
 LATENT_KEYS: dict[str, str] = {
@@ -77,7 +83,7 @@ LATENT_KEYS: dict[str, str] = {
 
 def latent_conditions(latents: Any) -> pd.DataFrame:
     """The conditions table stored in a loaded ``latents.npz`` (one row per trial, ``split`` left out)."""
-    cols = [str(c) for c in latents["condition_columns"]] if "condition_columns" in latents.files else []
+    cols = [str(c) for c in latents["condition_columns"]] if "condition_columns" in latents else []
     return pd.DataFrame({c: latents[f"cond_{c}"] for c in cols if c != "split"})
 
 
@@ -336,8 +342,14 @@ def resample_json(
     return result
 
 
+def analysis_files(ctx: RunContext) -> tuple[str, ...]:
+    """Files :func:`analyze_run` always writes for this run (``resample.json`` depends on the task)."""
+    files = (FIXED_POINTS_FILE, POPULATIONS_FILE, OVERLAPS_FILE, LOADINGS_FILE)
+    return files if missing_data_reason(ctx) is not None else (*files, LATENTS_FILE, LATENTS_SUMMARY_FILE)
+
+
 def analyze_run(
-    path: str | Path,
+    run: RunDir | str | Path,
     inputs: list[str] | None = None,
     teacher: str | Path | None = None,
     rank: int | None = None,
@@ -351,14 +363,14 @@ def analyze_run(
 
     Parameters
     ----------
-    path : str or Path
-        Run directory (``lrfit fit`` or ``lrfit teacher``).
+    run : RunDir, str or Path
+        An open run or a run directory (``lrfit fit``, ``lrfit teacher``, ``LowRankFit.save``).
     inputs : list of str, optional
         Constant inputs for the fixed points (:func:`parse_input_specs`).
     teacher : str or Path, optional
-        Teacher directory (overrides the one the run records).
+        Teacher directory (overrides the one the run records); only with a path.
     rank : int, optional
-        Rank of a sweep to analyse (default the chosen one).
+        Rank of a rank list to analyse (default the chosen one); only with a path.
     split : {"all", "train", "test"}
         Fitted runs: trials whose latents are computed.
     n_trials, seed : int
@@ -373,28 +385,33 @@ def analyze_run(
     dict of str to Path
         File written per key.
     """
-    ctx = load_context(path, teacher=teacher, rank=rank, command="analyze")
-    activity = run_activity(ctx, split=split, n_trials=n_trials, seed=seed)
-    named = parse_input_specs(inputs, ctx.input_names, activity)
-    out = ctx.run.analysis_dir
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    files["fixed_points"] = write_json(fixed_points_json(ctx, named, seed=seed), out / FIXED_POINTS_FILE)
-    pops, pop_d = populations_json(ctx, seed=seed, rule=population_rule)
-    files["populations"] = write_json(pop_d, out / POPULATIONS_FILE)
-    files["overlaps"] = write_json(overlaps_json(ctx), out / OVERLAPS_FILE)
     from ..analysis import loading_table
 
+    ctx = load_context(run, teacher=teacher, rank=rank, command="analyze")
+    run = ctx.run
+    no_data = missing_data_reason(ctx)
+    if no_data is None:
+        activity = run_activity(ctx, split=split, n_trials=n_trials, seed=seed)
+    else:
+        check_choice(split, SPLITS, "split")
+        activity = None
+        log.warning("Latent trajectories (%s, %s) skipped: %s; the fixed points, populations, overlaps and loadings "
+                    "need only the network and are written.", LATENTS_FILE, LATENTS_SUMMARY_FILE, no_data)
+    named = parse_input_specs(inputs, ctx.input_names, activity)
+    files: dict[str, Path] = {}
+    files["fixed_points"] = run.write_analysis(FIXED_POINTS_FILE, fixed_points_json(ctx, named, seed=seed))
+    pops, pop_d = populations_json(ctx, seed=seed, rule=population_rule)
+    files["populations"] = run.write_analysis(POPULATIONS_FILE, pop_d)
+    files["overlaps"] = run.write_analysis(OVERLAPS_FILE, overlaps_json(ctx))
     table = loading_table(ctx.model, ctx.neuron_ids, ctx.input_names, ctx.output_names)
     table["population"] = pops.labels
-    table.to_csv(out / LOADINGS_FILE)
-    files["loadings"] = out / LOADINGS_FILE
-    arrays, summary = latent_arrays(ctx, activity)
-    np.savez_compressed(out / LATENTS_FILE, **arrays)
-    files["latents"] = out / LATENTS_FILE
-    files["latents_summary"] = write_json(summary, out / LATENTS_SUMMARY_FILE)
+    files["loadings"] = run.write_analysis(LOADINGS_FILE, table)
+    if activity is not None:
+        arrays, summary = latent_arrays(ctx, activity)
+        files["latents"] = run.write_analysis(LATENTS_FILE, arrays)
+        files["latents_summary"] = run.write_analysis(LATENTS_SUMMARY_FILE, summary)
     if resample:
         res = resample_json(ctx, pops, seed=seed)
         if res is not None:
-            files["resample"] = write_json(res, out / RESAMPLE_FILE)
+            files["resample"] = run.write_analysis(RESAMPLE_FILE, res)
     return files

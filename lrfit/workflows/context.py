@@ -1,15 +1,17 @@
 """Everything a run-level analysis needs: the network, its task or data, its teacher.
 
-A run directory (see :mod:`lrfit.rundir`) holds either a network trained on a task
-(``lrfit teacher``) or a network fitted to activity (``lrfit fit``; the activity is
-recorded data or a teacher's simulated units).  :func:`load_context` loads the
-network in an analysable form and :func:`run_activity` produces the activity the
-latent analysis projects:
+A run directory (:class:`lrfit.rundir.RunDir`, layouts in :mod:`lrfit.rundir`) holds a
+network trained on a task or fitted to activity.  :func:`load_context` turns it into
+an analysable form and :func:`run_activity` produces the activity the latent analysis
+projects:
 
-* fitted networks: the fit's own data (rebuilt from the run's ``config.yaml`` with
-  :func:`lrfit.pipeline.prepare_data`), simulated by the fitted network from the
-  fit's initial states;
+* fitted networks: the fit's own data (:func:`lrfit.fit_data.run_data`), simulated by
+  the fitted network from the fit's initial states; a fit saved from Python without
+  ``config.yaml`` has no data (:func:`missing_data_reason`);
 * task-trained networks: fresh task trials, simulated without private noise.
+
+Both are computed once per :class:`~lrfit.rundir.RunDir` (cached on it), so the
+commands that build on each other (``lrfit report``) load everything once.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError, check_choice
-from ..rundir import RunDir, open_run
+from ..fit_data import run_data
+from ..rundir import CONFIG_FILE, RunDir, as_run
 
 log = logging.getLogger(__name__)
 
@@ -110,22 +113,23 @@ def _lowrank_needed_message(command: str, run: RunDir) -> str:
 
 
 def load_context(
-    path: str | Path,
+    run: RunDir | str | Path,
     teacher: str | Path | None = None,
     rank: int | None = None,
     require_lowrank: bool = True,
     command: str = "analyze",
 ) -> RunContext:
-    """Open a run directory and load its network, task, teacher and fit.
+    """The network, task, teacher and fit of a run, built once per :class:`~lrfit.rundir.RunDir`.
 
     Parameters
     ----------
-    path : str or Path
-        Run directory written by ``lrfit fit`` or ``lrfit teacher``.
+    run : RunDir, str or Path
+        An open run, or a run directory written by ``lrfit fit``, ``lrfit teacher`` or
+        :meth:`lrfit.LowRankFit.save`.
     teacher : str or Path, optional
-        Teacher directory (overrides the one the run records).
+        Teacher directory (overrides the one the run records); only with a path.
     rank : int, optional
-        For a rank sweep, the rank to analyse (default: the chosen one).
+        For a rank list, the rank to analyse (default: the chosen one); only with a path.
     require_lowrank : bool
         Raise :class:`LrfitError` for a full-rank network.
     command : str
@@ -135,21 +139,17 @@ def load_context(
     -------
     RunContext
     """
-    from ..analysis import attach_teacher_readout
-
-    run = open_run(path, teacher=teacher, rank=rank)
+    run = as_run(run, teacher=teacher, rank=rank)
     if require_lowrank and run.kind != "lowrank":
         raise LrfitError(_lowrank_needed_message(command, run))
-    fit = None
-    if run.role == "student" and "fit_params" in run.extra:
-        from ..fitting.estimator import LowRankFit
+    return run.cached("context", lambda: _build_context(run))
 
-        fit = LowRankFit.load(run.model_dir)
-        source = fit.model_
-    else:
-        source = run.load_model()
-    source.eval()
-    loaded = run.load_teacher()
+
+def _build_context(run: RunDir) -> RunContext:
+    from ..analysis import attach_teacher_readout
+
+    source = run.model
+    loaded = run.teacher
     teacher_model, task = (loaded if loaded is not None else (None, run.own_task()))
     model = copy.deepcopy(source)
     if hasattr(model, "svd_normalize_"):
@@ -170,7 +170,14 @@ def load_context(
             log.warning("Could not map the fitted units onto the teacher's units; no readout attached.")
         else:
             readout = "teacher"
-    return RunContext(run, model, source, task, teacher_model, fit, ids, n_obs, readout)
+    return RunContext(run, model, source, task, teacher_model, run.estimator, ids, n_obs, readout)
+
+
+def missing_data_reason(ctx: RunContext) -> str | None:
+    """Why a fitted run's data cannot be rebuilt (no ``config.yaml``, e.g. a fit saved by ``LowRankFit.save``), else ``None``."""
+    if ctx.fit is not None and ctx.run.config is None:
+        return f"'{ctx.run.path}' holds a fitted network but no {CONFIG_FILE}, so its data cannot be rebuilt"
+    return None
 
 
 @dataclass(frozen=True)
@@ -209,13 +216,10 @@ class RunActivity:
 
 
 def _data_activity(ctx: RunContext, split: str) -> RunActivity:
-    from ..config import load_config
-    from ..pipeline import CONFIG_FILE, prepare_data
-
-    cfg_path = ctx.run.path / CONFIG_FILE
-    if not cfg_path.is_file():
-        raise LrfitError(f"'{ctx.run.path}' holds a fitted network but no {CONFIG_FILE}, so its data cannot be rebuilt; analyse the directory written by 'lrfit fit'.")
-    data = prepare_data(load_config(cfg_path))
+    reason = missing_data_reason(ctx)
+    if reason is not None:
+        raise LrfitError(f"{reason}; analyse the directory written by 'lrfit fit'.")
+    data = run_data(ctx.run)
     parts = {"train": data.train, "test": data.test}
     chosen = ["train", "test"] if split == "all" else [split]
     cur, inp, msk, rec, fitted, conds = [], [], [], [], [], []
@@ -250,7 +254,7 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
 
 
 def run_activity(ctx: RunContext, split: str = "all", n_trials: int = 256, seed: int = 0) -> RunActivity:
-    """Simulate the run's network on its own trials.
+    """Simulate the run's network on its own trials (once per run and arguments).
 
     Parameters
     ----------
@@ -265,17 +269,21 @@ def run_activity(ctx: RunContext, split: str = "all", n_trials: int = 256, seed:
     -------
     RunActivity
     """
-    from ..analysis import run_network
-
     check_choice(split, SPLITS, "split")
     if ctx.fit is not None:
-        return _data_activity(ctx, split)
+        return ctx.run.cached(("activity", split), lambda: _data_activity(ctx, split))
     if ctx.task is None:
         raise LrfitError(
             f"'{ctx.run.path}' records neither a fit config nor a task, so there is no activity to analyse; "
             "analyse a directory written by 'lrfit fit' or 'lrfit teacher'."
         )
-    trials = ctx.task.generate(int(n_trials), seed=int(seed))
+    return ctx.run.cached(("activity", "task", int(n_trials), int(seed)), lambda: _task_activity(ctx, int(n_trials), int(seed)))
+
+
+def _task_activity(ctx: RunContext, n_trials: int, seed: int) -> RunActivity:
+    from ..analysis import run_network
+
+    trials = ctx.task.generate(n_trials, seed=seed)
     traj = run_network(ctx.source_model, trials.inputs, noise_std=0.0)
     return RunActivity(
         currents=traj.currents.cpu().numpy(),

@@ -1,6 +1,9 @@
-"""Group files for ``lrfit inactivate --groups FILE``: group name -> neuron ids.
+"""Group files for ``lrfit inactivate --groups FILE``: group name -> neuron ids (the one reader of group files).
 
-Accepted formats:
+The analysis layer takes groups as unit indices (``{name: index array}``,
+:func:`lrfit.analysis.resolve_groups`); this module reads the files into them.
+
+Accepted formats of :func:`read_group_file`:
 
 * JSON: ``{"name": [id, ...], ...}`` or ``{"groups": {...}}``; a value may also be
   ``{"neurons": [ids]}``, ``{"units": [unit indices]}``, ``{"population": p}`` and
@@ -9,6 +12,8 @@ Accepted formats:
   neuron.
 * CSV, wide: one column per group listing its neuron ids (shorter columns padded
   with empty cells).
+
+:func:`load_groups` reads the same layouts with unit indices instead of neuron ids.
 
 Neuron ids are those of the run (the recorded ids of a fit, the unit index of a
 task-trained network), compared as strings.
@@ -19,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -52,7 +59,9 @@ def ids_to_units(ids: Sequence[Any], neuron_ids: Sequence[str], what: str) -> li
     return units
 
 
-def _from_mapping(spec: dict[str, Any], neuron_ids: Sequence[str], path: Path) -> dict[str, Any]:
+def _from_mapping(spec: dict[str, Any], neuron_ids: Sequence[str] | None, path: Path) -> dict[str, Any]:
+    if neuron_ids is None:  # the lists hold unit indices already
+        return spec
     out: dict[str, Any] = {}
     for name, value in spec.items():
         what = f"Group '{name}' of '{path}'"
@@ -68,13 +77,27 @@ def _from_mapping(spec: dict[str, Any], neuron_ids: Sequence[str], path: Path) -
     return out
 
 
-def _read_json(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
-    from ..analysis.inactivation import read_group_json
+def _read_group_json(path: Path, members: str) -> dict[str, Any]:
+    """The group mapping of a JSON group file, ``{"groups": {name: spec}}`` or ``{name: spec}``, unresolved.
 
-    return _from_mapping(read_group_json(path, "neuron ids"), neuron_ids, path)
+    *members* names what the lists hold (e.g. ``"unit indices"``), for the error message.
+    """
+    try:
+        spec = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise LrfitError(f"Group file '{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file.") from None
+    if isinstance(spec, dict) and isinstance(spec.get("groups"), dict):
+        spec = spec["groups"]
+    if not isinstance(spec, dict) or not spec:
+        raise LrfitError(f"Group file '{path}' must hold a JSON object mapping group names to lists of {members}.")
+    return spec
 
 
-def _read_csv(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
+def _read_json(path: Path, neuron_ids: Sequence[str] | None) -> dict[str, Any]:
+    return _from_mapping(_read_group_json(path, "unit indices" if neuron_ids is None else "neuron ids"), neuron_ids, path)
+
+
+def _read_csv(path: Path, neuron_ids: Sequence[str] | None) -> dict[str, Any]:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -95,15 +118,15 @@ def _read_csv(path: Path, neuron_ids: Sequence[str]) -> dict[str, Any]:
     return _from_mapping(spec, neuron_ids, path)
 
 
-def read_group_file(path: str | Path, neuron_ids: Sequence[str], n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
+def read_group_file(path: str | Path, neuron_ids: Sequence[str] | None, n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Read a group file (JSON or CSV, see the module docstring) into unit indices.
 
     Parameters
     ----------
     path : str or Path
         The file.
-    neuron_ids : sequence of str
-        The run's id of each unit.
+    neuron_ids : sequence of str or None
+        The run's id of each unit; ``None`` when the file lists unit indices.
     n_units : int
         Network size.
     labels : array-like of int, optional
@@ -129,3 +152,12 @@ def read_group_file(path: str | Path, neuron_ids: Sequence[str], n_units: int, l
     else:
         raise LrfitError(f"Unknown group file format '{suffix or path.name}' of '{path}'; use a .json file {{\"name\": [neuron ids]}} or a .csv file with columns group,neuron.")
     return resolve_groups(spec, n_units, labels=labels, seed=seed)
+
+
+def load_groups(path: str | Path, n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Read a group file whose lists hold unit indices (JSON ``{"groups": {name: spec}}`` or ``{name: spec}``).
+
+    Same as :func:`read_group_file` without neuron ids; each spec is one of
+    :func:`lrfit.analysis.resolve_groups`.
+    """
+    return read_group_file(path, None, n_units, labels=labels, seed=seed)

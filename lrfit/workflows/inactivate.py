@@ -10,7 +10,7 @@ agreement of ``delta = acc_S - acc`` per group and context, a change counting wh
 exceeds 0.01 and the exact paired test on the same trials gives ``p < 0.05``; mean
 ``|acc_pred - acc_true|``).
 
-Files written to ``RUN/analysis/``:
+Files written to ``RUN/analysis/`` (names in :mod:`lrfit.rundir`):
 
 ``inactivation.csv``
     One row per (group, context): ``group``, ``context``, ``n_silenced``, ``accuracy``,
@@ -36,16 +36,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
-from ..rundir import write_json
-from .analyze import POPULATIONS_FILE, populations_json
+from ..rundir import INACTIVATION_CSV, INACTIVATION_JSON, INACTIVATION_PNG, POPULATIONS_FILE, RunDir
+from .analyze import populations_json
 from .context import RunContext, load_context
 from .groups import read_group_file
 
 log = logging.getLogger(__name__)
 
-INACTIVATION_CSV = "inactivation.csv"
-INACTIVATION_JSON = "inactivation.json"
-INACTIVATION_PNG = "inactivation.png"
+__all__ = ["INACTIVATION_CSV", "INACTIVATION_JSON", "INACTIVATION_PNG", "TEACHER_COLUMNS", "inactivate_run", "merged_table",
+           "population_labels", "resolve_run_groups"]
 
 
 def population_labels(ctx: RunContext, seed: int = 0) -> np.ndarray:
@@ -57,7 +56,7 @@ def population_labels(ctx: RunContext, seed: int = 0) -> np.ndarray:
         raise LrfitError(f"--groups populations needs a low-rank network but '{ctx.run.model_dir}' holds a {ctx.run.kind} one; pass a group FILE instead.")
     log.info("no matching %s; fitting populations", POPULATIONS_FILE)
     pops, d = populations_json(ctx, seed=seed)
-    write_json(d, ctx.run.analysis_dir / POPULATIONS_FILE)
+    ctx.run.write_analysis(POPULATIONS_FILE, d)
     return np.asarray(pops.labels, int)
 
 
@@ -107,7 +106,7 @@ def merged_table(predicted: pd.DataFrame, agreement: pd.DataFrame | None) -> pd.
 
 
 def inactivate_run(
-    path: str | Path,
+    run: RunDir | str | Path,
     groups: str = "populations",
     fraction: float | None = None,
     teacher: str | Path | None = None,
@@ -119,21 +118,21 @@ def inactivate_run(
 
     Parameters
     ----------
-    path : str or Path
-        Run directory.
+    run : RunDir, str or Path
+        An open run or a run directory.
     groups : str
         ``"populations"`` (one group per population of ``analysis/populations.json``,
         fitted now if missing) or a JSON/CSV group file (:mod:`lrfit.workflows.groups`).
     fraction : float, optional
         Silence a random fraction of each group instead of all of it.
     teacher : str or Path, optional
-        Teacher directory (overrides the one the run records).
+        Teacher directory (overrides the one the run records); only with a path.
     seed : int
         Seed of the trials and of the random fractions.
     n_trials : int
         Task trials scored.
     rank : int, optional
-        Rank of a sweep (default the chosen one).
+        Rank of a rank list (default the chosen one); only with a path.
 
     Returns
     -------
@@ -145,7 +144,7 @@ def inactivate_run(
 
     if fraction is not None and not 0.0 < float(fraction) <= 1.0:
         raise LrfitError(f"--fraction must lie in (0, 1], got {fraction}.")
-    ctx = load_context(path, teacher=teacher, rank=rank, require_lowrank=groups == "populations", command="inactivate")
+    ctx = load_context(run, teacher=teacher, rank=rank, require_lowrank=groups == "populations", command="inactivate")
     if ctx.task is None:
         raise LrfitError(
             f"'{ctx.run.path}' has no task (a fit to recorded data), so behaviour under silencing cannot be scored; "
@@ -162,10 +161,9 @@ def inactivate_run(
         actual = predict_inactivation(ctx.teacher, ctx.task, tgroups, trials=trials)
         agreement = compare_inactivation(pred, actual)
         log.info("inactivation agreement: signs %.2f, mean |gap| %.3f", agreement.sign_agreement, agreement.mean_abs_gap)
-    out = ctx.run.analysis_dir
-    out.mkdir(parents=True, exist_ok=True)
+    run = ctx.run
     table = merged_table(pred.table, None if agreement is None else agreement.table)
-    table.to_csv(out / INACTIVATION_CSV, index=False)
+    files = {"csv": run.write_analysis(INACTIVATION_CSV, table, index=False)}
     record = {
         "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
         "group_source": groups,
@@ -178,9 +176,8 @@ def inactivate_run(
         "teacher": None if actual is None else actual.to_json_dict(),
         "agreement": None if agreement is None else agreement.to_json_dict(),
     }
-    write_json(record, out / INACTIVATION_JSON)
+    files["json"] = run.write_analysis(INACTIVATION_JSON, record)
     title = "Accuracy after silencing\npredicted (bars)" + (" vs teacher (diamonds)" if actual is not None else "")
     fig = plot_inactivation(pred.table, None if actual is None else actual.table, title=title)
-    save_figure(fig, out / INACTIVATION_PNG)
-    files = {"csv": out / INACTIVATION_CSV, "json": out / INACTIVATION_JSON, "png": out / INACTIVATION_PNG}
+    files["png"] = save_figure(fig, run.analysis_dir / INACTIVATION_PNG)
     return {"files": files, "table": table, "agreement": agreement}

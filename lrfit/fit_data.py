@@ -1,0 +1,210 @@
+"""The data of a fit: load the recording (or simulate the teacher), preprocess, split.
+
+:func:`prepare_data` turns the ``data`` and ``preprocess`` sections of a resolved fit
+config into the train/test splits a fit uses (:class:`PreparedData`); every seed is in
+the config, so a run directory's splits are rebuilt from its ``config.yaml``
+(:func:`run_data`, once per :class:`lrfit.rundir.RunDir`) instead of being stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_adapters import TrialData
+
+from .config import TEACHER_DATA_KEYS
+from .errors import LrfitError
+from .models.io import META_FILE
+from .teachers.record import simulate_teacher
+
+
+@dataclass
+class PreparedData:
+    """The splits a fit uses.
+
+    Attributes
+    ----------
+    train, test : TrialData
+        Fitted neurons on training and held-out trials.
+    heldout_train, heldout_test : TrialData or None
+        Neurons withheld from the fit, on the same trials.
+    info : dict
+        What was done (source, normalisation, split, sizes), saved to ``split.json``.
+    """
+
+    train: TrialData
+    test: TrialData
+    heldout_train: TrialData | None = None
+    heldout_test: TrialData | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# -- data ---------------------------------------------------------------------------------
+def _teacher_data(section: dict[str, Any], base_dir: Path) -> tuple[TrialData, TrialData]:
+    unknown = set(section) - TEACHER_DATA_KEYS
+    if unknown:
+        from .errors import closest
+
+        key = sorted(unknown)[0]
+        raise LrfitError(
+            f"Unknown key 'data.{key}' for a teacher simulation{closest(key, TEACHER_DATA_KEYS)}; "
+            f"valid keys: {', '.join(sorted(TEACHER_DATA_KEYS))}."
+        )
+    teacher = Path(str(section["teacher"])).expanduser()
+    if not teacher.is_absolute():
+        teacher = (base_dir / teacher).resolve()
+    if not (teacher / META_FILE).is_file():
+        raise LrfitError(
+            f"data.teacher '{teacher}' holds no model.json; train one with 'lrfit teacher --out {teacher}' "
+            "or point data.teacher at a teacher run directory."
+        )
+    seed = int(section.get("seed", 0))
+    common = dict(
+        record=section.get("record", "rates"),
+        noise_std=section.get("noise_std"),
+        neurons=section.get("neurons"),
+        neuron_seed=seed,
+        task_params=section.get("task"),
+    )
+    train = simulate_teacher(teacher, int(section.get("trials", 800)), seed=2 * seed + 1, **common)
+    test = simulate_teacher(teacher, int(section.get("test_trials", 200)), seed=2 * seed + 2, **common)
+    return train, test
+
+
+def _neuron_split(data: TrialData, heldout: int | float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n = data.n_neurons
+    count = int(round(heldout * n)) if isinstance(heldout, float) and heldout < 1 else int(heldout)
+    if count < 0 or count >= n:
+        raise LrfitError(
+            f"preprocess.heldout_neurons={heldout} leaves no neuron to fit out of {n}; "
+            f"withhold fewer than {n} neurons (a count or a fraction below 1)."
+        )
+    rng = np.random.default_rng(seed + 7919)
+    out = np.sort(rng.choice(n, size=count, replace=False)) if count else np.array([], dtype=int)
+    keep = np.setdiff1d(np.arange(n), out)
+    return keep, out
+
+
+def prepare_data(config: dict[str, Any]) -> PreparedData:
+    """Load, preprocess and split the data of a resolved config.
+
+    Statistics of every preprocessing step (normalisation, condition-independent
+    component, PCA) are fitted on the training trials only and applied to both
+    splits.
+
+    Parameters
+    ----------
+    config : dict
+        Output of :func:`lrfit.config.load_config`.
+
+    Returns
+    -------
+    PreparedData
+    """
+    base_dir = Path(config.get("_base_dir", "."))
+    section = dict(config["data"])
+    pre = config["preprocess"]
+    split_cfg = pre["split"]
+    info: dict[str, Any] = {}
+    if "teacher" in section:
+        train, test = _teacher_data(section, base_dir)
+        info["split"] = {"by": "simulation", "train_trials": train.n_trials, "test_trials": test.n_trials}
+        info["teacher"] = train.meta["teacher"]
+    else:
+        import data_adapters
+
+        data = data_adapters.load_config(section, base_dir=base_dir)
+        if pre["subsample"] is not None:
+            data = data.subsample_neurons(pre["subsample"], seed=int(config["seed"]))
+        if data.n_trials < 2:
+            raise LrfitError(
+                f"The data hold {data.n_trials} trial(s); a fit needs training and test trials "
+                "(at least 2), or condition averages of several conditions."
+            )
+        kwargs: dict[str, Any] = dict(test_fraction=float(split_cfg["test_fraction"]), seed=int(split_cfg["seed"]))
+        if split_cfg["by"] == "conditions":
+            kwargs.update(column=split_cfg["column"], test_values=split_cfg["test_values"])
+        elif split_cfg["column"] is not None:
+            kwargs.update(stratify=split_cfg["column"])
+        train, test = data.split(split_cfg["by"], **kwargs)
+        info["split"] = {"by": split_cfg["by"], **{k: v for k, v in kwargs.items() if v is not None}}
+        info["source"] = str(data.meta.get("source", section.get("path")))
+    if pre["subsample"] is not None and "teacher" in section:
+        raise LrfitError("preprocess.subsample does not apply to teacher data; use data.neurons to record a subset.")
+    if train.n_trials == 0:
+        raise LrfitError("The training split is empty (0 trials); lower preprocess.split.test_fraction or add trials.")
+    if test.n_trials == 0:
+        raise LrfitError("The test split is empty (0 trials); raise preprocess.split.test_fraction or add trials.")
+    train, test = _preprocess(train, test, pre)
+    train, test = _select_inputs(train, test, config["model"].get("inputs"))
+    heldout_train = heldout_test = None
+    if pre["heldout_neurons"]:
+        keep, out = _neuron_split(train, pre["heldout_neurons"], int(config["seed"]))
+        heldout_train, heldout_test = train.select(neurons=out), test.select(neurons=out)
+        train, test = train.select(neurons=keep), test.select(neurons=keep)
+        info["heldout_neuron_ids"] = [_jsonable(v) for v in heldout_train.neuron_ids]
+    info.update(
+        n_train_trials=train.n_trials,
+        n_test_trials=test.n_trials,
+        n_neurons=train.n_neurons,
+        n_time=train.n_time,
+        dt=train.dt,
+        input_names=list(train.input_names or []),
+        neuron_ids=[_jsonable(v) for v in train.neuron_ids],
+        normalise=pre["normalise"],
+        scale=pre["scale"],
+    )
+    if train.conditions is not None and train.conditions.shape[1]:
+        info["test_conditions"] = sorted({str(tuple(r)) for r in test.conditions.itertuples(index=False)})
+    return PreparedData(train, test, heldout_train, heldout_test, info)
+
+
+def run_data(run: Any) -> PreparedData | None:
+    """The data splits of a fit run (:class:`lrfit.rundir.RunDir`), rebuilt once from its ``config.yaml``.
+
+    Returns ``None`` for a run without ``config.yaml`` (e.g. a fit saved by ``LowRankFit.save``).
+    """
+    return run.cached("data", lambda: None if run.config is None else prepare_data(run.config))
+
+
+def _preprocess(train: TrialData, test: TrialData, pre: dict[str, Any]) -> tuple[TrialData, TrialData]:
+    if pre["remove_condition_independent"]:
+        train, test = train.remove_condition_independent(), test.remove_condition_independent(reference=train)
+    if pre["normalise"]:
+        ref = train
+        train, test = train.normalise(pre["normalise"]), test.normalise(pre["normalise"], reference=ref)
+    if pre["denoise_pca"]:
+        ref = train
+        train, test = train.denoise_pca(int(pre["denoise_pca"])), test.denoise_pca(int(pre["denoise_pca"]), reference=ref)
+    scale = float(pre["scale"])
+    if scale != 1.0:
+        train = train.replace(activity=np.asarray(train.activity) * scale)
+        test = test.replace(activity=np.asarray(test.activity) * scale)
+    return train, test
+
+
+def _select_inputs(train: TrialData, test: TrialData, names: list[str] | None) -> tuple[TrialData, TrialData]:
+    """Keep the input channels the model is driven by (``model.inputs``), in that order."""
+    if names is None:
+        return train, test
+    have = list(train.input_names or [])
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise LrfitError(
+            f"The model needs input channel(s) {missing} but the data provide {have or 'none'}; "
+            "add them to the data's inputs spec (data.inputs) or change model.inputs."
+        )
+    index = [have.index(n) for n in names]
+
+    def pick(d: TrialData) -> TrialData:
+        return d.replace(inputs=np.asarray(d.inputs)[..., index], input_names=tuple(names))
+
+    return pick(train), pick(test)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
