@@ -190,3 +190,53 @@ def test_rebin_and_torch():
     t = d.to_torch()
     assert tuple(t.activity.shape) == (12, 21, 10) and str(t.mask.dtype) == "torch.bool"
     assert set(t.as_dict()) == {"activity", "inputs", "mask", "time"}
+
+
+def test_kfold_conditions_hold_each_condition_out_once_without_leak():
+    d = make_data(K=24)
+    pairs = d.kfold(3, column="coh", seed=4)
+    held = [v for _, test in pairs for v in sorted(set(test.conditions["coh"]))]
+    assert sorted(held) == [-1.0, 0.0, 1.0]
+    for train, test in pairs:
+        assert not set(train.conditions["coh"]) & set(test.conditions["coh"])
+        assert not _trial_keys(train) & _trial_keys(test)
+        assert train.n_trials + test.n_trials == d.n_trials
+    again = d.kfold(3, column="coh", seed=4)
+    assert [t.meta["split"]["trial_indices"] for _, t in pairs] == [t.meta["split"]["trial_indices"] for _, t in again]
+    with pytest.raises(DataError, match="at most 3 folds"):
+        d.kfold(4, column="coh")
+    with pytest.raises(DataError, match="folds"):
+        d.kfold(1, column="coh")
+
+
+def test_kfold_trials_cover_every_trial_once_and_stratify():
+    d = make_data(K=24)
+    pairs = d.kfold(4, by="trials", stratify="coh", seed=1)
+    tested = np.concatenate([t.meta["split"]["trial_indices"] for _, t in pairs])
+    assert sorted(tested.tolist()) == list(range(d.n_trials))
+    for train, test in pairs:
+        assert not _trial_keys(train) & _trial_keys(test)
+        assert set(train.conditions["coh"]) == set(test.conditions["coh"]) == {-1.0, 0.0, 1.0}
+
+
+def test_lead_in_zero_is_identity_and_inputs_follow_the_spec():
+    d = make_data(K=6, T=5, C=0)
+    assert d.with_lead_in(0.0) is d
+    spec = [{"name": "cue", "column": "coh"}, {"name": "go", "start": -0.05}]
+    from data_adapters import build_inputs
+
+    u, names = build_inputs(spec, d.conditions, d.time, d.dt)
+    d = d.replace(inputs=u, input_names=names)
+    led = d.with_lead_in(0.1, inputs=spec)
+    assert led.n_time == d.n_time + 5 and led.meta["lead_in"] == {"seconds": pytest.approx(0.1), "bins": 5}
+    assert not led.mask[:, :5].any() and led.mask[:, 5:].all()
+    np.testing.assert_allclose(led.time[5:], d.time)
+    np.testing.assert_allclose(np.diff(led.time), d.dt)
+    np.testing.assert_array_equal(led.activity[:, 5:], d.activity)
+    np.testing.assert_allclose(led.inputs[:, 5:], d.inputs)
+    np.testing.assert_allclose(led.inputs[:, :5, 0], np.repeat(d.conditions["coh"].to_numpy()[:, None], 5, 1))
+    assert not led.inputs[:, :5, 1].any()  # the go channel starts inside the window
+    with pytest.raises(DataError, match="lead_in"):
+        d.with_lead_in(-1.0)
+    with pytest.raises(DataError, match="already have a lead-in"):
+        led.with_lead_in(0.1)
