@@ -240,8 +240,8 @@ class LowRankEnsembleFit(BaseEstimator):
         named = dict(zip(("m", "n", "w_in", "x0"), params))
         solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(), members=k,
                         schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="'optim.lr'"),
-                        progress=self.progress, desc="ensemble")
-        result = solver.run(ShuffledBatches(n_trials, settings.batch_size, seeds, dev), member_losses,
+                        progress=self.progress, desc="ensemble", stacked=True)
+        result = solver.run(ShuffledBatches(n_trials, settings.batch_size, seeds, dev, stacked=True), member_losses,
                             started=started)
         self._finish(members, named, result, tensors.variance)
         self.fits_ = members

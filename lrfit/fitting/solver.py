@@ -85,10 +85,12 @@ class ShuffledBatches:
     batch_size : int
         Trials per batch.
     seeds : sequence of int
-        One seed per member; with one seed the batches are ``(B,)`` index tensors, with
-        several they are ``(members, B)`` (each row in its member's order).
+        One seed per member.
     device : str or torch.device
         Where stacked index batches go.
+    stacked : bool
+        Batches are ``(members, B)`` index tensors (each row in its member's order, for an
+        ensemble), else ``(B,)`` tensors of the one member.
 
     Examples
     --------
@@ -97,13 +99,14 @@ class ShuffledBatches:
     [2, 2, 1]
     """
 
-    def __init__(self, n_trials: int, batch_size: int, seeds: Sequence[int], device: str | torch.device = "cpu") -> None:
-        self.n_trials, self.batch_size, self.device = int(n_trials), int(batch_size), device
+    def __init__(self, n_trials: int, batch_size: int, seeds: Sequence[int], device: str | torch.device = "cpu",
+                 stacked: bool = False) -> None:
+        self.n_trials, self.batch_size, self.device, self.stacked = int(n_trials), int(batch_size), device, stacked
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, int]]:
         """Batches of one pass over the trials."""
-        if len(self.generators) == 1:
+        if not self.stacked:
             order = torch.randperm(self.n_trials, generator=self.generators[0])
         else:
             order = torch.stack([torch.randperm(self.n_trials, generator=g) for g in self.generators]).to(self.device)
@@ -203,14 +206,15 @@ class Solver:
     Parameters
     ----------
     params : dict of str to Tensor
-        Trainable tensors by name.  With ``members > 1`` their first axis is the member.
+        Trainable tensors by name; with *stacked* their first axis is the member.
     optimiser : torch.optim.Optimizer or similar
         Steps *params*; an ensemble optimiser exposes ``member_groups`` (one ``{"lr": ...}``
         per member) and ``active`` (members still training).
     stop : StopRule
         Epochs, patience, tolerance, target accuracy.
     members : int
-        Networks trained together (an ensemble); the loss then returns one value per member.
+        Networks trained together (an ensemble); the loss then returns one value per member
+        and the first axis of every parameter is the member.
     schedule : Plateau, optional
         Learning-rate schedule (one copy per member).
     rollback : RollbackPolicy
@@ -225,6 +229,9 @@ class Solver:
         Show a tqdm progress bar.
     desc : str
         Its label.
+    stacked : bool
+        The parameters carry a member axis and the loss returns one value per member
+        (an ensemble, even of one member; implied by ``members > 1``).
     """
 
     params: dict[str, torch.Tensor]
@@ -238,17 +245,21 @@ class Solver:
     checkpoint_dir: str | Path | None = None
     progress: bool = False
     desc: str = "fit"
+    stacked: bool = False
+
+    def __post_init__(self) -> None:
+        self.stacked = self.stacked or self.members > 1
 
     # -- snapshots ------------------------------------------------------------------
     def _snapshot(self, member: int) -> dict[str, torch.Tensor]:
-        if self.members == 1:
+        if not self.stacked:
             return {k: p.detach().clone() for k, p in self.params.items()}
         return {k: p.detach()[member].clone() for k, p in self.params.items()}
 
     @torch.no_grad()
     def _restore(self, member: int, snapshot: dict[str, torch.Tensor]) -> None:
         for k, p in self.params.items():
-            (p if self.members == 1 else p[member]).copy_(snapshot[k])
+            (p[member] if self.stacked else p).copy_(snapshot[k])
 
     # -- checkpoint -----------------------------------------------------------------
     def _save(self, run: dict[str, Any]) -> None:
@@ -266,7 +277,7 @@ class Solver:
             "stop": [asdict(s) for s in run["states"]],
             "schedule": [asdict(s) for s in run["schedules"]],
             "settings": run["settings"],
-            "history": run["histories"] if self.members > 1 else run["histories"][0],
+            "history": run["histories"] if self.stacked else run["histories"][0],
         }
         save_checkpoint(self.checkpoint_dir, tensors, meta)
 
@@ -285,7 +296,7 @@ class Solver:
         run["epoch"], run["seconds"], run["rollbacks"] = int(meta["epoch"]), float(meta["seconds"]), int(meta["rollbacks"])
         run["states"] = [StopState(**s) for s in meta["stop"]]
         run["schedules"] = [Plateau(**s) for s in meta["schedule"]]
-        run["histories"] = meta["history"] if self.members > 1 else [meta["history"]]
+        run["histories"] = meta["history"] if self.stacked else [meta["history"]]
         log.info("Resuming '%s' after epoch %d.", self.checkpoint_dir, run["epoch"])
         return True
 
@@ -307,7 +318,7 @@ class Solver:
             loss = loss_fn(batch)
             if not torch.isfinite(loss).all():
                 return None
-            loss.sum().backward() if self.members > 1 else loss.backward()
+            (loss.sum() if self.stacked else loss).backward()
             if self.clip:
                 norm = torch.nn.utils.clip_grad_norm_(clip_params, self.clip)
                 if not torch.isfinite(norm):
