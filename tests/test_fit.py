@@ -294,5 +294,9 @@ def test_checkpoint_is_plain_tensors_and_json_with_the_batch_order_state(tmp_pat
     quick_fit(init="random", max_epochs=2, checkpoint_dir=tmp_path).fit(train)
     tensors = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     meta = json.loads((tmp_path / "checkpoint.json").read_text())
-    assert set(tensors) == {"params", "optimiser", "best", "rng"} and len(tensors["rng"]["generators"]) == 1
-    assert meta["epoch"] == 2 and len(meta["history"]) == 2 and meta["stop"][0]["best_epoch"] >= 1
+    assert set(tensors) == {"params", "optimiser", "best", "rng", "epoch"} and len(tensors["rng"]["generators"]) == 1
+    assert meta["epoch"] == tensors["epoch"] == 2 and len(meta["history"]) == 2 and meta["stop"][0]["best_epoch"] >= 1
+    # a kill between the two writes leaves checkpoint.pt one epoch ahead of checkpoint.json: refused in one sentence
+    (tmp_path / "checkpoint.json").write_text(json.dumps({**meta, "epoch": 1}))
+    with pytest.raises(LrfitError, match="is torn"):
+        quick_fit(init="random", max_epochs=3, checkpoint_dir=tmp_path).fit(train, resume=True)

@@ -268,6 +268,7 @@ class Solver:
             "optimiser": self.optimiser.state_dict(),
             "best": [b or {} for b in run["best"]],
             "rng": run["batches"].state_dict(),
+            "epoch": run["epoch"],
         }
         meta = {
             "solver": 1,
@@ -287,6 +288,12 @@ class Solver:
             log.info("No checkpoint in '%s'; starting a new run.", self.checkpoint_dir)
             return False
         tensors, meta = ckpt
+        if int(tensors.get("epoch", meta["epoch"])) != int(meta["epoch"]):
+            raise LrfitError(
+                f"The checkpoint in '{self.checkpoint_dir}' is torn ({CHECKPOINT_WEIGHTS} is of epoch {tensors['epoch']}, "
+                f"{CHECKPOINT_META} of epoch {meta['epoch']}: the run was killed between the two writes); delete both "
+                "files to start over."
+            )
         if check_settings is not None:
             check_settings(meta.get("settings") or {})
         self._restore_all(tensors["params"])
