@@ -24,7 +24,7 @@ from typing import Any
 
 def _data(units: int, trials: int) -> Any:
     from lrfit import LowRankRNN
-    from lrfit.recording import record_activity
+    from lrfit.teachers import record_activity
     from lrfit.tasks import get_task
 
     task = get_task("cdm")

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from lrfit import LowRankFit
-from lrfit.recording import simulate_teacher
+from lrfit.teachers import simulate_teacher
 from lrfit.teachers import train_teacher
 
 

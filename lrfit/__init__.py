@@ -57,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     # teachers (the lrfit.teachers package: train, record, compare)
     "compare_student_teacher": "lrfit.teachers",
     "load_teacher": "lrfit.teachers",
-    "principal_angle_cosines": "lrfit.teachers",
+    "principal_angle_cosines": "lrfit.analysis",
     "simulate_teacher": "lrfit.teachers",
     "train_teacher": "lrfit.teachers",
     # runs: configs, fits, analyses, sweeps, the command line
@@ -81,15 +81,6 @@ _EXPORTS: dict[str, str] = {
 #: Public submodules (documented by their own ``__all__``).
 _SUBMODULES = ("analysis", "plotting")
 
-#: Until ``lrfit/teachers.py`` becomes the ``lrfit.teachers`` package (issue 15, item 3), some
-#: of its public names still live in the modules that package absorbs.  Only consulted when
-#: ``lrfit.teachers`` lacks the name; delete this table once the package has landed.
-_BEFORE_TEACHERS_PACKAGE = {
-    "compare_student_teacher": "lrfit.compare",
-    "principal_angle_cosines": "lrfit.compare",
-    "simulate_teacher": "lrfit.recording",
-}
-
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 
 
@@ -98,10 +89,7 @@ def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         value: Any = importlib.import_module(f"{__name__}.{name}")
     elif name in _EXPORTS:
-        module = importlib.import_module(_EXPORTS[name])
-        if not hasattr(module, name) and name in _BEFORE_TEACHERS_PACKAGE:
-            module = importlib.import_module(_BEFORE_TEACHERS_PACKAGE[name])
-        value = getattr(module, name)
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
     else:
         raise AttributeError(f"module 'lrfit' has no attribute {name!r}")
     globals()[name] = value

@@ -19,7 +19,7 @@ from data_adapters import TrialData
 from .config import TEACHER_DATA_KEYS
 from .errors import LrfitError
 from .models.io import META_FILE
-from .recording import simulate_teacher
+from .teachers.record import simulate_teacher
 
 
 @dataclass

@@ -298,7 +298,7 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
     if not run.has(METRICS_FILE):
         run_fit(config, run.path, resume=True, progress=False)
     if compare and not run.has(COMPARE_FILE):
-        from .compare import compare_student_teacher
+        from .teachers.compare import compare_student_teacher
 
         teacher = run.read(CONFIG_FILE)["data"]["teacher"]
         compare_student_teacher(run.path, teacher, n_trials=compare_trials)

@@ -139,7 +139,7 @@ def test_student_fixed_points_match_its_dms_teacher(tmp_path):
     from scipy.optimize import linear_sum_assignment
 
     from lrfit import LowRankFit
-    from lrfit.recording import simulate_teacher
+    from lrfit.teachers import simulate_teacher
     from lrfit.teachers import load_teacher, train_teacher
 
     out = tmp_path / "teacher"

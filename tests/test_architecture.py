@@ -35,14 +35,14 @@ PACKAGES = ("lrfit", "data_adapters")
 #: Layers, lowest first: component name -> module prefixes.  ``lrfit`` itself (the lazy
 #: facade of ``lrfit/__init__.py``) sits above every layer.
 LAYERS: list[dict[str, tuple[str, ...]]] = [
-    {"errors": ("lrfit.errors",)},
+    {"errors": ("lrfit.errors",), "seeding": ("lrfit.seeding",)},
     {"models": ("lrfit.models",), "tasks": ("lrfit.tasks",)},
     {"fitting": ("lrfit.fitting",)},
     {"analysis": ("lrfit.analysis",)},
     {"config": ("lrfit.config",)},
     {"rundir": ("lrfit.rundir",)},
     {"plotting": ("lrfit.plotting",),
-     "teachers": ("lrfit.teachers", "lrfit.training", "lrfit.compare", "lrfit.recording")},
+     "teachers": ("lrfit.teachers",)},
     {"runs": ("lrfit.fit_data", "lrfit.pipeline", "lrfit.sweep")},
     {"workflows": ("lrfit.workflows",)},
     {"report": ("lrfit.report",)},

@@ -289,7 +289,7 @@ def teacher(tmp_path_factory) -> Path:
 
 def test_lrfit_simulate_end_to_end(teacher, tmp_path, capsys):
     from lrfit.cli import main
-    from lrfit.recording import simulate_teacher
+    from lrfit.teachers import simulate_teacher
 
     out = tmp_path / "sim.nwb"
     assert main(["simulate", str(teacher), "--trials", "6", "--out", str(out), "--record", "both",

@@ -78,3 +78,9 @@ def test_each_member_equals_its_single_fit(single_fits, batched, group_bytes, mo
 def test_unsupported_ensembles_are_one_sentence(kwargs, match):
     with pytest.raises(LrfitError, match=match):
         LowRankEnsembleFit(**kwargs).fit(planted_data(n_trials=8, n_units=16))
+
+
+def test_non_finite_ensemble_loss_is_one_sentence():
+    with pytest.raises(LrfitError, match=r"became non-finite; the data scaling or the learning rate .* 'optim.lr'"):
+        LowRankEnsembleFit(seeds=[0, 1], lr=1e38, target="currents", max_epochs=2, batch_size=8,
+                           progress=False).fit(planted_data(n_trials=16, n_time=10, n_units=16))

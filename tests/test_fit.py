@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,9 @@ from lrfit import LowRankFit, LowRankRNN
 from lrfit.cli import main
 from lrfit.config import load_config
 from lrfit.errors import LrfitError
+from lrfit.fitting.policies import RollbackPolicy
 from lrfit.pipeline import prepare_data, run_fit
-from lrfit.recording import record_activity
+from lrfit.teachers import record_activity
 
 
 def planted_network(n_units: int = 64, rank: int = 2, seed: int = 1) -> LowRankRNN:
@@ -122,6 +124,22 @@ def test_nan_loss_rolls_back_and_says_so(caplog):
     assert fit.epochs_ == 4
     assert all(np.isfinite(v).all() for v in params_of(fit).values())
     assert fit.score(train) > 0.9
+
+
+def test_rollbacks_compound_and_end_in_one_sentence(caplog):
+    # issue 16 item 6: at lr 1e38 every rollback said "halved to 5e37" (the restored optimiser state undid the
+    # halving) and the run ended in a raw FloatingPointError after 21 rollbacks
+    train = planted_data(n_trials=32, n_time=10, n_units=16)
+    lr0 = 1e38
+    with caplog.at_level(logging.WARNING), pytest.raises(LrfitError) as info:
+        quick_fit(lr=lr0, max_epochs=3, batch_size=8, target="currents").fit(train)
+    halved = [float(m.group(1)) for m in re.finditer(r"halved the learning rate to (\S+)", caplog.text)]
+    assert len(halved) == RollbackPolicy().max_rollbacks == 20
+    for k, lr in enumerate(halved, start=1):
+        assert lr == pytest.approx(lr0 / 2**k, rel=5e-3), k
+    message = str(info.value)
+    assert "\n" not in message and message.count(". ") == 0 and message.endswith(".")
+    assert "20 rollbacks" in message and "data scaling" in message and "'optim.lr'" in message
 
 
 def _write_planted(tmp_path, name="planted.h5", data: TrialData | None = None):
@@ -269,3 +287,16 @@ def test_m1_config_holds_out_whole_directions_within_tanh_range(m1_path):
     assert np.abs(train.activity).max() < 1.0
     # Normalisation statistics come from the training directions only.
     assert abs(float(np.mean(train.activity))) < 1e-5
+
+
+def test_checkpoint_is_plain_tensors_and_json_with_the_batch_order_state(tmp_path):
+    train = planted_data(n_trials=32, n_time=10, n_units=16)
+    quick_fit(init="random", max_epochs=2, checkpoint_dir=tmp_path).fit(train)
+    tensors = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    meta = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert set(tensors) == {"params", "optimiser", "best", "rng", "epoch"} and len(tensors["rng"]["generators"]) == 1
+    assert meta["epoch"] == tensors["epoch"] == 2 and len(meta["history"]) == 2 and meta["stop"][0]["best_epoch"] >= 1
+    # a kill between the two writes leaves checkpoint.pt one epoch ahead of checkpoint.json: refused in one sentence
+    (tmp_path / "checkpoint.json").write_text(json.dumps({**meta, "epoch": 1}))
+    with pytest.raises(LrfitError, match="is torn"):
+        quick_fit(init="random", max_epochs=3, checkpoint_dir=tmp_path).fit(train, resume=True)

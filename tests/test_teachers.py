@@ -11,7 +11,7 @@ from lrfit import LrfitError
 from lrfit.cli import build_parser, main
 from lrfit.tasks import get_task
 from lrfit.teachers import build_network, evaluate, load_teacher, parse_rank, train_teacher
-from lrfit.training import derive_seed
+from lrfit.seeding import derive_seed
 
 #: a teacher small enough to train in well under a second per epoch
 TINY = dict(
@@ -276,3 +276,10 @@ def test_checkpoint_from_before_overlap_init_resumes(tmp_path):
     (out / "checkpoint.json").write_text(json.dumps(meta))
     resumed = train_teacher("pdm", rank=1, seed=0, out=out, max_epochs=2, resume=True, **TINY)
     assert resumed.metrics["epochs"] == 2 and resumed.settings["overlap_init"] == 0.0
+
+
+def test_diverging_teacher_rolls_back_and_ends_in_one_sentence(caplog):
+    # lr 1e38 overflows Adam's step: each rollback halves the rate once more, the last one is an LrfitError
+    with caplog.at_level("WARNING"), pytest.raises(LrfitError, match=r"after 20 rollbacks .* lower 'lr'"):
+        train_teacher("pdm", rank=1, max_epochs=2, lr=1e38, **TINY)
+    assert "halved the learning rate to 9.54e+31 (rollback 20 of at most 20)" in caplog.text

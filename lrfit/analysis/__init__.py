@@ -7,10 +7,18 @@
 - :mod:`.meanfield` — mean-field reduction of Gaussian-mixture networks.
 - :mod:`.resample` — networks resampled from the mixture; evaluation on tasks/data.
 - :mod:`.inactivation` — silencing groups of neurons and predicting the effect.
-- :mod:`.compare` — fixed points of a teacher mapped into a student's latent space.
+- :mod:`.compare` — teacher vs student: principal angles, effective-connectivity correlation (ECC),
+  connectivity recovery, fixed points of a teacher mapped into a student's latent space.
 """
 
-from .compare import FixedPointMatch, match_fixed_points
+from .compare import (
+    FixedPointMatch,
+    connectivity_recovery,
+    ecc,
+    effective_connectivity,
+    match_fixed_points,
+    principal_angle_cosines,
+)
 from .connectivity import ConnectivityStats, connectivity_stats, loading_columns, loading_matrix, loading_table
 from .fixed_points import (
     FixedPoint,
@@ -70,7 +78,10 @@ __all__ = [
     "attach_teacher_readout",
     "choose_populations_by_task",
     "compare_inactivation",
+    "connectivity_recovery",
     "connectivity_stats",
+    "ecc",
+    "effective_connectivity",
     "effective_overlaps",
     "evaluate_on_task",
     "find_fixed_points",
@@ -89,6 +100,7 @@ __all__ = [
     "meanfield_flow",
     "meanfield_trajectory",
     "match_fixed_points",
+    "principal_angle_cosines",
     "mixture_from_labels",
     "predict_inactivation",
     "r2_score_activity",

@@ -1,4 +1,9 @@
-"""Compare the latent dynamics of two networks whose units correspond (teacher and student)."""
+"""Compare two networks whose units correspond (teacher and student): connectivity and latent dynamics.
+
+Pure functions: the principal angles between connectivity spaces, the effective-connectivity
+correlation (ECC), the recovery of a low-rank teacher's connectivity by a student, and the
+pairing of fixed points.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,119 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.linalg import subspace_angles
 
 from ..errors import LrfitError
 from ._common import as_input_vector, jsonable, lowrank_params
 from .fixed_points import FixedPointResult
 
-__all__ = ["FixedPointMatch", "match_fixed_points"]
+__all__ = [
+    "FixedPointMatch",
+    "connectivity_recovery",
+    "ecc",
+    "effective_connectivity",
+    "match_fixed_points",
+    "principal_angle_cosines",
+]
+
+
+def principal_angle_cosines(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Cosines of the principal angles between ``span(a)`` and ``span(b)``, largest first.
+
+    ``cos theta_k = sigma_k(Q_a^T Q_b)`` with ``Q`` orthonormal bases of the column spaces.
+
+    Parameters
+    ----------
+    a, b : ndarray
+        ``(N, Ra)`` and ``(N, Rb)`` matrices on the same rows.
+
+    Returns
+    -------
+    list of float
+        ``min(Ra, Rb)`` cosines.
+
+    Examples
+    --------
+    >>> np.round(principal_angle_cosines(np.eye(3)[:, :2], np.eye(3)[:, 1:]), 6).tolist()
+    [1.0, 0.0]
+    """
+    return sorted((float(c) for c in np.cos(subspace_angles(np.asarray(a, float), np.asarray(b, float)))),
+                  reverse=True)
+
+
+def _projector(basis: np.ndarray) -> np.ndarray:
+    q, r = np.linalg.qr(basis)
+    keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, float(np.abs(r).max()))
+    q = q[:, keep]
+    return q @ q.T
+
+
+def effective_connectivity(m: np.ndarray, n: np.ndarray, w_in: np.ndarray | None = None) -> np.ndarray:
+    """``M P(N)^T``: the connectivity the dynamics see.
+
+    ``P`` projects onto ``span([M, W_in])``; the components of ``N`` outside that
+    span never meet the activity (which lives in it) and are not identifiable.
+
+    Parameters
+    ----------
+    m, n : ndarray
+        ``(N, R)`` connectivity vectors.
+    w_in : ndarray, optional
+        ``(N, C)`` input weights.
+
+    Returns
+    -------
+    ndarray
+        ``(N, N)``.
+    """
+    basis = m if w_in is None or w_in.size == 0 else np.concatenate([m, w_in], axis=1)
+    return m @ (_projector(basis) @ n).T
+
+
+def ecc(student: tuple[np.ndarray, ...], teacher: tuple[np.ndarray, ...]) -> float:
+    """Effective-connectivity correlation between two ``(M, N, W_in)`` triples on the same neurons.
+
+    Parameters
+    ----------
+    student, teacher : tuple of ndarray
+        ``(M, N)`` or ``(M, N, W_in)`` of each network, rows on the same neurons.
+
+    Returns
+    -------
+    float
+        ``<vec(M P(N)^T)_s, vec(M P(N)^T)_t> / (|.| |.|)`` (NaN for a zero connectivity).
+    """
+    a = effective_connectivity(*student).ravel()
+    b = effective_connectivity(*teacher).ravel()
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b / denom) if denom > 0 else float("nan")
+
+
+def connectivity_recovery(student: Any, teacher: Any, ids: np.ndarray) -> dict[str, Any]:
+    """How well a low-rank student recovers a low-rank teacher's connectivity on the recorded units.
+
+    Parameters
+    ----------
+    student, teacher : LowRankRNN
+        The student's first ``len(ids)`` units stand for the teacher's units *ids*.
+    ids : ndarray of int
+        Teacher unit of each recorded neuron.
+
+    Returns
+    -------
+    dict
+        ``rank_teacher``, ``m_cosines``, ``n_cosines`` (principal-angle cosines) and ``ecc``.
+    """
+    ps, pt = lowrank_params(student), lowrank_params(teacher)
+    n_obs = ids.size
+    sm, sn, sw = ps.m[:n_obs], ps.n[:n_obs], ps.w_in[:n_obs]
+    tm, tn, tw = pt.m[ids], pt.n[ids], pt.w_in[ids]
+    return {
+        "rank_teacher": int(pt.rank),
+        "m_cosines": principal_angle_cosines(sm, tm),
+        "n_cosines": principal_angle_cosines(sn, tn),
+        "ecc": ecc((sm, sn, sw), (tm, tn, tw)),
+    }
 
 
 @dataclass(frozen=True)

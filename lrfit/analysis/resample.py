@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ..errors import LrfitError
+from ..fitting.losses import masked_mse
 from ..models import LowRankRNN
 from ._common import jsonable, to_numpy
 from .populations import MixtureStats, PopulationResult
@@ -230,12 +231,16 @@ class TaskEvaluation:
         ``task.psychometric(outputs, trials)`` if the task provides it.
     outputs : ndarray, (K, T, O)
         The network's readout.
+    loss : float
+        Masked mean squared error of the readout against the task's targets (NaN for
+        trials without targets).
     """
 
     accuracy: float
     accuracy_by: pd.DataFrame | None
     psychometric: pd.DataFrame | None
     outputs: np.ndarray
+    loss: float = float("nan")
 
     def to_json_dict(self) -> dict[str, Any]:
         """Accuracy, per-condition accuracy and psychometric table (no outputs)."""
@@ -270,14 +275,20 @@ def subset_trials(trials: Any, idx: np.ndarray) -> Any:
     return new
 
 
+def _noise_generator(model: Any, noise_std: float | None, seed: int) -> torch.Generator | None:
+    """A generator seeded with *seed* when the simulation has private noise, else ``None``."""
+    if noise_std is not None and noise_std <= 0:
+        return None
+    gen = torch.Generator(device=model.device)
+    gen.manual_seed(int(seed))
+    return gen
+
+
 def run_network(model: Any, inputs: Any, noise_std: float | None = 0.0, seed: int = 0, x0: Any = None) -> Any:
     """Simulate ``model`` on ``inputs (K, T, C)`` without gradients; returns the :class:`Trajectory`."""
     with torch.no_grad():
         inp = torch.as_tensor(np.asarray(to_numpy(inputs), np.float32))
-        gen = None
-        if noise_std is None or noise_std > 0:
-            gen = torch.Generator(device=model.device)
-            gen.manual_seed(int(seed))
+        gen = _noise_generator(model, noise_std, seed)
         x0t = None if x0 is None else torch.as_tensor(np.asarray(to_numpy(x0), np.float32))
         return model(inp, x0=x0t, noise_std=noise_std, generator=gen)
 
@@ -290,13 +301,17 @@ def evaluate_on_task(
     seed: int = 0,
     noise_std: float | None = 0.0,
     by: str | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int | None = None,
+    psychometric: bool = True,
 ) -> TaskEvaluation:
-    """Accuracy (and psychometric curves) of a network on a task object.
+    """Accuracy, readout loss (and psychometric curves) of a network on a task: the one task scorer.
 
     Computes ``z(t) = W_out^T phi(x(t)) / N`` on the task's trials and returns
-    ``task.accuracy(z, trials)``; with ``by`` (a column of ``trials.conditions``,
-    e.g. ``"context"``) also the accuracy of each group of trials, and
-    ``task.psychometric(z, trials)`` when the task has it.
+    ``task.accuracy(z, trials)`` and the masked mean squared error of ``z`` against the
+    trials' targets (the teacher's training loss); with ``by`` (a column of
+    ``trials.conditions``, e.g. ``"context"``) also the accuracy of each group of trials,
+    and ``task.psychometric(z, trials)`` when the task has it.
 
     Parameters
     ----------
@@ -309,11 +324,17 @@ def evaluate_on_task(
     trials : object, optional
         Pre-generated trials (else ``task.generate(n_trials, seed=seed)``).
     n_trials, seed : int
-        Trials to generate; the seed also seeds the private noise.
+        Trials to generate; the seed also seeds the private noise (without *generator*).
     noise_std : float or None
         Private noise during evaluation (``0`` deterministic, ``None`` the network's own).
     by : str, optional
         Condition column for per-group accuracy.
+    generator : torch.Generator, optional
+        Generator of the private noise (default: seeded with *seed* when there is noise).
+    batch_size : int, optional
+        Trials simulated at once (all by default); the noise is drawn batch after batch.
+    psychometric : bool
+        Also compute the psychometric table.
 
     Returns
     -------
@@ -323,7 +344,25 @@ def evaluate_on_task(
         raise LrfitError("The network has no readout (n_outputs = 0), so it cannot be scored on a task; give it a readout.")
     if trials is None:
         trials = task.generate(n_trials, seed=seed)
-    out = run_network(model, trials.inputs, noise_std=noise_std, seed=seed).outputs.cpu().numpy()
+    if generator is None:
+        generator = _noise_generator(model, noise_std, seed)
+    inputs = torch.as_tensor(np.asarray(to_numpy(trials.inputs), np.float32), device=model.device)
+    scored = hasattr(trials, "targets") and hasattr(trials, "loss_mask")
+    if scored:
+        targets = torch.as_tensor(np.asarray(trials.targets), device=model.device)
+        mask = torch.as_tensor(np.asarray(trials.loss_mask), device=model.device)
+    size = int(batch_size) if batch_size else max(len(inputs), 1)
+    outs, loss_sum, weight = [], 0.0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(inputs), size):
+            sl = slice(start, start + size)
+            out = model(inputs[sl], noise_std=noise_std, generator=generator).outputs
+            if scored:
+                w = float(mask[sl].sum())
+                loss_sum += float(masked_mse(out, targets[sl], mask[sl])) * w
+                weight += w
+            outs.append(out.cpu())
+    out = torch.cat(outs).numpy()
     acc = float(task.accuracy(out, trials))
     acc_by = None
     if by is not None:
@@ -334,8 +373,9 @@ def evaluate_on_task(
         for value, idx in cond.groupby(by, sort=True).indices.items():
             rows.append({by: value, "accuracy": float(task.accuracy(out[idx], subset_trials(trials, idx))), "n_trials": len(idx)})
         acc_by = pd.DataFrame(rows)
-    psy = task.psychometric(out, trials) if hasattr(task, "psychometric") else None
-    return TaskEvaluation(acc, acc_by, psy, out)
+    psy = task.psychometric(out, trials) if psychometric and hasattr(task, "psychometric") else None
+    loss = loss_sum / max(weight, 1.0) if scored else float("nan")
+    return TaskEvaluation(acc, acc_by, psy, out, loss)
 
 
 def r2_score_activity(model: Any, inputs: Any, activity: Any, mask: Any = None, target: str = "rates", x0: Any = None) -> np.ndarray:

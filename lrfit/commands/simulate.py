@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from data_adapters import write_hdf5
     from data_adapters.nwb_write import poisson_spikes, write_nwb
 
-    from ..recording import simulate_teacher
+    from ..teachers.record import simulate_teacher
     from ..tasks import get_task
     from .teacher import parse_task_params
 

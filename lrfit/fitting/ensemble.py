@@ -8,8 +8,9 @@ batched simulation (on CPUs the latent-coordinate loss of :mod:`lrfit.fitting.lo
 on GPUs :func:`lrfit.models.ensemble_rollout.ensemble_rollout`; see ``batched``) and
 Adam updates stacked ``(K, ...)`` tensors.  Ranks are padded to the largest with zero
 columns that stay zero.  The closed-form start, which depends on the data and the
-rank only, is computed once per rank and shared.  Non-finite losses stop the ensemble with an error (the
-single fit's rollback is not reproduced).
+rank only, is computed once per rank and shared.  The loop is :class:`lrfit.fitting.solver.Solver`'s, with
+one batch order per member; a non-finite loss stops the ensemble with the solver's one-sentence error
+(a rollback would change the batch order of every member, so the single fit's rollback is not reproduced).
 """
 
 from __future__ import annotations
@@ -25,42 +26,23 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
 from .estimator import HIDDEN_INIT_SCALE, LowRankFit
 from .losses import lowrank_mse_members, masked_mse
+from .policies import RollbackPolicy
+from .solver import ShuffledBatches, Solver, SolverResult
 
 log = logging.getLogger(__name__)
 
-_BETAS, _EPS, _PLATEAU_EPS = (0.9, 0.999), 1e-8, 1e-8
+_BETAS, _EPS = (0.9, 0.999), 1e-8
 #: LowRankFit parameters that the ensemble sets per member (from ``seeds`` and ``ranks``) or not at all.
 _PER_MEMBER = ("rank", "random_state", "checkpoint_dir")
 #: The members' shared parameters: every other LowRankFit parameter, with its default.
 _SHARED = tuple(p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
                 for name, p in inspect.signature(LowRankFit.__init__).parameters.items()
                 if name not in ("self", *_PER_MEMBER))
-
-
-class _Plateau:
-    """``torch.optim.lr_scheduler.ReduceLROnPlateau`` (mode min, relative threshold) for one member."""
-
-    def __init__(self, lr: float, factor: float, patience: int, min_lr: float, threshold: float) -> None:
-        self.lr, self.factor, self.patience, self.min_lr, self.threshold = lr, factor, patience, min_lr, threshold
-        self.best, self.bad = math.inf, 0
-
-    def step(self, current: float) -> None:
-        if current < self.best * (1.0 - self.threshold):
-            self.best, self.bad = current, 0
-        else:
-            self.bad += 1
-        if self.bad > self.patience:
-            new = max(self.lr * self.factor, self.min_lr)
-            if self.lr - new > _PLATEAU_EPS:
-                self.lr = new
-            self.bad = 0
-
 
 #: Members simulated together keep each per-batch array (rates, residuals, targets) within about
 #: this many bytes: more members per kernel share the per-step call overhead, the cap bounds memory.
@@ -255,76 +237,91 @@ class LowRankEnsembleFit(BaseEstimator):
             out = (rates if first.target == "rates" else states)[..., : target.shape[-1]].permute(1, 2, 0, 3)
             return masked_mse(out, target, weight, dims=(1, 2, 3))
 
-        generators = [torch.Generator().manual_seed(s) for s in seeds]
-        moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-        plateaus = [_Plateau(settings.lr, settings.lr_factor, max(1, settings.patience // 3) if settings.patience
-                             else 10, settings.min_lr, settings.tol) for _ in members]
-        active = [True] * k
-        best = [(math.inf, 0)] * k
-        best_params: list[list[torch.Tensor] | None] = [None] * k
-        histories: list[list[dict[str, float]]] = [[] for _ in members]
-        epochs = [0] * k
-        step = 0
-        bar = tqdm(total=settings.max_epochs, disable=not self.progress, desc="ensemble",
-                   leave=False)
-        for epoch in range(1, settings.max_epochs + 1):
-            if not any(active):
-                break
-            orders = torch.stack([torch.randperm(n_trials, generator=g) for g in generators]).to(dev)
-            sums = torch.zeros(k, dtype=torch.float64)
-            for start_ in range(0, n_trials, settings.batch_size):
-                idx = orders[:, start_ : start_ + settings.batch_size]
-                for p in params:
-                    p.grad = None
-                losses = member_losses(idx)
-                if not torch.isfinite(losses).all():
-                    raise LrfitError("A member of the ensemble reached a non-finite loss; fit it alone with "
-                                     "LowRankFit (which rolls back and halves the learning rate).")
-                losses.sum().backward()
-                step += 1
-                self._adam_step(params, moments, rank_mask, plateaus, active, settings, step)
-                sums += losses.detach().double().cpu() * idx.shape[1]
-            for i in range(k):
-                if not active[i]:
-                    continue
-                epochs[i] = epoch
-                loss = float(sums[i]) / n_trials
-                histories[i].append({"epoch": epoch, "train_loss": loss, "lr": plateaus[i].lr,
-                                     "seconds": time.perf_counter() - started})
-                plateaus[i].step(loss)
-                if loss < best[i][0] * (1 - settings.tol) or best_params[i] is None:
-                    best[i] = (loss, epoch)
-                    best_params[i] = [p.detach()[i].clone() for p in params]
-                elif settings.patience and epoch - best[i][1] >= settings.patience:
-                    active[i] = False
-            bar.update(1)
-        bar.close()
-        self._finish(members, best_params, best, histories, epochs, tensors.variance)
+        named = dict(zip(("m", "n", "w_in", "x0"), params))
+        solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(), members=k,
+                        schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="'optim.lr'"),
+                        progress=self.progress, desc="ensemble", stacked=True)
+        result = solver.run(ShuffledBatches(n_trials, settings.batch_size, seeds, dev, stacked=True), member_losses,
+                            started=started)
+        self._finish(members, named, result, tensors.variance)
         self.fits_ = members
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
     @staticmethod
+    def _finish(members: list[LowRankFit], params: dict[str, torch.Tensor], result: SolverResult,
+                variance: float) -> None:
+        """Copy each member's best parameters (restored by the solver) into its network."""
+        for i, member in enumerate(members):
+            model, history, state = member.model_, result.histories[i], result.states[i]
+            with torch.no_grad():
+                model.m.copy_(params["m"][i, :, : model.rank])
+                model.n.copy_(params["n"][i, :, : model.rank])
+                model.w_in.copy_(params["w_in"][i])
+                member.x0_table_.copy_(params["x0"][i][None])
+            for row in history:
+                row["train_r2"] = 1.0 - row["train_loss"] / variance
+            member.history_ = history
+            member.best_epoch_, member.epochs_, member.rollbacks_ = state.best_epoch, state.epoch, 0
+            model.svd_normalize_()
+            with torch.no_grad():
+                model.x0.copy_(member.x0_table_.mean(0))
+            member.fit_seconds_ = history[-1]["seconds"] if history else 0.0
+
+
+class _MemberAdam:
+    """Per-member gradient clipping and Adam (as ``torch.optim.Adam``) on stacked ``(K, ...)`` tensors.
+
+    Each member has its own learning rate (``member_groups[i]["lr"]``, lowered by the
+    solver's schedule); members that stopped (``active[i]`` false) are left untouched,
+    moments included.
+    """
+
+    def __init__(self, params: list[torch.Tensor], rank_mask: torch.Tensor, settings: Any, members: int) -> None:
+        self.params, self.rank_mask, self.settings = params, rank_mask, settings
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+        self.member_groups = [{"lr": settings.lr} for _ in range(members)]
+        self.active = [True] * members
+        self.steps = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop the gradients."""
+        for p in self.params:
+            p.grad = None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Moments, step count and learning rates."""
+        return {"moments": [[m.clone(), v.clone()] for m, v in self.moments], "steps": self.steps,
+                "lr": [g["lr"] for g in self.member_groups]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        for (m, v), (m0, v0) in zip(self.moments, state["moments"]):
+            m.copy_(m0)
+            v.copy_(v0)
+        self.steps = int(state["steps"])
+        for group, lr in zip(self.member_groups, state["lr"]):
+            group["lr"] = lr
+
     @torch.no_grad()
-    def _adam_step(params: list[torch.Tensor], moments: list[tuple[torch.Tensor, torch.Tensor]],
-                   rank_mask: torch.Tensor, plateaus: list[_Plateau], active: list[bool], settings: Any,
-                   step: int) -> None:
-        """Per-member gradient clipping and Adam (as ``torch.optim.Adam``), frozen members untouched."""
-        k = len(plateaus)
+    def step(self) -> None:
+        """One clipped Adam step of the active members."""
+        self.steps += 1
+        params, settings, k = self.params, self.settings, len(self.active)
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        grads[0] = grads[0] * rank_mask
-        grads[1] = grads[1] * rank_mask
+        grads[0] = grads[0] * self.rank_mask
+        grads[1] = grads[1] * self.rank_mask
         if settings.clip_grad:
             norms = torch.sqrt(sum(g.reshape(k, -1).square().sum(1) for g in grads))
             coef = (settings.clip_grad / (norms + 1e-6)).clamp(max=1.0)
             grads = [g * coef.view(-1, *[1] * (g.dim() - 1)) for g in grads]
         beta1, beta2 = _BETAS
-        lr = torch.tensor([pl.lr if on else 0.0 for pl, on in zip(plateaus, active)], dtype=params[0].dtype,
-                          device=params[0].device)
+        lr = torch.tensor([g["lr"] if on else 0.0 for g, on in zip(self.member_groups, self.active)],
+                          dtype=params[0].dtype, device=params[0].device)
         # Frozen members must not advance their moments either: only active rows are updated.
-        on = torch.tensor(active, device=params[0].device)
-        bias1, bias2 = 1 - beta1**step, 1 - beta2**step
-        for p, g, (mom, vel) in zip(params, grads, moments):
+        on = torch.tensor(self.active, device=params[0].device)
+        bias1, bias2 = 1 - beta1**self.steps, 1 - beta2**self.steps
+        for p, g, (mom, vel) in zip(params, grads, self.moments):
             if settings.weight_decay:
                 g = g.add(p, alpha=settings.weight_decay)
             shape = (-1, *[1] * (p.dim() - 1))
@@ -333,23 +330,3 @@ class LowRankEnsembleFit(BaseEstimator):
             vel.copy_(torch.where(keep, vel * beta2 + g * g * (1 - beta2), vel))
             denom = (vel.sqrt() / math.sqrt(bias2)).add_(_EPS)
             p.sub_(mom / denom * (lr / bias1).view(shape))
-
-    @staticmethod
-    def _finish(members: list[LowRankFit], best_params: list[Any], best: list[tuple[float, int]],
-                histories: list[list[dict[str, float]]], epochs: list[int], variance: float) -> None:
-        for i, member in enumerate(members):
-            model = member.model_
-            m, n, w_in, x0 = best_params[i]
-            with torch.no_grad():
-                model.m.copy_(m[:, : model.rank])
-                model.n.copy_(n[:, : model.rank])
-                model.w_in.copy_(w_in)
-                member.x0_table_.copy_(x0[None])
-            for row in histories[i]:
-                row["train_r2"] = 1.0 - row["train_loss"] / variance
-            member.history_ = histories[i]
-            member.best_epoch_, member.epochs_, member.rollbacks_ = best[i][1], epochs[i], 0
-            model.svd_normalize_()
-            with torch.no_grad():
-                model.x0.copy_(member.x0_table_.mean(0))
-            member.fit_seconds_ = histories[i][-1]["seconds"] if histories[i] else 0.0

@@ -18,7 +18,7 @@ from ..errors import LrfitError, NotFittedError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
 from .losses import lowrank_mse, masked_mse
 from .metrics import condition_labels, r2_per_condition, r2_per_neuron, r2_score
-from .optimise import OptimiserSettings, optimise
+from .solver import OptimiserSettings, optimise
 from .regression_init import reduced_rank_regression, to_currents
 
 log = logging.getLogger(__name__)

@@ -6,14 +6,19 @@ with gradient clipping, and stops early once its accuracy on a fixed set of
 validation trials (never trained on) reaches ``target_accuracy``.  The reported
 ``accuracy`` is measured afterwards on another set of fresh test trials.
 
+The loop is :class:`lrfit.fitting.solver.Solver`'s (its checkpoint format, stop rule
+with ``target_accuracy``, rollback of non-finite losses); this module plugs in the batch
+source (fresh trials every epoch) and the loss (masked MSE of the readout).
+
 Run directory written by :func:`train_teacher`::
 
     DIR/model.pt, DIR/model.json   the network (lrfit.models.save_model; the JSON
                                    "extra" holds the task, role "teacher", metrics)
     DIR/settings.json              resolved settings (everything needed to rerun)
     DIR/metrics.json               accuracy, loss, epochs, seconds, history, ...
-    DIR/checkpoint.pt/.json        last finished epoch (model, Adam state, best
-                                   model, progress); used by ``resume=True``
+    DIR/checkpoint.pt/.json        last finished epoch (the solver's checkpoint:
+                                   parameters, Adam state, best parameters,
+                                   progress); used by ``resume=True``
 
 Training is deterministic given the settings: trials and noise of epoch ``e`` are
 drawn from seeds derived from ``(seed, e)``, so an interrupted run resumed from its
@@ -51,30 +56,24 @@ import logging
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .errors import LrfitError
-from .models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
-from .rundir import METRICS_FILE, SETTINGS_FILE, RunDir
-from .tasks import Task, get_task
-from .training import (
-    CHECKPOINT_META,
-    CHECKPOINT_WEIGHTS,
-    adam,
-    clone_state,
-    derive_seed,
-    load_checkpoint,
-    masked_mse,
-    save_checkpoint,
-    torch_generator,
-)
+from ..analysis.resample import evaluate_on_task
+from ..errors import LrfitError
+from ..fitting.checkpoint import CHECKPOINT_META, CHECKPOINT_WEIGHTS
+from ..fitting.losses import masked_mse
+from ..fitting.policies import RollbackPolicy, StopRule
+from ..fitting.solver import Solver, SolverResult, adam
+from ..models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
+from ..rundir import METRICS_FILE, SETTINGS_FILE, RunDir
+from ..seeding import derive_seed, torch_generator
+from ..tasks import Task, get_task
 
 log = logging.getLogger(__name__)
 
@@ -237,19 +236,11 @@ def evaluate(
     return _evaluate_trials(model, task, trials, torch_generator(derive_seed(seed, 1)), noise_std, batch_size)
 
 
-@torch.no_grad()
-def _evaluate_trials(model, task, trials, generator, noise_std=None, batch_size=512) -> dict[str, float]:
-    x, y, m = trials.to_torch(model.device)
-    outs, loss_sum, weight = [], 0.0, 0.0
-    for start in range(0, len(trials), batch_size):
-        sl = slice(start, start + batch_size)
-        out = model(x[sl], noise_std=noise_std, generator=generator).outputs
-        w = float(m[sl].sum())
-        loss_sum += float(masked_mse(out, y[sl], m[sl])) * w
-        weight += w
-        outs.append(out.cpu())
-    outputs = torch.cat(outs)
-    return {"accuracy": task.accuracy(outputs, trials), "loss": loss_sum / max(weight, 1.0)}
+def _evaluate_trials(model: RNNBase, task: Task, trials: Any, generator: torch.Generator,
+                     noise_std: float | None = None, batch_size: int = 512) -> dict[str, float]:
+    score = evaluate_on_task(model, task, trials, noise_std=noise_std, generator=generator, batch_size=batch_size,
+                             psychometric=False)
+    return {"accuracy": score.accuracy, "loss": score.loss}
 
 
 def _resolve_task(task: Task | str | dict[str, Any], dt: float | None) -> Task:
@@ -403,120 +394,13 @@ def train_teacher(
         "optimizer": "adam",
     }
     model = build_network(task, n_units, rank_value, rho, seed, noise_std, tau, w_out_std, device, overlap_init)
-    recurrent = [model.j] if rank_value is None else [model.m, model.n]
-    others = [p for name, p in model.named_parameters() if name not in ("j", "m", "n")]
-    scale_rec = lr_recurrent if rank_value is None else 1.0
-    optimizer = adam([(recurrent, lr * scale_rec), (others, lr)])
-
     out_dir = Path(out) if out is not None else None
-    start_epoch, seconds_before, history = 0, 0.0, []
-    best: dict[str, Any] = {"val_accuracy": -1.0, "val_loss": math.inf, "epoch": 0}
-    best_state = clone_state(model)
-    stopped = None
     if out_dir is not None:
         RunDir.create(out_dir, resume, overwrite, owned=[CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"])
-        ckpt = load_checkpoint(out_dir) if resume else None
-        if resume and ckpt is None:
-            log.info("No checkpoint in '%s'; starting a new run.", out_dir)
-        if ckpt is not None:
-            tensors, meta = ckpt
-            saved = meta.get("settings", {})
-            if saved and "overlap_init" not in saved:
-                # written before overlap_init existed (independent m, n); the
-                # initialisation no longer matters once the checkpoint is loaded
-                settings["overlap_init"] = None if rank_value is None else 0.0
-                saved = {**saved, "overlap_init": settings["overlap_init"]}
-            _check_resume(saved, settings, out_dir)
-            model.load_state_dict(tensors["model"])
-            optimizer.load_state_dict(tensors["optimizer"])
-            best_state = tensors["best_model"]
-            start_epoch, seconds_before = int(meta["epoch"]), float(meta["seconds"])
-            history, best, stopped = meta["history"], meta["best"], meta.get("stopped")
-            log.info("Resuming '%s' after epoch %d.", out_dir, start_epoch)
-
-    val_trials = task.generate(n_val, seed=derive_seed(seed, _VAL))
-    val_seed = derive_seed(seed, _VAL, 1)
-    xv, yv, mv = val_trials.to_torch(model.device)
-
-    if stopped == "target" and best["val_accuracy"] < target_accuracy:
-        stopped = None  # a higher target: keep training
-    t0 = time.perf_counter()
-    epoch = start_epoch
-    bar = tqdm(total=max_epochs, initial=min(start_epoch, max_epochs), disable=not progress, desc=f"teacher {task.name}", unit="epoch", leave=False)
-    try:
-        while stopped is None and epoch < max_epochs:
-            model.train()
-            trials = task.generate(batch_size * batches_per_epoch, seed=derive_seed(seed, _TRAIN, epoch, 0))
-            x, y, m = trials.to_torch(model.device)
-            gen = torch_generator(derive_seed(seed, _TRAIN, epoch, 1), model.device)
-            losses = []
-            for b in range(batches_per_epoch):
-                sl = slice(b * batch_size, (b + 1) * batch_size)
-                outputs = model(x[sl], generator=gen).outputs
-                loss = masked_mse(outputs, y[sl], m[sl])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                optimizer.step()
-                losses.append(float(loss.detach()))
-            model.eval()
-            val = _evaluate_trials(model, task, val_trials, torch_generator(val_seed, model.device))
-            epoch += 1
-            record = {
-                "epoch": epoch,
-                "loss": float(np.mean(losses)),
-                "val_loss": val["loss"],
-                "val_accuracy": val["accuracy"],
-                "seconds": seconds_before + time.perf_counter() - t0,
-            }
-            history.append(record)
-            if (val["accuracy"], -val["loss"]) > (best["val_accuracy"], -best["val_loss"]):
-                best = {"val_accuracy": val["accuracy"], "val_loss": val["loss"], "epoch": epoch}
-                best_state = clone_state(model)
-            if val["accuracy"] >= target_accuracy:
-                stopped = "target"
-            if out_dir is not None:
-                _write_checkpoint(out_dir, model, optimizer, best_state, settings, epoch, record["seconds"], history, best, stopped)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.4f}", val_acc=f"{val['accuracy']:.3f}")
-            log.debug("epoch %d: loss %.4f, val loss %.4f, val accuracy %.3f", epoch, record["loss"], val["loss"], val["accuracy"])
-            if callback is not None:
-                callback(record)
-    except KeyboardInterrupt:
-        if out_dir is not None:
-            log.warning("Interrupted after epoch %d; the checkpoint in '%s' resumes it (resume=True / --resume).", epoch, out_dir)
-        raise
-    finally:
-        bar.close()
-    seconds = seconds_before + time.perf_counter() - t0
-    if stopped is None:
-        stopped = "max_epochs"
-        if best["epoch"] and best["epoch"] != epoch:
-            log.info("Target accuracy not reached; keeping the best validation epoch %d.", best["epoch"])
-            model.load_state_dict(best_state)
-    model.eval()
-    test = evaluate(model, task, n_trials=n_test, seed=derive_seed(seed, _TEST))
-    final_val = history[-1] if history else {}
-    metrics = {
-        "accuracy": test["accuracy"],
-        "loss": test["loss"],
-        "epochs": epoch,
-        "seconds": seconds,
-        "stopped": stopped,
-        "best_epoch": best["epoch"],
-        "val_accuracy": best["val_accuracy"] if stopped == "max_epochs" else final_val.get("val_accuracy"),
-        "n_test": int(n_test),
-        "threads": torch.get_num_threads(),
-        "device": str(model.device),
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-        "history": history,
-    }
-    log.info(
-        "Teacher %s (%s, N=%d): accuracy %.3f on %d fresh trials after %d epochs, %.1f s.",
-        task.name, settings["rank"], n_units, test["accuracy"], n_test, epoch, seconds,
-    )
+    result = _train(model, task, settings, out_dir, resume, progress, callback)
+    if result.stopped == "max_epochs" and result.best_epoch and result.best_epoch != result.epoch:
+        log.info("Target accuracy not reached; keeping the best validation epoch %d.", result.best_epoch)
+    metrics = _final_metrics(model, task, settings, result)
     if out_dir is not None:
         extra = {
             "task": task.to_dict(),
@@ -524,25 +408,110 @@ def train_teacher(
             "seed": int(seed),
             "rank": settings["rank"],
             "rho": settings["rho"],
-            "accuracy": test["accuracy"],
+            "accuracy": metrics["accuracy"],
         }
         save_model(model, out_dir, extra=extra)
         (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
         (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
-    return TeacherResult(model=model, task=task, metrics=metrics, settings=settings, out=out_dir, history=history)
+    return TeacherResult(model=model, task=task, metrics=metrics, settings=settings, out=out_dir, history=result.history)
 
 
-def _write_checkpoint(out_dir, model, optimizer, best_state, settings, epoch, seconds, history, best, stopped) -> None:
-    tensors = {"model": clone_state(model), "optimizer": optimizer.state_dict(), "best_model": best_state}
-    meta = {
-        "epoch": epoch,
-        "seconds": seconds,
-        "settings": settings,
-        "history": history,
-        "best": best,
+def _train(model: RNNBase, task: Task, settings: dict[str, Any], out_dir: Path | None, resume: bool, progress: bool,
+           callback: Callable[[dict[str, Any]], None] | None) -> SolverResult:
+    """The solver with the teacher's batch source (fresh trials), loss (readout MSE) and stop rule (target accuracy)."""
+    full = settings["rank"] == "full"
+    recurrent = [model.j] if full else [model.m, model.n]
+    others = [p for name, p in model.named_parameters() if name not in ("j", "m", "n")]
+    lr = settings["lr"]
+    optimizer = adam([(recurrent, lr * (settings["lr_recurrent"] if full else 1.0)), (others, lr)])
+
+    def check_settings(saved: dict[str, Any]) -> None:
+        if saved and "overlap_init" not in saved:
+            # written before overlap_init existed (independent m, n); the
+            # initialisation no longer matters once the checkpoint is loaded
+            settings["overlap_init"] = None if full else 0.0
+            saved = {**saved, "overlap_init": settings["overlap_init"]}
+        _check_resume(saved, settings, out_dir)
+
+    seed = settings["seed"]
+    val_trials = task.generate(settings["n_val"], seed=derive_seed(seed, _VAL))
+    val_seed = derive_seed(seed, _VAL, 1)
+
+    def validate() -> dict[str, float]:
+        model.eval()
+        val = _evaluate_trials(model, task, val_trials, torch_generator(val_seed, model.device))
+        return {"monitor": val["loss"], "accuracy": val["accuracy"]}
+
+    solver = Solver(
+        dict(model.named_parameters()), optimizer, StopRule(settings["max_epochs"], target_accuracy=settings["target_accuracy"]),
+        rollback=RollbackPolicy(lr_key="'lr' (lrfit teacher --lr)"), clip=settings["clip"],
+        clip_params=list(model.parameters()), checkpoint_dir=out_dir, progress=progress, desc=f"teacher {task.name}",
+    )
+    return solver.run(
+        _FreshTrials(task, model, seed, settings["batch_size"], settings["batches_per_epoch"]),
+        lambda batch: masked_mse(model(batch[0], generator=batch[3]).outputs, batch[1], batch[2]),
+        validate, resume=resume, settings=settings, check_settings=check_settings, average="batches",
+        row=lambda r: {"epoch": r["epoch"], "loss": r["train_loss"], "val_loss": r["monitor"],
+                       "val_accuracy": r["accuracy"], "seconds": r["seconds"]},
+        describe=lambda r: f"loss={r['loss']:.4f}, val_acc={r['val_accuracy']:.3f}", on_epoch_end=callback,
+    )
+
+
+def _final_metrics(model: RNNBase, task: Task, settings: dict[str, Any], result: SolverResult) -> dict[str, Any]:
+    """``metrics.json``: accuracy and loss on fresh test trials, progress, and the machine."""
+    model.eval()
+    n_test = settings["n_test"]
+    test = evaluate(model, task, n_trials=n_test, seed=derive_seed(settings["seed"], _TEST))
+    state, history, stopped = result.states[0], result.history, result.stopped
+    final_val = history[-1] if history else {}
+    log.info(
+        "Teacher %s (%s, N=%d): accuracy %.3f on %d fresh trials after %d epochs, %.1f s.",
+        task.name, settings["rank"], settings["n_units"], test["accuracy"], n_test, state.epoch, result.seconds,
+    )
+    return {
+        "accuracy": test["accuracy"],
+        "loss": test["loss"],
+        "epochs": state.epoch,
+        "seconds": result.seconds,
         "stopped": stopped,
+        "best_epoch": state.best_epoch,
+        "val_accuracy": state.best_accuracy if stopped == "max_epochs" else final_val.get("val_accuracy"),
+        "n_test": int(n_test),
+        "threads": torch.get_num_threads(),
+        "device": str(model.device),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "history": history,
     }
-    save_checkpoint(out_dir, tensors, meta)
+
+
+class _FreshTrials:
+    """The teacher's batch source: every epoch draws fresh trials and noise from seeds derived from ``(seed, epoch)``.
+
+    Nothing else is random, so the source has no state to checkpoint: a resumed (or
+    rolled-back) epoch draws the same trials and noise again.
+    """
+
+    def __init__(self, task: Task, model: RNNBase, seed: int, batch_size: int, batches_per_epoch: int) -> None:
+        self.task, self.model, self.seed = task, model, int(seed)
+        self.batch_size, self.batches_per_epoch = batch_size, batches_per_epoch
+
+    def epoch(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
+        """``((inputs, targets, mask, noise generator), batch_size)`` for each step of epoch *epoch*."""
+        self.model.train()
+        trials = self.task.generate(self.batch_size * self.batches_per_epoch, seed=derive_seed(self.seed, _TRAIN, epoch, 0))
+        x, y, m = trials.to_torch(self.model.device)
+        gen = torch_generator(derive_seed(self.seed, _TRAIN, epoch, 1), self.model.device)
+        for b in range(self.batches_per_epoch):
+            sl = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            yield (x[sl], y[sl], m[sl], gen), self.batch_size
+
+    def state_dict(self) -> dict[str, Any]:
+        """Empty: every stream is derived from the seed and the epoch."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""
 
 
 def _check_resume(saved: dict[str, Any], current: dict[str, Any], out_dir: Path) -> None:

@@ -10,8 +10,8 @@ import torch
 
 from data_adapters import TrialData
 
-from .errors import LrfitError
-from .models import RNNBase
+from ..errors import LrfitError
+from ..models import RNNBase
 
 
 def record_activity(
@@ -147,8 +147,8 @@ def simulate_teacher(
     """
     from pathlib import Path
 
-    from .teachers import load_teacher
-    from .tasks import get_task
+    from ..tasks import get_task
+    from .train import load_teacher
 
     if int(n_trials) < 1:
         raise LrfitError(f"n_trials must be at least 1, got {n_trials}.")

@@ -24,50 +24,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.linalg import subspace_angles
 
-from .errors import LrfitError
-from .fitting.estimator import LowRankFit
-from .fitting.metrics import r2_score
-from .models import FullRankRNN, LowRankRNN
-from .recording import record_activity
-from .rundir import COMPARE_FILE
-from .rundir import write_json as dump_json
+from ..analysis.compare import connectivity_recovery
+from ..errors import LrfitError
+from ..fitting.estimator import LowRankFit
+from ..fitting.metrics import r2_score
+from ..models import FullRankRNN, LowRankRNN
+from ..rundir import COMPARE_FILE
+from ..rundir import write_json as dump_json
+from .record import record_activity
+from .train import load_teacher
 
-
-
-def principal_angle_cosines(a: np.ndarray, b: np.ndarray) -> list[float]:
-    """Cosines of the principal angles between ``span(a)`` and ``span(b)``, largest first.
-
-    ``cos theta_k = sigma_k(Q_a^T Q_b)`` with ``Q`` orthonormal bases of the column spaces.
-    """
-    return sorted((float(c) for c in np.cos(subspace_angles(np.asarray(a, float), np.asarray(b, float)))),
-                  reverse=True)
-
-
-def _projector(basis: np.ndarray) -> np.ndarray:
-    q, r = np.linalg.qr(basis)
-    keep = np.abs(np.diag(r)) > 1e-10 * max(1.0, float(np.abs(r).max()))
-    q = q[:, keep]
-    return q @ q.T
-
-
-def effective_connectivity(m: np.ndarray, n: np.ndarray, w_in: np.ndarray | None = None) -> np.ndarray:
-    """``M P(N)^T``: the connectivity the dynamics see.
-
-    ``P`` projects onto ``span([M, W_in])``; the components of ``N`` outside that
-    span never meet the activity (which lives in it) and are not identifiable.
-    """
-    basis = m if w_in is None or w_in.size == 0 else np.concatenate([m, w_in], axis=1)
-    return m @ (_projector(basis) @ n).T
-
-
-def ecc(student: tuple[np.ndarray, ...], teacher: tuple[np.ndarray, ...]) -> float:
-    """Effective-connectivity correlation between two ``(M, N, W_in)`` triples on the same neurons."""
-    a = effective_connectivity(*student).ravel()
-    b = effective_connectivity(*teacher).ravel()
-    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b / denom) if denom > 0 else float("nan")
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -108,8 +75,6 @@ def compare_student_teacher(
         teachers ``m_cosines``, ``n_cosines``, ``ecc``; for full-rank teachers
         ``r2_truncated_svd``.
     """
-    from .teachers import load_teacher
-
     fit = LowRankFit.load(student_dir)
     teacher, task = load_teacher(teacher_dir)
     try:
@@ -148,24 +113,12 @@ def compare_student_teacher(
     teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
     result["accuracy_teacher"] = _readout_accuracy(teacher_rates, w_out, task, trials)
     if isinstance(teacher, LowRankRNN):
-        result.update(_connectivity_recovery(fit.model_, teacher, ids))
+        result.update(connectivity_recovery(fit.model_, teacher, ids))
     elif isinstance(teacher, FullRankRNN):
         result["r2_truncated_svd"] = _truncated_baseline(teacher, int(fit.rank), trials, ids, record, truth, mask)
     if write:
         dump_json(result, Path(student_dir) / COMPARE_FILE)
     return result
-
-
-def _connectivity_recovery(student: LowRankRNN, teacher: LowRankRNN, ids: np.ndarray) -> dict[str, Any]:
-    n_obs = ids.size
-    sm, sn, sw = (_numpy(p)[:n_obs] for p in (student.m, student.n, student.w_in))
-    tm, tn, tw = (_numpy(p)[ids] for p in (teacher.m, teacher.n, teacher.w_in))
-    return {
-        "rank_teacher": int(teacher.rank),
-        "m_cosines": principal_angle_cosines(sm, tm),
-        "n_cosines": principal_angle_cosines(sn, tn),
-        "ecc": ecc((sm, sn, sw), (tm, tn, tw)),
-    }
 
 
 def _truncated_baseline(teacher: FullRankRNN, rank: int, trials: Any, ids: np.ndarray, record: str,
