@@ -9,10 +9,12 @@ and pulls in torch only when a name that needs it is used.
 ==========================  =====================================================
 data                        ``TrialData``, ``load`` (from :mod:`data_adapters`)
 networks                    ``LowRankRNN``, ``FullRankRNN``, ``save_model``, ``load_model``
-fitting                     ``LowRankFit``, ``LowRankEnsembleFit``, ``r2_score``, ...
+fitting                     ``LowRankFit``, ``LowRankEnsembleFit``, ``r2_score``,
+                            ``compute_baselines``, ``noise_ceiling``, ...
 tasks and teachers          ``get_task``, ``train_teacher``, ``load_teacher``,
                             ``simulate_teacher``, ``compare_student_teacher``
-runs (what the CLI does)    ``load_config``, ``prepare_data``, ``run_fit``, ``load_run``,
+runs (what the CLI does)    ``RunDir``, ``load_config``, ``prepare_data``, ``prepare_folds``,
+                            ``run_fit``, ``load_run``,
                             ``load_context``, ``run_activity``, ``analyze_run``,
                             ``run_sweep``, ``load_sweep``, ``main`` (the command line)
 errors                      ``LrfitError``, ``NotFittedError``
@@ -54,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "r2_per_condition": "lrfit.fitting",
     "r2_per_neuron": "lrfit.fitting",
     "r2_score": "lrfit.fitting",
+    "compute_baselines": "lrfit.fitting.baselines",
+    "noise_ceiling": "lrfit.fitting.baselines",
     # teachers (the lrfit.teachers package: train, record, compare)
     "compare_student_teacher": "lrfit.teachers",
     "load_teacher": "lrfit.teachers",
@@ -63,6 +67,8 @@ _EXPORTS: dict[str, str] = {
     # runs: configs, fits, analyses, sweeps, the command line
     "load_config": "lrfit.config",
     "prepare_data": "lrfit.pipeline",
+    "prepare_folds": "lrfit.fit_data",
+    "RunDir": "lrfit.rundir",
     "run_fit": "lrfit.pipeline",
     "load_run": "lrfit.pipeline",
     "load_context": "lrfit.workflows",
@@ -70,8 +76,8 @@ _EXPORTS: dict[str, str] = {
     "analyze_run": "lrfit.workflows",
     "inactivate_run": "lrfit.workflows",
     "latent_conditions": "lrfit.workflows.analyze",
-    "LATENTS_FILE": "lrfit.workflows.analyze",
-    "LOADINGS_FILE": "lrfit.workflows.analyze",
+    "LATENTS_FILE": "lrfit.rundir",
+    "LOADINGS_FILE": "lrfit.rundir",
     "build_report": "lrfit.report",
     "load_sweep": "lrfit.sweep",
     "run_sweep": "lrfit.sweep",
