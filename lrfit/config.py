@@ -28,30 +28,121 @@ _FIT = config_defaults()
 DEFAULTS: dict[str, Any] = {
     "data": {},
     "preprocess": {
-        "normalise": None,  # null | zscore | soft | centre | centre_global
-        "scale": 1.0,  # multiply the activity after normalising (e.g. to fit tanh's range)
-        "subsample": None,  # number or fraction of neurons kept
+        "normalise": None,
+        "scale": 1.0,
+        "subsample": None,
         "remove_condition_independent": False,
-        "denoise_pca": None,  # number of principal components kept
+        "denoise_pca": None,
         "split": {
-            "by": "trials",  # trials | conditions
+            "by": "trials",
             "test_fraction": 0.25,
-            "column": None,  # condition column(s) for by=conditions or stratification
+            "column": None,
             "test_values": None,
-            "folds": None,  # K: K fits, every condition (by=conditions) or trial (by=trials) held out once
+            "folds": None,
             "seed": 0,
         },
-        "heldout_neurons": 0,  # number or fraction of neurons withheld from the fit
-        "lead_in": 0.0,  # seconds of unscored lead-in before the recorded window (inputs from data.inputs)
+        "heldout_neurons": 0,
+        "lead_in": 0.0,
     },
     "model": {
         **_FIT.pop("model"),
-        "inputs": None,  # input channels that drive the network (all of the data's by default)
+        "inputs": None,
     },
     "optim": _FIT.pop("optim"),
     "rank_selection": {"tolerance": 0.01},
     **_FIT,  # seed, device
 }
+
+#: One line of meaning for every key of :data:`DEFAULTS` that is not a ``LowRankFit``
+#: parameter (those are described by the estimator's docstring, see :func:`config_schema`).
+DESCRIPTIONS: dict[str, str] = {
+    "data": "what to fit: options of data_adapters.load (path, activity_key, axis_order, time_key, time_units, "
+            "inputs, ...) or a teacher simulation (teacher, trials, test_trials, record, noise_std, neurons, seed, task)",
+    "preprocess.normalise": "per-neuron normalisation fitted on the training split: null, zscore, soft, centre or "
+                            "centre_global (centre each neuron, divide by one global scale)",
+    "preprocess.scale": "multiply the activity after normalising (e.g. to fit tanh's range for target: rates)",
+    "preprocess.subsample": "number or fraction of the recorded neurons kept (seeded by seed)",
+    "preprocess.remove_condition_independent": "subtract the training trials' mean time course from every trial",
+    "preprocess.denoise_pca": "keep this many principal components of the training activity",
+    "preprocess.split.by": "what is held out: trials (at random) or conditions (whole values of column)",
+    "preprocess.split.test_fraction": "fraction of the trials or conditions held out (one split)",
+    "preprocess.split.column": "condition column(s): the conditions of by: conditions, or the strata of by: trials",
+    "preprocess.split.test_values": "explicit held-out values of column (by: conditions)",
+    "preprocess.split.folds": "K: K fits, every condition (by: conditions) or trial (by: trials) held out exactly "
+                              "once; r2_test is the fold mean",
+    "preprocess.split.seed": "seed of the split (and of the folds)",
+    "preprocess.heldout_neurons": "number or fraction of neurons withheld from the fit and predicted from its latents",
+    "preprocess.lead_in": "seconds of unscored lead-in before the recorded window: the network runs from its start "
+                          "with data.inputs evaluated over it (e.g. a context cue already on)",
+    "model.inputs": "input channels that drive the network, in order (default: all of the data's)",
+    "rank_selection.tolerance": "the smallest rank within this of the best held-out R^2 (among the ranks that beat "
+                                "the baselines) is chosen",
+}
+
+
+def _estimator_descriptions() -> dict[str, str]:
+    """First line of each ``LowRankFit`` parameter's numpydoc entry, by config key."""
+    import inspect as _inspect
+    import re
+
+    from .fitting.estimator import CONFIG_KEYS, LowRankFit
+
+    doc = _inspect.getdoc(LowRankFit) or ""
+    section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\n    Attributes", 1)[0].split("Attributes\n", 1)[0]
+    entries: dict[str, str] = {}
+    for match in re.finditer(r"^(\w[\w, ]*) : ([^\n]*)\n((?:    [^\n]*\n?)*)", section, flags=re.M):
+        text = re.split(r"\.\s+(?=[A-Z(])", " ".join(line.strip() for line in match.group(3).splitlines()))[0]
+        text = text.rstrip(".").replace("``", "")
+        for name in match.group(1).split(","):
+            entries[name.strip()] = text or match.group(2)
+    return {key: entries.get(name, "") for name, key in CONFIG_KEYS.items()}
+
+
+def config_schema() -> list[tuple[str, Any, str, str]]:
+    """Every config key with its default, its type and one line of meaning (``lrfit fit --show-config``).
+
+    Returns
+    -------
+    list of tuple
+        ``(dotted key, default, type name, meaning)`` in the order of :data:`DEFAULTS`.
+
+    Examples
+    --------
+    >>> rows = {key: (default, kind) for key, default, kind, _ in config_schema()}
+    >>> rows["model.rank"], rows["preprocess.split.folds"][0]
+    ((1, 'int or list of int'), None)
+    """
+    meanings = {**_estimator_descriptions(), **DESCRIPTIONS}
+    kinds = {"model.rank": "int or list of int", "preprocess.subsample": "int or float",
+             "preprocess.heldout_neurons": "int or float", "preprocess.split.column": "str or list of str",
+             "preprocess.split.test_values": "list", "preprocess.split.folds": "int",
+             "preprocess.denoise_pca": "int", "preprocess.normalise": "str", "model.inputs": "list of str",
+             "data": "mapping"}
+    rows: list[tuple[str, Any, str, str]] = []
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                walk(value, f"{name}.")
+                continue
+            kind = kinds.get(name, type(value).__name__ if value is not None else "any")
+            rows.append((name, value, kind, meanings.get(name, "")))
+
+    walk(DEFAULTS, "")
+    return rows
+
+
+def format_schema() -> str:
+    """:func:`config_schema` as a text table (what ``lrfit fit --show-config`` prints)."""
+    rows = config_schema()
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'key':<{width}}  {'default':<12} {'type':<18} meaning"]
+    for key, default, kind, meaning in rows:
+        shown = "null" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        lines.append(f"{key:<{width}}  {shown:<12} {kind:<18} {meaning}")
+    return "\n".join(lines)
+
 
 #: Keys of ``data`` when the trials are simulated from a teacher directory.
 TEACHER_DATA_KEYS = {"teacher", "trials", "test_trials", "record", "noise_std", "neurons", "seed", "task"}

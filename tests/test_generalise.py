@@ -121,3 +121,17 @@ def test_a_fit_below_baseline_is_flagged_in_metrics_console_and_report(tmp_path,
     assert main(["report", str(tmp_path / "run")]) == 0
     page = (tmp_path / "run" / "report.html").read_text()
     assert 'class="banner"' in page and "does not beat the trivial baseline" in page
+
+
+def test_every_config_key_is_documented(capsys):
+    from lrfit.cli import main
+    from lrfit.config import config_schema
+
+    rows = config_schema()
+    assert all(meaning for _, _, _, meaning in rows), [key for key, _, _, m in rows if not m]
+    assert main(["fit", "--show-config"]) == 0
+    shown = capsys.readouterr().out
+    for key in ("preprocess.split.folds", "preprocess.lead_in", "model.x0", "optim.lr", "model.target"):
+        assert key in shown
+    assert main(["fit"]) == 2  # no config: one sentence pointing at --show-config
+    assert "--show-config" in capsys.readouterr().err

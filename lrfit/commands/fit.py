@@ -11,8 +11,10 @@ HELP = "fit a low-rank RNN (or a rank sweep) to recorded or simulated activity"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's options."""
-    parser.add_argument("config", help="YAML fit config (see configs/)")
-    parser.add_argument("--out", required=True, help="run directory to write")
+    parser.add_argument("config", nargs="?", help="YAML fit config (see configs/; every key: --show-config)")
+    parser.add_argument("--out", help="run directory to write")
+    parser.add_argument("--show-config", action="store_true",
+                        help="print every config key with its default, type and meaning, and exit")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.rank=2 --set optim.max_epochs=50 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -36,9 +38,16 @@ def summary_line(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the fit and print the headline metrics."""
-    from ..config import load_config
+    from ..config import format_schema, load_config
+    from ..errors import LrfitError
     from ..pipeline import run_fit
 
+    if args.show_config:
+        print(format_schema())
+        return 0
+    if args.config is None or args.out is None:
+        raise LrfitError("lrfit fit needs a CONFIG file and --out DIR (e.g. lrfit fit configs/rank_sweep.yaml --out "
+                         "runs/sweep); lrfit fit --show-config lists every config key.")
     config = load_config(args.config, args.overrides)
     try:
         metrics = run_fit(config, args.out, resume=args.resume, overwrite=args.overwrite,

@@ -128,7 +128,18 @@ class LowRankFit(BaseEstimator):
         truncated SVD of a full-rank fit, or at random.
     tau : float
         Time constant in seconds.
-    max_epochs, lr, batch_size, clip_grad, patience, weight_decay : see :class:`OptimiserSettings`.
+    max_epochs : int
+        Upper bound on passes over the training trials.
+    lr : float
+        Adam learning rate.
+    batch_size : int
+        Trials per gradient step.
+    clip_grad : float
+        Maximal gradient norm (0 disables clipping).
+    patience : int
+        Epochs without improvement of the monitored loss (validation, else training) before stopping (0: never).
+    weight_decay : float
+        L2 penalty (Adam's ``weight_decay``).
     x0 : {"shared", "per_condition", "inputs"}
         One learnt initial state for all trials; one per condition (trials with a
         condition not seen in training start from the mean); or a learnt linear
