@@ -156,6 +156,11 @@ def _check_keys(config: Mapping[str, Any], defaults: Mapping[str, Any], prefix: 
             raise LrfitError(
                 f"Unknown config key '{name}' in {source}{hint}; valid keys here: {', '.join(sorted(defaults))}."
             )
+        if isinstance(defaults[key], dict) and defaults[key] and value is not None and not isinstance(value, Mapping):
+            raise LrfitError(
+                f"Config section '{name}' in {source} must be a mapping of keys (e.g. {name}: "
+                f"{{{next(iter(defaults[key]))}: ...}}), got {type(value).__name__} {value!r}."
+            )
         if isinstance(defaults[key], dict) and defaults[key] and isinstance(value, Mapping):
             _check_keys(value, defaults[key], f"{name}.", source)
 
@@ -255,6 +260,9 @@ def load_config(
     raw = apply_overrides(raw, overrides)
     _check_keys(raw, DEFAULTS, "", source)
     resolved = _merge(DEFAULTS, raw)
+    if not isinstance(resolved["data"], Mapping):
+        raise LrfitError(f"Config section 'data' in {source} must be a mapping (data: {{path: FILE, ...}}), "
+                         f"got {type(resolved['data']).__name__}.")
     if not resolved["data"]:
         raise LrfitError(f"{source} has no data section; add data: {{path: FILE, ...}} or data: {{teacher: DIR}}.")
     resolved["_base_dir"] = str(Path(path).resolve().parent) if path is not None else str(Path.cwd())

@@ -32,6 +32,12 @@ class NotFittedError(LrfitError, _SklearnNotFittedError):
     """
 
 
+#: Names users reach for that lrfit spells otherwise.
+_SYNONYMS = {"learning_rate": "lr", "learningrate": "lr", "epochs": "max_epochs", "n_epochs": "max_epochs",
+             "num_epochs": "max_epochs", "batchsize": "batch_size", "normalize": "normalise", "clip": "clip_grad",
+             "random_state": "seed", "time_unit": "time_units", "n_folds": "folds", "kfold": "folds"}
+
+
 def closest(name: str, choices: Iterable[str]) -> str:
     """Return a ``" (did you mean 'x'?)"`` hint for *name* among *choices*, or ``""``.
 
@@ -48,6 +54,9 @@ def closest(name: str, choices: Iterable[str]) -> str:
         A short hint naming the closest valid choice, or an empty string.
     """
     choices = list(choices)
+    synonym = _SYNONYMS.get(name.lower())
+    if synonym in choices:
+        return f" (did you mean '{synonym}'?)"
     # A transposition ("dsm" for "dms") is the likeliest typo; difflib ranks it poorly.
     match = [c for c in choices if sorted(c.lower()) == sorted(name.lower())]
     match = match or difflib.get_close_matches(name, choices, n=1, cutoff=0.5)

@@ -143,14 +143,27 @@ def _save_config(config: dict[str, Any], run: RunDir, resume: bool) -> None:
             public["data"][key] = str((base / str(public["data"][key])).resolve())
     if resume and run.has(CONFIG_FILE):
         saved = run.read(CONFIG_FILE) or {}
-        ignore = ("optim",)  # more epochs may be asked for when resuming
-        diff = [k for k in public if k not in ignore and saved.get(k) != public[k]]
-        if diff:
+        diff = _differences(saved, public)
+        # optim.* may change to continue an interrupted fit; a finished fit was made with the saved settings
+        finished = any(run.path.rglob(METRICS_FILE))
+        blocking = [d for d in diff if finished or not d.startswith("optim.")]
+        if blocking:
+            what = "a finished fit" if finished else "an interrupted fit"
             raise LrfitError(
-                f"--resume: the config differs from the one saved in '{run.file(CONFIG_FILE)}' in section(s) {diff}; "
-                "resume with the same config (only optim.* may change) or start a new --out."
+                f"--resume: '{run.path}' holds {what} made with another config ({'; '.join(blocking[:3])}); "
+                "resume with the config saved in its config.yaml, or pass --overwrite (or a new --out) to fit anew."
             )
     run.write(CONFIG_FILE, public)
+
+
+def _differences(saved: Any, new: Any, prefix: str = "") -> list[str]:
+    """``"key: saved -> new"`` for every dotted key whose value differs."""
+    if isinstance(saved, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in list(dict.fromkeys([*saved, *new])):
+            out += _differences(saved.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if saved == new else [f"{prefix[:-1]}: {saved!r} -> {new!r}"]
 
 
 def run_fit(
@@ -180,18 +193,34 @@ def run_fit(
     dict
         The top-level ``metrics.json`` content.
     """
-    run = RunDir.create(out, resume=resume, overwrite=overwrite)
     start = time.perf_counter()
+    # Everything that can be checked is checked before the run directory is touched.
     folds = prepare_folds(config)
+    data = folds[0]
+    ranks = config["model"]["rank"]
+    rank_list = _rank_list(ranks)
+    _check_rank(max(rank_list), data)
+    for r in rank_list:
+        for fold in folds:
+            make_fit(config, r)._check_settings(fold.train)
+    out = Path(out)
+    fresh = not out.exists() or not any(out.iterdir())
+    run = RunDir.create(out, resume=resume, overwrite=overwrite)
+    try:
+        return _run_fits(config, run, folds, ranks, resume, progress, start)
+    except LrfitError:
+        if fresh:  # a failed start leaves the directory as it was
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+
+
+def _run_fits(config: dict[str, Any], run: RunDir, folds: list[PreparedData], ranks: Any, resume: bool,
+              progress: bool, start: float) -> dict[str, Any]:
     data = folds[0]
     _save_config(config, run, resume)
     run.write(SPLIT_FILE, data.info if len(folds) == 1 else {**data.info, "folds": [f.info for f in folds]})
-    ranks = config["model"]["rank"]
     if isinstance(ranks, (list, tuple)):
-        ranks = sorted({int(r) for r in ranks})
-        if not ranks:
-            raise LrfitError("model.rank is an empty list; give a rank or a list of ranks.")
-        _check_rank(max(ranks), data)
+        ranks = _rank_list(ranks)
         per_rank = {}
         for r in ranks:
             log.info("fitting rank %d of %s", r, ranks)
@@ -221,7 +250,6 @@ def run_fit(
         metrics["rank_selection"] = {"ranks": ranks, "r2_test": r2_test, "chosen_rank": chosen,
                                      "no_rank_beats_baselines": record["no_rank_beats_baselines"]}
     else:
-        _check_rank(int(ranks), data)
         metrics = _fit_rank(config, folds, int(ranks), run, resume, progress)
     metrics["seconds_total"] = time.perf_counter() - start
     if not metrics.get("beats_baselines", True):
@@ -280,6 +308,17 @@ def fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
     out["baselines_mean"] = scores
     out.update(baseline_verdict(out["r2_test"], scores, ceiling))
     return out
+
+
+def _rank_list(ranks: Any) -> list[int]:
+    """The sorted distinct ranks of ``model.rank`` (an integer or a list of them), or one sentence."""
+    values = list(ranks) if isinstance(ranks, (list, tuple)) else [ranks]
+    if not values:
+        raise LrfitError("model.rank is an empty list; give a rank or a list of ranks.")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value) or value < 1:
+            raise LrfitError(f"model.rank must be a positive integer or a list of them (e.g. [1, 2, 3]), got {ranks!r}.")
+    return sorted({int(v) for v in values})
 
 
 def _check_rank(rank: int, data: PreparedData) -> None:

@@ -210,6 +210,23 @@ def _write_file(path: Path, obj: Any, **kwargs: Any) -> Path:
 
 
 # -- locating the network ------------------------------------------------------------------
+#: What lrfit writes at the top of a fit run, besides ``rank_<R>/`` and ``fold_<k>/`` directories.
+RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, HISTORY_FILE, SPLIT_FILE, RANK_SELECTION_FILE, CHECKPOINT_DIR,
+                         COMPARE_FILE, REPORT_FILE, ANALYSIS_DIR, *FIT_FILES})
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """Names in a run directory (recursively through ``rank_<R>/`` and ``fold_<k>/``) that lrfit does not write."""
+    out = []
+    for entry in sorted(path.iterdir()):
+        name = entry.name
+        if entry.is_dir() and not entry.is_symlink() and (name.startswith("rank_") or name.startswith("fold_")):
+            out += [f"{name}/{sub}" for sub in foreign_entries(entry)]
+        elif name not in RUN_ENTRIES and not name.endswith(".tmp"):
+            out.append(name)
+    return out
+
+
 def _rank_dirs(path: Path) -> dict[int, Path]:
     out = {}
     for d in path.glob("rank_*"):
@@ -344,6 +361,8 @@ class RunDir:
             If a run is there and neither *resume* nor *overwrite* is set.
         """
         out = Path(path)
+        if out.exists() and not out.is_dir():
+            raise LrfitError(f"--out '{out}' is a file, not a directory; choose another --out.")
         if owned is None:
             if out.exists() and any(out.iterdir()) and not (resume or overwrite):
                 raise LrfitError(
@@ -351,7 +370,17 @@ class RunDir:
                     "it, or choose another --out."
                 )
             if overwrite and not resume and out.exists():
-                shutil.rmtree(out)
+                foreign = foreign_entries(out)
+                if foreign:
+                    raise LrfitError(
+                        f"--overwrite refused: '{out}' holds {foreign[0]!r}, which lrfit did not write, so it is not "
+                        "an lrfit run directory; nothing was deleted. Choose another --out."
+                    )
+                for entry in out.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
         else:
             existing = [name for name in owned if (out / name).exists()]
             if existing and not resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,10 +249,18 @@ class LowRankFit(BaseEstimator):
         check_choice(self.target, TARGETS, "target")
         check_choice(self.init, INITS, "init")
         check_choice(self.x0, X0_MODES, "x0 mode")
-        if int(self.rank) != self.rank or self.rank < 1:
+        if isinstance(self.rank, bool) or int(self.rank) != self.rank or self.rank < 1:
             raise LrfitError(f"rank must be a positive integer, got {self.rank}.")
         if self.hidden_units < 0:
             raise LrfitError(f"hidden_units must be >= 0, got {self.hidden_units}.")
+        for name, low, strict in (("lr", 0.0, True), ("tau", 0.0, True), ("batch_size", 1, False),
+                                  ("max_epochs", 0, False), ("patience", 0, False), ("clip_grad", 0.0, False),
+                                  ("weight_decay", 0.0, False), ("ridge", 0.0, False)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)):
+                raise LrfitError(f"{name} (config key '{CONFIG_KEYS.get(name, name)}') must be a number "
+                                 f"{'>' if strict else '>='} {low}, got {value!r}.")
+        _check_device(self.device)
         units = data.n_neurons + self.hidden_units
         if self.rank > units:
             raise LrfitError(
@@ -788,15 +797,49 @@ def params_from_config(config: dict[str, Any], **overrides: Any) -> dict[str, An
             value = config
             for part in key.split("."):
                 value = value[part]
-        default = signature[name].default
-        try:
-            params[name] = type(default)(value) if isinstance(default, (int, float, str)) else value
-        except (TypeError, ValueError):
-            raise LrfitError(
-                f"Config key '{key}' must be of type {type(default).__name__} (like {default!r}), got {value!r}; "
-                "fix it in the config file or with --set."
-            ) from None
+        params[name] = _cast(value, signature[name].default, key)
     return {**params, **{k: v for k, v in overrides.items() if k not in params}}
+
+
+def _cast(value: Any, default: Any, key: str) -> Any:
+    """*value* as the type of *default* (an int must be integral, a float finite), or one sentence naming *key*."""
+    kind = type(default)
+    if not isinstance(default, (int, float, str)) or isinstance(default, bool):
+        return value
+    try:
+        if isinstance(value, bool) and kind is not str:
+            raise ValueError
+        if kind is int:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if kind is float:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        what = {int: "an integer", float: "a finite number", str: "a string"}[kind]
+        raise LrfitError(
+            f"Config key '{key}' must be {what} (like {default!r}), got {value!r}; fix it in the config file or with --set."
+        ) from None
+
+
+def _check_device(device: Any) -> None:
+    """One sentence for a device torch does not know or this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise LrfitError(f"device {device!r} (config key 'device') is not a torch device; use 'cpu' or 'cuda'.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise LrfitError(f"device {device!r} (config key 'device') is not available: this torch build or machine has "
+                         "no CUDA GPU; use device: cpu (or install a CUDA build of torch).")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise LrfitError(f"device {device!r} (config key 'device') is not supported; use 'cpu' or 'cuda'.")
 
 
 def fit_summary(fit: LowRankFit) -> dict[str, Any]:
