@@ -154,7 +154,11 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
                 f"The data hold {data.n_trials} trial(s); a fit needs training and test trials "
                 "(at least 2), or condition averages of several conditions."
             )
-        pairs, split_info = _split_pairs(data, split_cfg)
+        try:
+            pairs, split_info = _split_pairs(data, split_cfg)
+        except data_adapters.DataError as exc:
+            key = f"preprocess.split.{exc.field}" if exc.field else "preprocess.split"
+            raise LrfitError(f"{key}: {exc}; fix it in the config (or with --set {key}=...).") from None
         info["source"] = str(data.meta.get("source", section.get("path")))
     if pre["subsample"] is not None and "teacher" in section:
         raise LrfitError("preprocess.subsample does not apply to teacher data; use data.neurons to record a subset.")

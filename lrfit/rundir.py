@@ -153,15 +153,12 @@ def write_json(obj: Any, path: str | Path) -> Path:
 
 def read_yaml(path: str | Path) -> dict[str, Any] | None:
     """Contents of a YAML mapping file, ``None`` if it does not exist (or holds no mapping)."""
-    import yaml
+    from .config import read_yaml_file
 
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise LrfitError(f"'{path}' is not valid YAML ({exc}); fix or delete it.") from None
+    data = read_yaml_file(path, "Run file", "a YAML file")
     return data if isinstance(data, dict) else None
 
 

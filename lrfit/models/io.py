@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,22 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNN
     kind = meta.get("kind")
     if kind not in MODEL_CLASSES:
         raise LrfitError(f"'{Path(directory) / META_FILE}' names an unknown model kind '{kind}'; expected one of {sorted(MODEL_CLASSES)}.")
-    model = MODEL_CLASSES[kind](**meta["config"], device=device)
+    cls = MODEL_CLASSES[kind]
+    allowed = {name for klass in cls.__mro__ if issubclass(klass, RNNBase)
+               for name, p in inspect.signature(klass.__init__).parameters.items()
+               if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise LrfitError(f"'{Path(directory) / META_FILE}' has no 'config' mapping; re-save the model.")
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise LrfitError(f"'{Path(directory) / META_FILE}' has an unknown config key '{unknown[0]}' for a {kind} "
+                         f"network; remove it (valid keys: {', '.join(sorted(allowed - {'device'}))}).")
+    try:
+        model = cls(**config, device=device)
+    except (TypeError, ValueError) as exc:
+        raise LrfitError(f"'{Path(directory) / META_FILE}' holds a config that builds no network ({exc}); re-save "
+                         "the model.") from None
     weights = Path(directory) / WEIGHTS_FILE
     try:
         state = torch.load(weights, map_location=device, weights_only=True)
@@ -80,5 +96,21 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNN
         raise LrfitError(f"'{weights}' is missing; the model directory is incomplete.") from None
     except Exception as exc:  # corrupt or foreign file
         raise LrfitError(f"Could not read weights from '{weights}' ({type(exc).__name__}); the file is corrupt or not an lrfit model.") from None
+    if not isinstance(state, dict):
+        raise LrfitError(f"'{weights}' does not hold a state dict of tensors; the file is not an lrfit model.")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise LrfitError(f"'{weights}' lacks the tensor '{missing[0]}'; the file is incomplete: re-save the model.")
+    for name, tensor in state.items():
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
+            raise LrfitError(f"'{weights}' holds '{name}' of shape {tuple(tensor.shape)} but {META_FILE} describes "
+                             f"{tuple(expected[name].shape)}; the two files do not belong together: re-save the model.")
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise LrfitError(f"'{weights}' holds non-finite values (NaN or inf) in '{name}'; the network is broken: "
+                             "refit it.")
+    unexpected = sorted(set(state) - set(expected))
+    if unexpected:
+        raise LrfitError(f"'{weights}' holds an unknown tensor '{unexpected[0]}'; the file is not this model's: re-save it.")
     model.load_state_dict(state)
     return model

@@ -1,0 +1,128 @@
+"""Bad inputs and faults, each run through the ``lrfit`` command line (shared by tests/test_bad_inputs.py and
+benchmarks/bad_inputs.py): one sentence on stderr, exit code 2, and no file that was there before changes.
+
+A case is ``(name, prepare)``: ``prepare(tmp)`` writes what the case needs under *tmp* (a tiny recording
+``data.h5`` and a valid ``fit.yaml`` are already there) and returns the command line and a fragment the
+one-line message must contain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+Case = tuple[str, Callable[[Path], tuple[list[str], str]]]
+
+
+def make_recording(tmp: Path) -> None:
+    """A tiny recording (rates in tanh's range, two input channels) and a valid fit config beside it."""
+    from data_adapters import TrialData, write_hdf5
+
+    rng = np.random.default_rng(0)
+    act = np.tanh(rng.normal(0, 0.3, (12, 10, 6))).astype(np.float32)
+    cond = {"stim": np.repeat([0, 1, 2], 4)}
+    import pandas as pd
+
+    write_hdf5(TrialData(activity=act, inputs=rng.normal(size=(12, 10, 2)).astype(np.float32), dt=0.02,
+                         conditions=pd.DataFrame(cond)), tmp / "data.h5")
+    config = {"data": {"path": str(tmp / "data.h5")}, "model": {"rank": 1},
+              "optim": {"max_epochs": 2, "batch_size": 8}}
+    (tmp / "fit.yaml").write_text(yaml.safe_dump(config))
+
+
+def _fit(*overrides: str, fragment: str) -> Callable[[Path], tuple[list[str], str]]:
+    def prepare(tmp: Path) -> tuple[list[str], str]:
+        argv = ["fit", str(tmp / "fit.yaml"), "--out", str(tmp / "run"), "--no-progress"]
+        for item in overrides:
+            argv += ["--set", item]
+        return argv, fragment
+    return prepare
+
+
+def _config_text(text: str, fragment: str) -> Callable[[Path], tuple[list[str], str]]:
+    def prepare(tmp: Path) -> tuple[list[str], str]:
+        (tmp / "bad.yaml").write_text(text.replace("DATA", str(tmp / "data.h5")))
+        return ["fit", str(tmp / "bad.yaml"), "--out", str(tmp / "run"), "--no-progress"], fragment
+    return prepare
+
+
+def _finished_run(tmp: Path) -> Path:
+    from lrfit.cli import main
+
+    out = tmp / "done"
+    assert main(["fit", str(tmp / "fit.yaml"), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def _overwrite_with_bad_config(tmp: Path) -> tuple[list[str], str]:
+    out = _finished_run(tmp)
+    return ["fit", str(tmp / "fit.yaml"), "--out", str(out), "--overwrite", "--set", "model.rank=500"], "model.rank=500"
+
+
+def _overwrite_user_folder(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "recording.nwb").write_text("precious")
+    return ["fit", str(tmp / "fit.yaml"), "--out", str(tmp / "mine"), "--overwrite", "--no-progress"], "not an lrfit run"
+
+
+def _resume_finished_with_more_epochs(tmp: Path) -> tuple[list[str], str]:
+    out = _finished_run(tmp)
+    return ["fit", str(tmp / "fit.yaml"), "--out", str(out), "--resume", "--set", "optim.max_epochs=9"], "finished fit"
+
+
+def _corrupt_run_config(tmp: Path) -> tuple[list[str], str]:
+    out = _finished_run(tmp)
+    (out / "config.yaml").write_text("model: [rank: 1\n  bad: {")
+    return ["report", str(out)], "config.yaml"
+
+
+def _model_json_unknown_key(tmp: Path) -> tuple[list[str], str]:
+    out = _finished_run(tmp)
+    meta = json.loads((out / "model.json").read_text())
+    meta["config"]["colour"] = "red"
+    (out / "model.json").write_text(json.dumps(meta))
+    return ["analyze", str(out)], "model.json"
+
+
+def _model_pt_missing(tmp: Path) -> tuple[list[str], str]:
+    out = _finished_run(tmp)
+    (out / "model.pt").write_bytes(b"not a torch file")
+    return ["analyze", str(out)], "model.pt"
+
+
+CASES: list[Case] = [
+    ("rank 1.7", _fit("model.rank=1.7", fragment="model.rank must be a positive integer")),
+    ("rank two", _fit("model.rank=two", fragment="model.rank must be a positive integer")),
+    ("rank [1, x]", _fit("model.rank=[1, x]", fragment="model.rank must be a positive integer")),
+    ("rank 500", _fit("model.rank=500", fragment="model.rank=500")),
+    ("max_epochs -5", _fit("optim.max_epochs=-5", fragment="max_epochs")),
+    ("lr fast", _fit("optim.lr=fast", fragment="optim.lr")),
+    ("lr -0.01", _fit("optim.lr=-0.01", fragment="optim.lr")),
+    ("lr nan", _fit("optim.lr=.nan", fragment="optim.lr")),
+    ("batch_size 0", _fit("optim.batch_size=0", fragment="batch_size")),
+    ("tau fast", _fit("model.tau=fast", fragment="model.tau")),
+    ("device cuda on a CPU build", _fit("device=cuda", fragment="device")),
+    ("device tpu", _fit("device=tpu", fragment="device")),
+    ("optim.learning_rate", _fit("optim.learning_rate=0.1", fragment="did you mean 'lr'")),
+    ("test_fraction 1.5", _fit("preprocess.split.test_fraction=1.5", fragment="preprocess.split.test_fraction")),
+    ("folds 1", _fit("preprocess.split.folds=1", fragment="folds")),
+    ("lead_in -1", _fit("preprocess.lead_in=-1", fragment="lead_in")),
+    ("model as a list", _config_text("data: {path: DATA}\nmodel: [1, 2]\n", fragment="'model'")),
+    ("data as a list", _config_text("data: [DATA]\n", fragment="'data'")),
+    ("missing data file", _config_text("data: {path: /nonexistent/rec.h5}\n", fragment="rec.h5")),
+    ("--overwrite with an invalid config", _overwrite_with_bad_config),
+    ("--overwrite of a folder lrfit did not write", _overwrite_user_folder),
+    ("--resume of a finished run with more epochs", _resume_finished_with_more_epochs),
+    ("corrupt config.yaml in a run", _corrupt_run_config),
+    ("model.json with an unknown key", _model_json_unknown_key),
+    ("model.pt that is not a torch file", _model_pt_missing),
+]
+
+
+def snapshot(tmp: Path) -> dict[str, bytes]:
+    """Every file under *tmp* and its bytes (to check that nothing that was there changed)."""
+    return {str(p.relative_to(tmp)): p.read_bytes() for p in sorted(tmp.rglob("*")) if p.is_file()}
