@@ -431,7 +431,7 @@ def build_report(
         _connectivity(page, ctx)
         _dynamics(page, ctx)
     _inactivation(page, ctx)
-    target = Path(out) if out is not None else run.file(REPORT_FILE)
+    target = Path(out) if out is not None else run.target(REPORT_FILE)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page.html(title), encoding="utf-8")
     return target

@@ -414,7 +414,24 @@ class RunDir:
         """Write a run file by its suffix (*kwargs* go to ``DataFrame.to_csv``); returns its path."""
         for key in [k for k in self._cache if isinstance(k, tuple) and k[:2] == ("file", name)]:
             del self._cache[key]
-        return _write_file(self.path / name, obj, **kwargs)
+        return _write_file(self.target(name), obj, **kwargs)
+
+    def target(self, name: str) -> Path:
+        """``RUN/name``, ready to be written as a regular file inside the run.
+
+        A symbolic link on the way (``analysis/`` or the file itself) is replaced by a
+        real directory or file, so nothing is ever written through it to another place.
+        """
+        path, parts = self.path, Path(name).parts
+        for i, part in enumerate(parts):
+            path = path / part
+            if path.is_symlink():
+                log.warning("'%s' is a symbolic link; replacing it with a %s inside the run (its target is left "
+                            "alone).", path, "file" if i == len(parts) - 1 else "directory")
+                path.unlink()
+            if i < len(parts) - 1:
+                path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def read_analysis(self, name: str, **kwargs: Any) -> Any:
         """A file of ``RUN/analysis`` (see :meth:`read`)."""

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
-from ..rundir import INACTIVATION_CSV, INACTIVATION_JSON, INACTIVATION_PNG, POPULATIONS_FILE, RunDir
+from ..rundir import ANALYSIS_DIR, INACTIVATION_CSV, INACTIVATION_JSON, INACTIVATION_PNG, POPULATIONS_FILE, RunDir
 from .analyze import populations_json
 from .context import RunContext, load_context
 from .groups import read_group_file
@@ -179,5 +179,5 @@ def inactivate_run(
     files["json"] = run.write_analysis(INACTIVATION_JSON, record)
     title = "Accuracy after silencing\npredicted (bars)" + (" vs teacher (diamonds)" if actual is not None else "")
     fig = plot_inactivation(pred.table, None if actual is None else actual.table, title=title)
-    files["png"] = save_figure(fig, run.analysis_dir / INACTIVATION_PNG)
+    files["png"] = save_figure(fig, run.target(f"{ANALYSIS_DIR}/{INACTIVATION_PNG}"))
     return {"files": files, "table": table, "agreement": agreement}
