@@ -29,6 +29,7 @@ from .rundir import (
     CONFIG_FILE,
     FIT_FILES,
     HISTORY_FILE,
+    LOCK_FILE,
     META_FILE,
     METRICS_FILE,
     RANK_SELECTION_FILE,
@@ -205,9 +206,13 @@ def run_fit(
             make_fit(config, r)._check_settings(fold.train)
     out = Path(out)
     fresh = not out.exists() or not any(out.iterdir())
+    if (out / LOCK_FILE).is_file():
+        with RunDir(out).lock():  # refuse before replacing a run another process is writing
+            pass
     run = RunDir.create(out, resume=resume, overwrite=overwrite)
     try:
-        return _run_fits(config, run, folds, ranks, resume, progress, start)
+        with run.lock():
+            return _run_fits(config, run, folds, ranks, resume, progress, start)
     except LrfitError:
         if fresh:  # a failed start leaves the directory as it was
             shutil.rmtree(run.path, ignore_errors=True)

@@ -78,10 +78,12 @@ teacher paths are tried against the run directory, its parent and the working di
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,7 @@ SETTINGS_FILE = "settings.json"
 RANK_SELECTION_FILE = "rank_selection.json"
 CHECKPOINT_DIR = "checkpoint"
 COMPARE_FILE = "compare.json"
+LOCK_FILE = ".lock"
 REPORT_FILE = "report.html"
 ANALYSIS_DIR = "analysis"
 #: Files of a fitted network (copied from the chosen rank of a rank list to the top level).
@@ -209,7 +212,7 @@ def _write_file(path: Path, obj: Any, **kwargs: Any) -> Path:
 # -- locating the network ------------------------------------------------------------------
 #: What lrfit writes at the top of a fit run, besides ``rank_<R>/`` and ``fold_<k>/`` directories.
 RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, HISTORY_FILE, SPLIT_FILE, RANK_SELECTION_FILE, CHECKPOINT_DIR,
-                         COMPARE_FILE, REPORT_FILE, ANALYSIS_DIR, *FIT_FILES})
+                         COMPARE_FILE, REPORT_FILE, ANALYSIS_DIR, LOCK_FILE, *FIT_FILES})
 
 
 def foreign_entries(path: Path) -> list[str]:
@@ -415,6 +418,38 @@ class RunDir:
         for key in [k for k in self._cache if isinstance(k, tuple) and k[:2] == ("file", name)]:
             del self._cache[key]
         return _write_file(self.target(name), obj, **kwargs)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's write lock (``RUN/.lock``) while the block runs; a second writer gets one sentence.
+
+        The lock is an advisory ``flock`` that the system releases when its process dies, so a
+        killed run never leaves a stale lock behind.
+
+        Raises
+        ------
+        LrfitError
+            If another live process is writing this run.
+        """
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path / LOCK_FILE, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                raise LrfitError(f"'{self.path}' is being written by another lrfit process ({owner}); wait for it to "
+                                 "finish (or stop it) before writing the same run, or choose another --out.") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
 
     def target(self, name: str) -> Path:
         """``RUN/name``, ready to be written as a regular file inside the run.

@@ -172,6 +172,14 @@ def expand_grid(grid: dict[str, list[Any]]) -> list[SweepPoint]:
         overrides = {part.strip(): v for k, v in values.items() for part in k.split("+")}
         name = "_".join(f"{short[k]}-{_slug(v)}" for k, v in values.items())
         points.append(SweepPoint(name, values, overrides))
+    seen: dict[str, dict[str, Any]] = {}
+    for point in points:
+        if point.name in seen:
+            raise LrfitError(
+                f"Two grid points get the same name '{point.name}' ({seen[point.name]} and {point.values}): their "
+                "values print alike (e.g. 1 and 1.0); make the grid values distinct."
+            )
+        seen[point.name] = point.values
     return points
 
 
@@ -319,6 +327,22 @@ def write_results(rows: Iterable[dict[str, Any]], path: Path) -> pd.DataFrame:
 Task = tuple[SweepPoint, dict[str, Any], str]
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to end this worker when the sweep process dies, even by ``kill -9`` (Linux only)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:  # pragma: no cover - no glibc
+            log.debug("could not tie the sweep worker to its parent")
+        if os.getppid() == 1:  # the parent died before the call
+            os._exit(1)
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """Environment that starts a worker process with *threads* OpenMP/MKL threads.
 
@@ -338,7 +362,7 @@ def _run_local(tasks: list[Task], sweep: Sweep, workers: int, threads: int,
     context = multiprocessing.get_context("spawn")
     saved = {key: os.environ.get(key) for key in thread_env(threads)}
     os.environ.update(thread_env(threads))  # inherited by the spawned workers
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent)
     try:
         futures = {pool.submit(run_point, cfg, d, sweep.compare, sweep.compare_trials, threads): p
                    for p, cfg, d in tasks}
@@ -438,8 +462,6 @@ def run_sweep(
     LrfitError
         When points failed (the others are finished and written) or the settings are wrong.
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
     if backend not in ("local", "ray"):
@@ -450,6 +472,15 @@ def run_sweep(
     workers = max(1, int(workers or cpus))
     threads = max(1, int(threads or cpus // workers))
     out = Path(out)
+    with RunDir(out).lock():
+        return _run_locked(sweep, out, backend, address, workers, threads, progress)
+
+
+def _run_locked(sweep: Sweep, out: Path, backend: str, address: str | None, workers: int, threads: int,
+                progress: bool) -> pd.DataFrame:
+    from tqdm.auto import tqdm
+
+    _check_spec(sweep, out)
     (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
     _write_spec(sweep, out)
     directories = {p.name: out / POINTS_DIR / p.name for p in sweep.points}
@@ -492,10 +523,29 @@ def run_sweep(
     return frame
 
 
+def _spec(sweep: Sweep) -> dict[str, Any]:
+    return {"base": sweep.base, "base_dir": str(sweep.base_dir), "grid": sweep.grid, "compare": sweep.compare,
+            "compare_trials": sweep.compare_trials, "max_retries": sweep.max_retries}
+
+
+def _check_spec(sweep: Sweep, out: Path) -> None:
+    """Refuse to resume a sweep directory whose finished points were made with another base config or comparison."""
+    saved = RunDir(out).read(SWEEP_FILE)
+    if saved is None:
+        return
+    current = json.loads(json.dumps(_spec(sweep), default=str))
+    saved = json.loads(json.dumps(saved, default=str))
+    # the grid may grow (points are named by their values); what every point shares must not change
+    changed = [k for k in ("base", "compare", "compare_trials") if saved.get(k) != current.get(k)]
+    if changed and any((out / POINTS_DIR).glob(f"*/{METRICS_FILE}")):
+        raise LrfitError(
+            f"'{out}' holds points of another sweep ({', '.join(changed)} differ from its {SWEEP_FILE}); re-run that "
+            "sweep to finish it, or give this one a new --out."
+        )
+
+
 def _write_spec(sweep: Sweep, out: Path) -> None:
-    record = {"base": sweep.base, "base_dir": str(sweep.base_dir), "grid": sweep.grid, "compare": sweep.compare,
-              "compare_trials": sweep.compare_trials, "max_retries": sweep.max_retries}
-    RunDir(out).write(SWEEP_FILE, record)
+    RunDir(out).write(SWEEP_FILE, _spec(sweep))
 
 
 def seed_keys(keys: Iterable[str]) -> list[str]:

@@ -27,3 +27,74 @@ def test_writes_replace_symlinks_instead_of_following_them(tmp_path):
     assert (run / "analysis").is_dir() and not (run / "analysis").is_symlink()
     assert (run / "analysis" / "fixed_points.json").is_file()
     assert (run / "report.html").is_file() and not (run / "report.html").is_symlink()
+
+
+def test_a_fit_that_ends_worse_than_its_start_returns_the_start_and_says_so(caplog):
+    rng = np.random.default_rng(1)
+    data = TrialData(activity=np.tanh(rng.normal(0, 0.4, (16, 15, 12))), inputs=rng.normal(size=(16, 15, 2)), dt=0.02)
+    good = LowRankFit(rank=1, max_epochs=0, progress=False).fit(data)  # the closed-form start alone
+    wild = LowRankFit(rank=1, max_epochs=5, lr=10.0, progress=False, target="currents")
+    wild.fit(data.replace(activity=np.asarray(data.activity) * 3))
+    assert wild.ended_worse_than_start_
+    assert "ended worse than its regression start" in caplog.text and "optim.lr" in caplog.text
+    assert wild.score(data.replace(activity=np.asarray(data.activity) * 3)) >= LowRankFit(
+        rank=1, max_epochs=0, progress=False, target="currents").fit(data.replace(activity=np.asarray(data.activity) * 3)
+    ).score(data.replace(activity=np.asarray(data.activity) * 3)) - 1e-9
+    assert not good.ended_worse_than_start_
+
+
+def test_a_run_being_written_is_locked(tmp_path):
+    import pytest
+
+    from lrfit.errors import LrfitError
+    from lrfit.rundir import RunDir
+
+    rng = np.random.default_rng(0)
+    from data_adapters import write_hdf5
+    from lrfit.config import load_config
+    from lrfit.pipeline import run_fit
+
+    write_hdf5(TrialData(activity=np.tanh(rng.normal(0, 0.3, (8, 10, 6))), dt=0.02), tmp_path / "d.h5")
+    config = load_config(extra={"data": {"path": str(tmp_path / "d.h5")}, "optim": {"max_epochs": 1}})
+    out = tmp_path / "run"
+    run_fit(config, out, progress=False)
+    with RunDir(out).lock():  # another process writing this run
+        with pytest.raises(LrfitError, match="being written by another lrfit process"):
+            run_fit(config, out, overwrite=True, progress=False)
+    assert (out / "model.pt").is_file()  # the run being written is untouched
+    run_fit(config, out, overwrite=True, progress=False)  # the lock is gone with its holder
+
+
+def test_sweep_refuses_clashing_point_names_and_a_changed_spec(tmp_path):
+    import pytest
+    import yaml
+
+    from lrfit.errors import LrfitError
+    from lrfit.sweep import expand_grid, run_sweep
+
+    with pytest.raises(LrfitError, match="same name 'seed-1'"):
+        expand_grid({"seed": [1, 1.0]})
+    spec = {"base": {"data": {"path": str(tmp_path / "none.h5")}, "optim": {"max_epochs": 1}}, "grid": {"seed": [0]}}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "sweep"
+    (out / "points" / "seed-0").mkdir(parents=True)
+    (out / "points" / "seed-0" / "metrics.json").write_text("{}")  # a finished point of the first spec
+    from lrfit.sweep import _write_spec, load_sweep
+
+    _write_spec(load_sweep(tmp_path / "a.yaml"), out)
+    spec["base"]["optim"]["lr"] = 0.1
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(spec))
+    before = (out / "sweep.yaml").read_text()
+    with pytest.raises(LrfitError, match="holds points of another sweep"):
+        run_sweep(tmp_path / "b.yaml", out, workers=1, threads=1, progress=False)
+    assert (out / "sweep.yaml").read_text() == before
+
+
+def test_sweep_workers_ask_to_die_with_their_parent():
+    import multiprocessing
+
+    from lrfit.sweep import die_with_parent
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1, initializer=die_with_parent) as pool:  # the call itself must work in a worker
+        assert pool.apply(abs, (-3,)) == 3

@@ -525,6 +525,11 @@ class LowRankFit(BaseEstimator):
             loss = self._eval_loss(model, val_tensors)
             return {"monitor": loss, "val_loss": loss, "val_r2": 1.0 - loss / val_tensors.variance}
 
+        # The start is a candidate for the returned network: a fit that ends worse than it says so.
+        watched = val_tensors if val_tensors is not None else tensors
+        start_loss = self._eval_loss(model, watched)
+        start_params = {k: p.detach().clone() for k, p in params.items()}
+
         def describe(metrics: dict[str, float]) -> str:
             text = f"train R2 {1 - metrics['train_loss'] / tensors.variance:.4f}"
             if "val_r2" in metrics:
@@ -551,6 +556,22 @@ class LowRankFit(BaseEstimator):
         self.best_epoch_ = state.best_epoch
         self.epochs_ = state.epoch
         self.rollbacks_ = state.rollbacks
+        self.start_loss_ = float(start_loss)
+        final_loss = self._eval_loss(model, watched)
+        self.ended_worse_than_start_ = bool(not np.isfinite(final_loss) or final_loss > start_loss)
+        if self.ended_worse_than_start_:
+            with torch.no_grad():
+                for k, p in params.items():
+                    p.copy_(start_params[k])
+            log.warning(
+                "The fit ended worse than its %s start (%s loss %.4g -> %.4g%s); the start is returned. The learning "
+                "rate (optim.lr = %g) is likely too high for these data: lower it.", self.init,
+                "validation" if val_tensors is not None else "training", start_loss, final_loss,
+                f", {state.rollbacks} rollbacks after non-finite losses" if state.rollbacks else "", self.lr)
+        elif state.rollbacks:
+            log.warning("The fit diverged %d time(s) (non-finite loss) and was rolled back with a lower learning "
+                        "rate each time; consider a lower optim.lr.", state.rollbacks)
+        self.final_loss_ = float(min(final_loss, start_loss) if np.isfinite(final_loss) else start_loss)
         model.svd_normalize_()
         with torch.no_grad():
             model.x0.copy_(self._start_state(tensors.condition_index).mean(0) if self.x0 == "inputs"
@@ -849,6 +870,8 @@ def fit_summary(fit: LowRankFit) -> dict[str, Any]:
         "epochs": int(getattr(fit, "epochs_", 0)),
         "best_epoch": int(getattr(fit, "best_epoch_", 0)),
         "rollbacks": int(getattr(fit, "rollbacks_", 0)),
+        "ended_worse_than_start": bool(getattr(fit, "ended_worse_than_start_", False)),
+        "start_loss": getattr(fit, "start_loss_", None),
         "seconds": float(getattr(fit, "fit_seconds_", 0.0)),
         "init_seconds": float(getattr(fit, "init_seconds_", 0.0)),
     }
