@@ -278,15 +278,22 @@ def test_shipped_fit_configs_are_valid(name):
     assert config["model"]["rank"]
 
 
-def test_m1_config_holds_out_whole_directions_within_tanh_range(m1_path):
-    prepared = prepare_data(load_config(CONFIGS / "m1_reaching.yaml"))
-    train, test = prepared.train, prepared.test
-    assert (train.n_trials, test.n_trials, train.n_neurons) == (6, 2, 141)
-    assert not set(train.conditions["reach_angle_deg"]) & set(test.conditions["reach_angle_deg"])
-    assert list(train.input_names) == ["cue_x", "cue_y", "go"]
-    assert np.abs(train.activity).max() < 1.0
-    # Normalisation statistics come from the training directions only.
-    assert abs(float(np.mean(train.activity))) < 1e-5
+def test_m1_config_holds_out_every_direction_once_in_four_folds(m1_path):
+    from lrfit.fit_data import prepare_folds
+
+    folds = prepare_folds(load_config(CONFIGS / "m1_reaching.yaml"))
+    assert len(folds) == 4
+    held = []
+    for fold in folds:
+        train, test = fold.train, fold.test
+        assert (train.n_trials, test.n_trials, train.n_neurons) == (6, 2, 141)
+        assert not set(train.conditions["reach_angle_deg"]) & set(test.conditions["reach_angle_deg"])
+        assert list(train.input_names) == ["cue_x", "cue_y", "go", "go_x", "go_y"]
+        # Normalisation statistics come from each fold's training directions only.
+        assert abs(float(np.mean(train.activity))) < 1e-5
+        held += list(test.conditions["reach_angle_deg"])
+    assert sorted(held) == sorted(folds[0].train.conditions["reach_angle_deg"].tolist()
+                                  + folds[0].test.conditions["reach_angle_deg"].tolist())
 
 
 def test_checkpoint_is_plain_tensors_and_json_with_the_batch_order_state(tmp_path):
