@@ -394,12 +394,7 @@ class TrialData:
             train_idx = np.setdiff1d(np.arange(self.n_trials), test_idx)
             return self._split_trials(train_idx, test_idx, {"by": "trials", "seed": seed})
         if by in ("conditions", "condition"):
-            if column is None:
-                raise DataError("split(by='conditions') needs column=<condition column(s)>; "
-                                f"available columns: {list(self.conditions.columns)}", field="column")
-            keys = self._condition_keys(column, "column")
-            labels = keys[0].reset_index(drop=True) if len(keys) == 1 else pd.Series(list(zip(*keys)))
-            uniq = list(pd.unique(labels))
+            labels, uniq = self._condition_values(column, "split")
             if test_values is not None:
                 tv = [tuple(v) if isinstance(v, (list, tuple)) else v for v in test_values]
                 missing = [v for v in tv if v not in uniq]
@@ -472,12 +467,7 @@ class TrialData:
         folds = int(folds)
         rng = np.random.default_rng(seed)
         if by in ("conditions", "condition"):
-            if column is None:
-                raise DataError("kfold(by='conditions') needs column=<condition column(s)>; "
-                                f"available columns: {list(self.conditions.columns)}", field="column")
-            keys = self._condition_keys(column, "column")
-            labels = keys[0].reset_index(drop=True) if len(keys) == 1 else pd.Series(list(zip(*keys)))
-            uniq = list(pd.unique(labels))
+            _, uniq = self._condition_values(column, "kfold")
             if folds > len(uniq):
                 raise DataError(f"folds={folds} is more than the {len(uniq)} conditions of {column}"
                                 f"{where(self.source)}; use at most {len(uniq)} folds", field="folds")
@@ -511,6 +501,15 @@ class TrialData:
                                                                     "folds": folds}))
             return out
         raise DataError(f"unknown kfold by={by!r}; use 'conditions' or 'trials'", field="by")
+
+    def _condition_values(self, column: str | Sequence[str] | None, method: str) -> tuple[pd.Series, list[Any]]:
+        """Each trial's condition (a value, or a tuple over several columns) and the distinct conditions."""
+        if column is None:
+            raise DataError(f"{method}(by='conditions') needs column=<condition column(s)>; "
+                            f"available columns: {list(self.conditions.columns)}", field="column")
+        keys = self._condition_keys(column, "column")
+        labels = keys[0].reset_index(drop=True) if len(keys) == 1 else pd.Series(list(zip(*keys)))
+        return labels, list(pd.unique(labels))
 
     def _n_held_checked(self, n: int, frac: float, what: str) -> int:
         if n < 2:

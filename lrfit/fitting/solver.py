@@ -498,23 +498,13 @@ class OptimiserSettings:
 
     Attributes
     ----------
-    max_epochs : int
-        Upper bound on passes over the training trials.
-    lr : float
-        Adam learning rate.
-    batch_size : int
-        Trials per gradient step.
-    clip_grad : float
-        Maximal gradient norm (0 disables clipping).
-    patience : int
-        Epochs without improvement of the monitored loss before stopping (0: never stop early).
+    max_epochs, lr, batch_size, clip_grad, patience, weight_decay
+        As the :class:`~lrfit.fitting.estimator.LowRankFit` parameters of the same names.
     lr_factor : float
         Factor applied to the learning rate when the monitored loss plateaus for
         ``max(1, patience // 3)`` epochs.
     min_lr : float
         Floor of the learning rate.
-    weight_decay : float
-        L2 penalty (Adam's ``weight_decay``).
     tol : float
         Relative improvement that counts as progress.
     """
