@@ -64,7 +64,9 @@ DESCRIPTIONS: dict[str, str] = {
     "preprocess.subsample": "number or fraction of the recorded neurons kept (seeded by seed)",
     "preprocess.remove_condition_independent": "subtract the training trials' mean time course from every trial",
     "preprocess.denoise_pca": "keep this many principal components of the training activity",
-    "preprocess.split.by": "what is held out: trials (at random) or conditions (whole values of column)",
+    "preprocess.split.by": "what is held out: trials (at random), conditions (whole values of column), or halves "
+                           "(each separately recorded neuron's trials of each condition split into two averaged "
+                           "halves; data from a file with a NaN-padded trial axis or MAT unit/TDR files)",
     "preprocess.split.test_fraction": "fraction of the trials or conditions held out (one split)",
     "preprocess.split.column": "condition column(s): the conditions of by: conditions, or the strata of by: trials",
     "preprocess.split.test_values": "explicit held-out values of column (by: conditions)",

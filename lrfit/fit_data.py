@@ -34,6 +34,8 @@ class PreparedData:
         Neurons withheld from the fit, on the same trials.
     info : dict
         What was done (source, normalisation, split, sizes), saved to ``split.json``.
+    ceiling : NoiseCeiling or None
+        For split halves, the split-half ceiling of the single trials behind them.
     """
 
     train: TrialData
@@ -41,6 +43,7 @@ class PreparedData:
     heldout_train: TrialData | None = None
     heldout_test: TrialData | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    ceiling: Any = None  # the noise ceiling known from the single trials behind the splits (split halves)
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -135,6 +138,7 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
     pre = config["preprocess"]
     split_cfg = pre["split"]
     info: dict[str, Any] = {}
+    ceiling = None
     if "teacher" in section:
         if split_cfg.get("folds"):
             raise LrfitError("preprocess.split.folds does not apply to teacher data (fresh trials are simulated for the "
@@ -143,6 +147,9 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
         train = pairs[0][0]
         split_info = {"by": "simulation", "train_trials": train.n_trials, "test_trials": pairs[0][1].n_trials}
         info["teacher"] = train.meta["teacher"]
+    elif split_cfg["by"] == "halves":
+        pairs, split_info, ceiling = _half_pairs(section, base_dir, split_cfg, pre)
+        info["source"] = str(section.get("path"))
     else:
         import data_adapters
 
@@ -169,8 +176,33 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
         if only is not None and k != only:
             continue
         fold_info = {**info, "split": {**split_info, "fold": k} if len(pairs) > 1 else dict(split_info)}
-        out.append(_prepare_pair(train, test, config, section, fold_info))
+        prepared = _prepare_pair(train, test, config, section, fold_info)
+        prepared.ceiling = ceiling
+        out.append(prepared)
     return out
+
+
+def _half_pairs(section: dict[str, Any], base_dir: Path, split_cfg: dict[str, Any],
+                pre: dict[str, Any]) -> tuple[list[tuple[TrialData, TrialData]], dict[str, Any], Any]:
+    """Split halves of separately recorded neurons: each neuron's trials of each condition split at random into a
+    training and a test half, each averaged into condition means (``folds``: repeated random half splits)."""
+    import data_adapters
+    from data_adapters.neuron_trials import half_splits, split_halves
+
+    from .fitting.baselines import split_half_ceiling
+
+    if pre["subsample"] is not None:
+        raise LrfitError("preprocess.subsample does not apply with split by: halves; select the neurons in the file.")
+    options = dict(section)
+    options.pop("format", None)
+    if "path" not in options:
+        raise LrfitError("The data: section has no 'path'; split by: halves reads single trials from a file.")
+    path = data_adapters.resolve_data_path(options.pop("path"), base_dir)
+    trials = data_adapters.load_neuron_trials(path, **options)
+    seed, folds = int(split_cfg["seed"]), split_cfg.get("folds")
+    pairs = half_splits(trials, int(folds), seed=seed) if folds else [split_halves(trials, seed=seed)]
+    info = {"by": "halves", "seed": seed, **({"folds": int(folds)} if folds else {})}
+    return pairs, info, split_half_ceiling(trials.responses, seed=seed, scored_on="halves")
 
 
 def _prepare_pair(train: TrialData, test: TrialData, config: dict[str, Any], section: dict[str, Any],

@@ -71,7 +71,7 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     if data.heldout_train is not None:
         metrics.update(heldout_neuron_r2(fit, data.train, data.test, data.heldout_train, data.heldout_test))
     # The ceiling is the data's reliability: from the test trials' repeats, else from the training trials'.
-    ceiling = noise_ceiling(data.test) or noise_ceiling(data.train)
+    ceiling = data.ceiling or noise_ceiling(data.test) or noise_ceiling(data.train)
     baselines = compute_baselines(data.train, data.test, k=int(fit.rank) + data.train.n_inputs, ceiling=ceiling)
     metrics["baselines"] = baselines.to_dict()
     metrics.update(baseline_verdict(metrics["r2_test"], baselines.scores, baselines.ceiling and baselines.ceiling.value))

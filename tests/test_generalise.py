@@ -135,3 +135,24 @@ def test_every_config_key_is_documented(capsys):
         assert key in shown
     assert main(["fit"]) == 2  # no config: one sentence pointing at --show-config
     assert "--show-config" in capsys.readouterr().err
+
+
+def test_split_halves_of_separately_recorded_neurons_with_a_ceiling(tmp_path):
+    """Neurons of separate sessions (unequal, NaN-padded trial counts): split halves, folds, ceiling in metrics."""
+    rng = np.random.default_rng(0)
+    n_neurons, n_time, n_trials = 12, 15, 8
+    t = np.linspace(0, 1, n_time)
+    signal = np.stack([np.stack([np.sin(2 * np.pi * (t + 0.1 * n)) * d for d in (-1, 1)]) for n in range(n_neurons)])
+    x = signal[:, :, :, None] * 0.5 + rng.normal(0, 0.2, (n_neurons, 2, n_time, n_trials))  # neuron, dir, time, trial
+    for n in range(n_neurons):
+        x[n, :, :, 3 + n % 5:] = np.nan  # each neuron its own number of trials
+    np.savez(tmp_path / "tdr.npz", rates=x.astype(np.float32))
+    raw = {"data": {"path": str(tmp_path / "tdr.npz"), "activity_key": "rates", "axis_order": "neuron,cond:direction,time,trial",
+                    "condition_values": {"direction": [-1, 1]}, "dt": 0.05,
+                    "inputs": [{"name": "dir", "column": "direction"}]},
+           "preprocess": {"split": {"by": "halves", "folds": 2, "seed": 3}},
+           "model": {"rank": 1, "target": "currents"}, "optim": {"max_epochs": 20, "lr": 0.02}}
+    metrics = run_fit(load_config(extra=raw), tmp_path / "run", progress=False)
+    assert metrics["folds"] == 2 and metrics["split"]["by"] == "halves"
+    assert 0 < metrics["noise_ceiling"] < 1
+    assert metrics["n_train_trials"] == metrics["n_test_trials"] == 2  # condition means of each half
