@@ -94,6 +94,81 @@ def _model_pt_missing(tmp: Path) -> tuple[list[str], str]:
     return ["analyze", str(out)], "model.pt"
 
 
+def _fit_state_missing(tmp: Path) -> tuple[list[str], str]:
+    out = _finished_run(tmp)
+    (out / "fit_state.pt").unlink()
+    return ["analyze", str(out)], "fit_state.pt"
+
+
+def _fit_state_corrupt(tmp: Path) -> tuple[list[str], str]:
+    out = _finished_run(tmp)
+    (out / "fit_state.pt").write_bytes(b"garbage")
+    return ["analyze", str(out)], "fit_state.pt"
+
+
+def _nan_weights(tmp: Path) -> tuple[list[str], str]:
+    import torch
+
+    out = _finished_run(tmp)
+    state = torch.load(out / "model.pt", weights_only=True)
+    state["m"][0, 0] = float("nan")
+    torch.save(state, out / "model.pt")
+    return ["analyze", str(out)], "non-finite"
+
+
+def _wrong_shape(tmp: Path) -> tuple[list[str], str]:
+    import torch
+
+    out = _finished_run(tmp)
+    state = torch.load(out / "model.pt", weights_only=True)
+    state["m"] = torch.zeros(3, 1)
+    torch.save(state, out / "model.pt")
+    return ["analyze", str(out)], "shape"
+
+
+def _corrupt_checkpoint_on_resume(tmp: Path) -> tuple[list[str], str]:
+    out = tmp / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    import yaml as _yaml
+
+    from lrfit.config import load_config
+    from lrfit.pipeline import _save_config
+    from lrfit.rundir import RunDir
+
+    _save_config(load_config(tmp / "fit.yaml"), RunDir(out), resume=False)
+    (out / "checkpoint" / "checkpoint.pt").write_bytes(b"garbage")
+    (out / "checkpoint" / "checkpoint.json").write_text(_yaml.safe_dump({"epoch": 1}))
+    return ["fit", str(tmp / "fit.yaml"), "--out", str(out), "--resume", "--no-progress"], "checkpoint"
+
+
+def _decreasing_time(tmp: Path) -> tuple[list[str], str]:
+    np.savez(tmp / "rev.npz", rates=np.zeros((3, 5, 2)), t=np.arange(5)[::-1] * 0.01)
+    (tmp / "rev.yaml").write_text(yaml.safe_dump({"data": {"path": str(tmp / "rev.npz"), "activity_key": "rates",
+                                                          "time_key": "t"}}))
+    return ["fit", str(tmp / "rev.yaml"), "--out", str(tmp / "run"), "--no-progress"], "decreasing"
+
+
+def _time_in_ms_without_units(tmp: Path) -> tuple[list[str], str]:
+    np.savez(tmp / "ms.npz", rates=np.zeros((3, 5, 2)), t=np.arange(5) * 50.0)
+    (tmp / "ms.yaml").write_text(yaml.safe_dump({"data": {"path": str(tmp / "ms.npz"), "activity_key": "rates",
+                                                         "time_key": "t"}}))
+    return ["fit", str(tmp / "ms.yaml"), "--out", str(tmp / "run"), "--no-progress"], "time_units"
+
+
+def _axes_contradict_time(tmp: Path) -> tuple[list[str], str]:
+    np.savez(tmp / "perm.npz", rates=np.zeros((4, 6, 4)), t=np.arange(4) * 0.01)  # time has 4 bins, axis 1 has 6
+    (tmp / "perm.yaml").write_text(yaml.safe_dump({"data": {"path": str(tmp / "perm.npz"), "activity_key": "rates",
+                                                           "axis_order": "trial,time,neuron", "time_key": "t"}}))
+    return ["fit", str(tmp / "perm.yaml"), "--out", str(tmp / "run"), "--no-progress"], "t"
+
+
+def _dt_fast(tmp: Path) -> tuple[list[str], str]:
+    np.savez(tmp / "nodt.npz", rates=np.zeros((3, 5, 2)))
+    (tmp / "dt.yaml").write_text(yaml.safe_dump({"data": {"path": str(tmp / "nodt.npz"), "activity_key": "rates",
+                                                         "dt": "fast"}}))
+    return ["fit", str(tmp / "dt.yaml"), "--out", str(tmp / "run"), "--no-progress"], "dt"
+
+
 CASES: list[Case] = [
     ("rank 1.7", _fit("model.rank=1.7", fragment="model.rank must be a positive integer")),
     ("rank two", _fit("model.rank=two", fragment="model.rank must be a positive integer")),
@@ -120,6 +195,19 @@ CASES: list[Case] = [
     ("corrupt config.yaml in a run", _corrupt_run_config),
     ("model.json with an unknown key", _model_json_unknown_key),
     ("model.pt that is not a torch file", _model_pt_missing),
+    ("model.pt with NaN weights", _nan_weights),
+    ("model.pt with a wrong shape", _wrong_shape),
+    ("missing fit_state.pt", _fit_state_missing),
+    ("corrupt fit_state.pt", _fit_state_corrupt),
+    ("corrupt checkpoint on --resume", _corrupt_checkpoint_on_resume),
+    ("decreasing time axis", _decreasing_time),
+    ("time in ms without time_units", _time_in_ms_without_units),
+    ("time array contradicting the time axis", _axes_contradict_time),
+    ("dt: fast", _dt_fast),
+    ("rank 0 list", _fit("model.rank=[]", fragment="empty list")),
+    ("batch_size two", _fit("optim.batch_size=two", fragment="optim.batch_size")),
+    ("unknown target", _fit("model.target=spikes", fragment="spikes")),
+    ("hidden_units -1", _fit("model.hidden_units=-1", fragment="hidden_units")),
 ]
 
 

@@ -747,8 +747,18 @@ class LowRankFit(BaseEstimator):
         params["device"] = device
         fit = cls(**params)
         fit.model_ = load_model(directory, device=device)
-        state = torch.load(Path(directory) / FIT_STATE_FILE, map_location=device, weights_only=True)
-        fit.x0_table_ = nn.Parameter(state["x0_table"], requires_grad=False)
+        path = Path(directory) / FIT_STATE_FILE
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+            table = state["x0_table"]
+        except FileNotFoundError:
+            raise LrfitError(f"'{path}' is missing: the fit's initial states are lost; copy it back or refit.") from None
+        except Exception as exc:  # corrupt or foreign file
+            raise LrfitError(f"'{path}' cannot be read ({type(exc).__name__}): the file is corrupt or not lrfit's; "
+                             "refit, or copy a good fit_state.pt back.") from None
+        if not torch.is_tensor(table) or table.shape[-1] != fit.model_.n_units or not bool(torch.isfinite(table).all()):
+            raise LrfitError(f"'{path}' holds no finite x0 table for {fit.model_.n_units} units; refit the model.")
+        fit.x0_table_ = nn.Parameter(table, requires_grad=False)
         fit.neuron_ids_ = np.asarray(extra["neuron_ids"])
         fit.input_names_ = tuple(extra["input_names"])
         fit.condition_table_ = list(extra["condition_table"])
