@@ -81,7 +81,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
@@ -439,14 +438,8 @@ class RunDir:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                handle.seek(0)
-                owner = handle.read().strip() or "another process"
-                raise LrfitError(f"'{self.path}' is being written by another lrfit process ({owner}); wait for it to "
-                                 "finish (or stop it) before writing the same run, or choose another --out.") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()}")
-            handle.flush()
+                raise LrfitError(f"'{self.path}' is being written by another lrfit process; wait for it to finish "
+                                 "(or stop it) before writing the same run, or choose another --out.") from None
             yield
         finally:
             handle.close()
