@@ -118,7 +118,8 @@ def ensure_analyses(ctx: RunContext) -> list[str]:
     if not run.has_analysis(*analysis_files(ctx)):
         log.info("computing the missing analyses of %s", run.path)
         analyze_run(run)
-    if not run.has_analysis(INACTIVATION_JSON) and ctx.task is not None and int(ctx.model.n_outputs):
+    recorded = ctx.task is None and ctx.fit is not None and run.config is not None
+    if not run.has_analysis(INACTIVATION_JSON) and ((ctx.task is not None and int(ctx.model.n_outputs)) or recorded):
         try:
             inactivate_run(run, groups="populations")
         except LrfitError as exc:
@@ -368,6 +369,9 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     if not rec:
         return
     page.h2("Inactivation")
+    if rec.get("kind") == "activity":
+        _activity_inactivation(page, ctx, rec)
+        return
     agr = rec.get("agreement")
     table = merged_table(pd.DataFrame(rec["predicted"]["table"]), pd.DataFrame(agr["table"]) if agr else None)
     cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "output_change"]
@@ -386,6 +390,30 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     png = ctx.run.analysis_dir / INACTIVATION_PNG
     if png.is_file():
         page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])
+
+
+def _activity_inactivation(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:
+    """Inactivation of a fit to recorded data: activity, latents and decoding under silencing."""
+    groups = rec.get("groups") or {}
+    if len(groups) == 1 and len(next(iter(groups.values()))) >= len(ctx.observed_ids):
+        page.p("There is one population, the whole network: silencing it silences every unit, which predicts nothing "
+               "about a sub-population. The table is shown for completeness.", "note")
+    decoded = rec.get("decode") or []
+    text = ("Predicted change when each group's rates are clamped to zero, on the fit's training trials: RMS change "
+            "of the observed units' activity and of the latents")
+    if decoded:
+        text += (f", and the score of a linear decoder of {', '.join(decoded)} fitted on the intact network's "
+                 "activity (accuracy for categories, R² for numbers) applied to the silenced network's")
+    page.p(text + ".")
+    page.table(pd.DataFrame(rec["predicted"]["table"]))
+    pops = rec.get("population_change")
+    if pops:
+        page.p("Mean RMS activity change of each population's units (columns) when each group (rows) is silenced:", "muted")
+        page.table(pd.DataFrame(pops).T.reset_index().rename(columns={"index": "silenced group"}))
+    png = ctx.run.analysis_dir / INACTIVATION_PNG
+    if png.is_file():
+        page.figures([(_png_uri(png), "Activity change (left) and decoder scores (right, dashed: intact) with each "
+                                      "group silenced.")])
 
 
 def build_report(

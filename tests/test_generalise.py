@@ -156,3 +156,25 @@ def test_split_halves_of_separately_recorded_neurons_with_a_ceiling(tmp_path):
     assert metrics["folds"] == 2 and metrics["split"]["by"] == "halves"
     assert 0 < metrics["noise_ceiling"] < 1
     assert metrics["n_train_trials"] == metrics["n_test_trials"] == 2  # condition means of each half
+
+
+def test_inactivation_of_a_fit_to_recorded_data_predicts_activity_and_decoding(tmp_path, capsys):
+    from lrfit.cli import main
+
+    path = tmp_path / "cued.h5"
+    write_hdf5(_cued_data(repeats=2), path)
+    raw = {"data": {"path": str(path)}, "preprocess": {"split": {"by": "trials", "column": "angle", "seed": 0}},
+           "model": {"rank": 1}, "optim": {"max_epochs": 5}}
+    run_fit(load_config(extra=raw), tmp_path / "run", progress=False)
+    groups = tmp_path / "groups.json"
+    groups.write_text(json.dumps({"first_half": list(range(20)), "one": [0]}))
+    assert main(["inactivate", str(tmp_path / "run"), "--groups", str(groups), "--decode", "angle"]) == 0
+    table = pd.read_csv(tmp_path / "run" / "analysis" / "inactivation.csv").set_index("group")
+    assert table.loc["control", "activity_change"] == 0
+    assert table.loc["first_half", "activity_change"] > table.loc["one", "activity_change"] > 0
+    assert table.loc["control", "decode_angle"] == table.loc["control", "decode_angle_control"]
+    assert "delta_decode_angle" in table
+    record = json.loads((tmp_path / "run" / "analysis" / "inactivation.json").read_text())
+    assert record["kind"] == "activity" and record["decode"] == ["angle"]
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert "linear decoder of angle" in (tmp_path / "run" / "report.html").read_text()

@@ -45,6 +45,7 @@ from .inactivation import (
     resolve_groups,
     silence,
 )
+from .activity_inactivation import ActivityInactivation, predict_activity_inactivation
 from .latents import LatentTrajectories, latent_trajectories, subspace_bases
 from .meanfield import EffectiveOverlaps, effective_overlaps, meanfield_flow, meanfield_trajectory
 from .populations import MixtureStats, PopulationResult, fit_populations, mixture_from_labels
@@ -103,6 +104,8 @@ __all__ = [
     "principal_angle_cosines",
     "mixture_from_labels",
     "predict_inactivation",
+    "ActivityInactivation",
+    "predict_activity_inactivation",
     "r2_score_activity",
     "radial_scan",
     "random_subset",

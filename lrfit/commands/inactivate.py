@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 
 NAME = "inactivate"
-HELP = "silence groups of neurons (populations or a JSON/CSV file) and predict the change in accuracy per context"
+HELP = ("silence groups of neurons (populations or a JSON/CSV file) and predict the change in accuracy per context "
+        "(with a task) or in activity, latents and decodable condition variables (fits to recorded data)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rank", type=int, default=None, help="rank of a rank sweep (default: the chosen rank)")
     parser.add_argument("--trials", type=int, default=512, help="task trials scored (default 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the trials and random fractions (default 0)")
+    parser.add_argument("--decode", action="append", default=[], metavar="COLUMN",
+                        help="fits to recorded data: a condition column whose decodability under silencing is "
+                             "predicted (repeatable), e.g. --decode direction")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,10 +56,12 @@ def run(args: argparse.Namespace) -> int:
     from ..workflows import inactivate_run
 
     run = RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)
-    result = inactivate_run(run, groups=args.groups, fraction=args.fraction, seed=args.seed, n_trials=args.trials)
+    result = inactivate_run(run, groups=args.groups, fraction=args.fraction, seed=args.seed, n_trials=args.trials,
+                            decode=args.decode)
     table = result["table"]
     cols = [c for c in ("group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "accuracy_teacher",
-                        "delta_teacher", "p_value_teacher", "gap") if c in table]
+                        "delta_teacher", "p_value_teacher", "gap", "activity_change", "latent_change") if c in table]
+    cols += [c for c in table if c.startswith("decode_") or c.startswith("delta_decode_")]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     agr = result["agreement"]
     if agr is not None:

@@ -679,6 +679,12 @@ class LowRankFit(BaseEstimator):
         return self.model_(tensors.inputs, x0=self._start_state(tensors.condition_index), noise_std=0.0)
 
     @torch.no_grad()
+    def initial_states(self, data: Any) -> np.ndarray:
+        """The fitted initial state of each trial of *data*, ``(trials, N)`` (see the ``x0`` parameter)."""
+        self._check_compatible(data)
+        return self._start_state(self._tensors(data).condition_index).cpu().numpy()
+
+    @torch.no_grad()
     def latents(self, data: Any, include_inputs: bool = False) -> np.ndarray:
         """Latent coordinates of the network's currents.
 

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 from ._base import axes_or_new, color
 
-__all__ = ["plot_inactivation", "plot_inactivation_psychometric"]
+__all__ = ["plot_activity_inactivation", "plot_inactivation", "plot_inactivation_psychometric"]
 
 
 def plot_inactivation(table: pd.DataFrame, teacher_table: pd.DataFrame | None = None, ax: Axes | None = None, title: str | None = None) -> Figure:
@@ -105,3 +105,46 @@ def plot_inactivation_psychometric(psychometric: pd.DataFrame, x: str = "coheren
     ax.set_title(", ".join(f"{k}={v}" for k, v in select.items()) or "Psychometric curves")
     return fig
 
+
+def plot_activity_inactivation(table: pd.DataFrame, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Change of activity and of decodable information when each group is silenced (fits without a task).
+
+    Left bars: RMS change of the observed units' activity; right bars (one per decoded
+    variable): decoder score with the group silenced, beside the intact score (dashed).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``ActivityInactivation.table``.
+    ax : Axes, optional
+        Where to draw the activity change (a second axes is added for decoding).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    rows = table[table["group"] != "control"]
+    decoded = [c[len("decode_"):] for c in table.columns if c.startswith("decode_") and not c.endswith("_control")]
+    fig, ax = axes_or_new(ax, figsize=(4.5 + 3.0 * bool(decoded), 3.2))
+    x = np.arange(len(rows))
+    ax.bar(x, rows["activity_change"], color=[color(i) for i in range(len(rows))])
+    ax.set_xticks(x, rows["group"], rotation=30, ha="right")
+    ax.set_ylabel("RMS activity change")
+    ax.set_title("activity")
+    if decoded:
+        box = ax.get_position()
+        dax = fig.add_axes([box.x1 + 0.12, box.y0, box.width * 0.9, box.height])
+        width = 0.8 / len(decoded)
+        for j, name in enumerate(decoded):
+            dax.bar(x + (j - (len(decoded) - 1) / 2) * width, rows[f"decode_{name}"], width=width, label=name,
+                    color=color(j), alpha=0.8)
+            dax.axhline(float(table[f"decode_{name}_control"].iloc[0]), color=color(j), ls="--", lw=1)
+        dax.set_xticks(x, rows["group"], rotation=30, ha="right")
+        dax.set_ylabel("decoder score (dashed: intact)")
+        dax.set_title("decoding")
+        dax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig

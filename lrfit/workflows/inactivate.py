@@ -29,6 +29,7 @@ Files written to ``RUN/analysis/`` (names in :mod:`lrfit.rundir`):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,15 @@ def inactivate_run(
     seed: int = 0,
     n_trials: int = 512,
     rank: int | None = None,
+    decode: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Predict the effect of silencing groups of units of a run's network (see the module docstring).
+
+    With a task (teachers and their students) the change of task accuracy is predicted;
+    for a fit to recorded data, the change of each neuron's and each population's
+    activity, of the latents and of the decodability of the condition variables in
+    *decode* (:func:`lrfit.analysis.predict_activity_inactivation`, on the fit's training
+    trials).
 
     Parameters
     ----------
@@ -133,6 +141,8 @@ def inactivate_run(
         Task trials scored.
     rank : int, optional
         Rank of a rank list (default the chosen one); only with a path.
+    decode : sequence of str
+        Fits without a task: condition columns decoded from the activity.
 
     Returns
     -------
@@ -146,10 +156,7 @@ def inactivate_run(
         raise LrfitError(f"--fraction must lie in (0, 1], got {fraction}.")
     ctx = load_context(run, teacher=teacher, rank=rank, require_lowrank=groups == "populations", command="inactivate")
     if ctx.task is None:
-        raise LrfitError(
-            f"'{ctx.run.path}' has no task (a fit to recorded data), so behaviour under silencing cannot be scored; "
-            "pass --teacher DIR if the data came from a teacher."
-        )
+        return _inactivate_recorded(ctx, groups, fraction, seed, decode)
     if int(ctx.model.n_outputs) == 0:
         raise LrfitError(f"The network of '{ctx.run.path}' has no readout and no teacher to borrow one from; pass --teacher DIR.")
     unit_groups = resolve_run_groups(ctx, groups, fraction, seed)
@@ -181,3 +188,41 @@ def inactivate_run(
     fig = plot_inactivation(pred.table, None if actual is None else actual.table, title=title)
     files["png"] = save_figure(fig, run.target(f"{ANALYSIS_DIR}/{INACTIVATION_PNG}"))
     return {"files": files, "table": table, "agreement": agreement}
+
+
+def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, seed: int,
+                         decode: Sequence[str]) -> dict[str, Any]:
+    """Inactivation of a fit to recorded data: activity, latents and decoding on the fit's training trials."""
+    from ..analysis.activity_inactivation import predict_activity_inactivation
+    from ..fit_data import run_data
+    from ..plotting import plot_activity_inactivation, save_figure
+
+    data = run_data(ctx.run)
+    if data is None or ctx.fit is None:
+        raise LrfitError(f"'{ctx.run.path}' holds a fitted network but not the data it was fitted to (no config.yaml), "
+                         "so the activity under silencing has no trials to run on; fit it with 'lrfit fit'.")
+    train = data.train
+    unit_groups = resolve_run_groups(ctx, groups, fraction, seed)
+    result = predict_activity_inactivation(
+        ctx.model, np.asarray(train.inputs), unit_groups, x0=ctx.fit.initial_states(train),
+        mask=np.asarray(train.mask), n_observed=ctx.n_observed, conditions=train.conditions, decode=decode)
+    run = ctx.run
+    table = result.table
+    files = {"csv": run.write_analysis(INACTIVATION_CSV, table, index=False)}
+    saved = run.read_analysis(POPULATIONS_FILE)
+    labels = saved.get("labels") if saved else None
+    record = {
+        "kind": "activity",
+        "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
+        "group_source": groups,
+        "fraction": fraction,
+        "seed": int(seed),
+        "trials": "the fit's training trials",
+        "decode": list(decode),
+        "predicted": result.to_json_dict(),
+        "population_change": None if labels is None else result.population_change(labels).to_dict(orient="index"),
+    }
+    files["json"] = run.write_analysis(INACTIVATION_JSON, record)
+    fig = plot_activity_inactivation(table, title="Silencing each group (fit to recorded data)")
+    files["png"] = save_figure(fig, run.target(f"{ANALYSIS_DIR}/{INACTIVATION_PNG}"))
+    return {"files": files, "table": table, "agreement": None}
