@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LrfitError
+from .fit_data import run_data
 from .rundir import (
     FIXED_POINTS_FILE,
     INACTIVATION_JSON,
@@ -165,6 +166,17 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         if pre.get("lead_in"):
             text += f"; lead-in {pre['lead_in']:g} s (not scored)"
     page.p(text + ".")
+    data = run_data(ctx.run)
+    if data is not None:
+        from .fitting.metrics import condition_labels
+        from .plotting import plot_inputs_over_response
+
+        train = data.train
+        page.figures(_figure(lambda: plot_inputs_over_response(
+            train.time, train.inputs, train.activity, train.mask, condition_labels(train.conditions),
+            train.input_names), "Each input channel (bottom rows) over the first principal components of the "
+            "training activity's condition means (top rows): a cue at the wrong time shows as a step that does not "
+            "line up with the response it drives."), wide=True)
     scores = m.get("baselines_mean") or (m.get("baselines") or {}).get("scores", {})
     rows = [("this fit (held-out)", m["r2_test"]), ("this fit (training)", m.get("r2_train"))]
     rows += [(f"baseline: {name}", value) for name, value in scores.items()]

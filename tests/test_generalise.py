@@ -178,3 +178,16 @@ def test_inactivation_of_a_fit_to_recorded_data_predicts_activity_and_decoding(t
     assert record["kind"] == "activity" and record["decode"] == ["angle"]
     assert main(["report", str(tmp_path / "run")]) == 0
     assert "linear decoder of angle" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_check_inputs_plots_the_inputs_over_the_population_response(tmp_path):
+    from lrfit.cli import main
+
+    path = tmp_path / "cued.h5"
+    write_hdf5(_cued_data(repeats=2), path)
+    cfg = tmp_path / "fit.yaml"
+    cfg.write_text(json.dumps({"data": {"path": str(path)},
+                               "preprocess": {"split": {"by": "conditions", "column": "angle", "test_fraction": 0.25}}}))
+    assert main(["fit", str(cfg), "--check-inputs", str(tmp_path / "inputs.png")]) == 0
+    assert (tmp_path / "inputs.png").stat().st_size > 10_000
+    assert not (tmp_path / "run").exists()  # nothing fitted

@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run directory to write")
     parser.add_argument("--show-config", action="store_true",
                         help="print every config key with its default, type and meaning, and exit")
+    parser.add_argument("--check-inputs", metavar="PNG", default=None,
+                        help="plot each input channel over the recorded population response (first PCs per "
+                             "condition) into PNG and exit, to see a misplaced cue before a long fit")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.rank=2 --set optim.max_epochs=50 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -44,6 +47,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.show_config:
         print(format_schema())
+        return 0
+    if args.check_inputs and args.config is not None:
+        from ..fit_data import prepare_data
+        from ..fitting.metrics import condition_labels
+        from ..plotting import plot_inputs_over_response, save_figure
+
+        train = prepare_data(load_config(args.config, args.overrides)).train
+        fig = plot_inputs_over_response(train.time, train.inputs, train.activity, train.mask,
+                                        condition_labels(train.conditions), train.input_names)
+        print(f"wrote {save_figure(fig, args.check_inputs)}")
         return 0
     if args.config is None or args.out is None:
         raise LrfitError("lrfit fit needs a CONFIG file and --out DIR (e.g. lrfit fit configs/rank_sweep.yaml --out "

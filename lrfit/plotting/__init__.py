@@ -14,7 +14,7 @@ nothing is ever shown); save them with :func:`save_figure` or embed them in HTML
 from ._base import figure_base64, figure_png, group_labels, new_figure, save_figure
 from .connectivity import plot_connectivity_scatter, plot_population_selection
 from .dynamics import plot_latent_trajectories, plot_phase_portrait
-from .fit import plot_example_neurons, plot_history, plot_r2_histogram, plot_rank_curve
+from .fit import plot_example_neurons, plot_history, plot_inputs_over_response, plot_r2_histogram, plot_rank_curve
 from .inactivation import plot_activity_inactivation, plot_inactivation, plot_inactivation_psychometric
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "plot_connectivity_scatter",
     "plot_example_neurons",
     "plot_history",
+    "plot_inputs_over_response",
     "plot_activity_inactivation",
     "plot_inactivation",
     "plot_inactivation_psychometric",

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ._base import axes_or_new, new_figure
 
-__all__ = ["plot_example_neurons", "plot_history", "plot_r2_histogram", "plot_rank_curve"]
+__all__ = ["plot_example_neurons", "plot_history", "plot_inputs_over_response", "plot_r2_histogram", "plot_rank_curve"]
 
 
 def plot_rank_curve(ranks: Sequence[int], r2_test: Sequence[float], r2_train: Sequence[float] | None = None, chosen: int | None = None, ax: Axes | None = None) -> Figure:
@@ -95,6 +95,12 @@ def plot_history(history: pd.DataFrame, ax: Axes | None = None, title: str | Non
                      label=_CURVE_NAMES.get(c, c.replace("_", " ")))
         kinds = {"$R^2$" if "r2" in c.lower() else "accuracy" for c in acc_cols}
         ax2.set_ylabel(" / ".join(sorted(kinds)))
+        values = pd.to_numeric(history[acc_cols].stack(), errors="coerce").to_numpy(float).reshape(len(history), -1)
+        late = values[len(values) // 10 :]  # the first epochs would squash the rest of the curve
+        if np.isfinite(late).any():
+            low, high = np.nanpercentile(late, 1), np.nanmax(late)
+            pad = max(0.05 * (high - low), 1e-3)
+            ax2.set_ylim(low - pad, high + pad)
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
     if handles:
@@ -191,4 +197,65 @@ def plot_example_neurons(
         if j == 0:
             ax.legend(fontsize=7, title=f"{k} trials, one colour each", title_fontsize=7)
     fig.suptitle("Example neurons: recorded (solid) vs fitted (dashed)")
+    return fig
+
+
+def plot_inputs_over_response(time: np.ndarray, inputs: np.ndarray, activity: np.ndarray, mask: np.ndarray,
+                              labels: Sequence[Any], input_names: Sequence[str] = (), n_pcs: int = 2) -> Figure:
+    """Each input channel over the recorded population response, to check where the cues sit in time.
+
+    Top rows: the first principal components of the condition-averaged activity (one line
+    per condition); bottom row: every input channel of the same conditions.  A cue placed
+    at the wrong time shows as an input step that does not line up with the response it
+    should drive.
+
+    Parameters
+    ----------
+    time : ndarray
+        ``(T,)`` bin centres in seconds.
+    inputs, activity : ndarray
+        ``(K, T, C)`` and ``(K, T, N)``.
+    mask : ndarray
+        ``(K, T)`` valid bins.
+    labels : sequence
+        Condition label of each trial.
+    input_names : sequence of str
+        Channel names.
+    n_pcs : int
+        Principal components shown.
+
+    Returns
+    -------
+    Figure
+    """
+    labels = np.asarray([str(v) for v in labels])
+    conds = list(dict.fromkeys(labels))
+    w = np.asarray(mask, float)[..., None]
+    means = np.stack([(activity[labels == c] * w[labels == c]).sum(0) / np.maximum(w[labels == c].sum(0), 1)
+                      for c in conds])
+    valid = np.asarray(mask).any(0)
+    rows = means[:, valid].reshape(-1, means.shape[-1])
+    centre = rows.mean(0)
+    _, _, vt = np.linalg.svd(rows - centre, full_matrices=False)
+    k = min(n_pcs, vt.shape[0])
+    pcs = (means - centre) @ vt[:k].T
+    pcs[:, ~valid] = np.nan
+    u = np.stack([inputs[labels == c].mean(0) for c in conds])
+    n_in = u.shape[-1]
+    fig, axes = new_figure((7.0, 1.7 * (k + n_in)), nrows=k + n_in, ncols=1, sharex=True, squeeze=False)
+    colors = [f"C{i % 10}" for i in range(len(conds))]
+    for j in range(k):
+        ax = axes[j, 0]
+        for i, c in enumerate(conds):
+            ax.plot(time, pcs[i, :, j], color=colors[i], lw=1, label=c if j == 0 else None)
+        ax.set_ylabel(f"PC{j + 1}")
+    for j in range(n_in):
+        ax = axes[k + j, 0]
+        for i in range(len(conds)):
+            ax.plot(time, u[i, :, j], color=colors[i], lw=1)
+        ax.set_ylabel(input_names[j] if j < len(input_names) else f"in_{j}")
+    axes[-1, 0].set_xlabel("time (s)")
+    if len(conds) <= 12:
+        axes[0, 0].legend(fontsize=6, ncol=min(4, len(conds)), loc="upper left", frameon=False)
+    axes[0, 0].set_title("Population response (condition means) and the inputs that drive it")
     return fig
