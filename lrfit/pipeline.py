@@ -43,6 +43,14 @@ __all__ = ["PreparedData", "fit_metrics", "load_run", "make_fit", "prepare_data"
 
 
 # -- fitting ------------------------------------------------------------------------------
+#: How the activity of neurons withheld from the fit (``preprocess.heldout_neurons``) is predicted.
+HELDOUT_PREDICTION = (
+    "each held-out neuron's current (atanh of its rate for rate targets) is regressed (ridge) on the fitted "
+    "network's latent coordinates and inputs [kappa, v, 1] on the training trials, and predicted from them on the "
+    "test trials: the fit never sees these neurons, so heldout_r2 measures how well its latents explain new neurons"
+)
+
+
 def make_fit(config: dict[str, Any], rank: int, checkpoint_dir: Path | None = None, progress: bool = True) -> LowRankFit:
     """An unfitted :class:`LowRankFit` with the settings of *config* (see ``lrfit.fitting.estimator.CONFIG_KEYS``)."""
     return LowRankFit(**params_from_config(config, rank=int(rank)), progress=progress, checkpoint_dir=checkpoint_dir)
@@ -70,6 +78,7 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     }
     if data.heldout_train is not None:
         metrics.update(heldout_neuron_r2(fit, data.train, data.test, data.heldout_train, data.heldout_test))
+        metrics["heldout_prediction"] = HELDOUT_PREDICTION
     # The ceiling is the data's reliability: from the test trials' repeats, else from the training trials'.
     ceiling = data.ceiling or noise_ceiling(data.test) or noise_ceiling(data.train)
     baselines = compute_baselines(data.train, data.test, k=int(fit.rank) + data.train.n_inputs, ceiling=ceiling)

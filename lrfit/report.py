@@ -44,6 +44,7 @@ from .rundir import (
     POPULATIONS_FILE,
     REPORT_FILE,
     RESAMPLE_FILE,
+    SPLIT_FILE,
     RunDir,
     as_run,
 )
@@ -165,6 +166,9 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         text += f"; normalisation {pre.get('normalise') or 'none'}, scale {pre.get('scale', 1.0):g}"
         if pre.get("lead_in"):
             text += f"; lead-in {pre['lead_in']:g} s (not scored)"
+    if m.get("heldout_prediction"):
+        text += (f". {len((ctx.run.read(SPLIT_FILE) or {}).get('heldout_neuron_ids', []))} recorded neurons were "
+                 f"withheld from the fit (R² {m.get('heldout_r2', float('nan')):.3f}): {m['heldout_prediction']}")
     page.p(text + ".")
     data = run_data(ctx.run)
     if data is not None:
