@@ -211,7 +211,7 @@ def _summary(page: _Page, ctx: RunContext) -> None:
     for key, label in (("r2_test", "R² on held-out trials (pooled)"), ("r2_test_per_neuron_mean", "mean per-neuron held-out R²"),
                        ("heldout_r2", "R² of held-out neurons"), ("accuracy", "task accuracy"), ("epochs", "epochs")):
         if isinstance(m.get(key), (int, float)):
-            rows.append((label, f"{m[key]:.4g}"))
+            rows.append((label, f"{m[key]:.3f}" if "r2" in key or key == "accuracy" else f"{m[key]:g}"))
     page.table(pd.DataFrame(rows, columns=["", "value"]))
 
 

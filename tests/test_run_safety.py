@@ -98,3 +98,56 @@ def test_sweep_workers_ask_to_die_with_their_parent():
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1, initializer=die_with_parent) as pool:  # the call itself must work in a worker
         assert pool.apply(abs, (-3,)) == 3
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@__import__("pytest").mark.slow
+def test_kill_9_of_a_sweep_ends_its_workers(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+    import yaml
+
+    from data_adapters import write_hdf5
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux-only")
+    rng = np.random.default_rng(0)
+    write_hdf5(TrialData(activity=np.tanh(rng.normal(0, 0.3, (40, 30, 30))), dt=0.02), tmp_path / "d.h5")
+    spec = {"base": {"data": {"path": str(tmp_path / "d.h5")}, "optim": {"max_epochs": 100000, "patience": 0}},
+            "grid": {"seed": [0, 1]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    proc = subprocess.Popen([sys.executable, "-m", "lrfit", "-q", "sweep", str(tmp_path / "s.yaml"), "--out",
+                             str(tmp_path / "out"), "--workers", "1", "--threads", "1", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and not (tmp_path / "out" / "points" / "seed-0" / "config.yaml").exists():
+        time.sleep(0.5)
+    workers = [p for p in _children(proc.pid) if "multiprocessing" in open(f"/proc/{p}/cmdline").read()
+               and "resource_tracker" not in open(f"/proc/{p}/cmdline").read()]
+    assert workers, "no sweep worker started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 20
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]]
+    assert not alive, f"workers {alive} outlived the killed sweep"

@@ -73,7 +73,7 @@ class ActivityInactivation:
             ``(groups, populations)``, columns ``pop<k>``.
         """
         labels = np.asarray(labels)[: self.unit_change.shape[1]]
-        return pd.DataFrame({f"pop{k}": self.unit_change.iloc[:, labels == k].mean(1) for k in np.unique(labels)})
+        return pd.DataFrame({f"pop{k}": self.unit_change.iloc[:, labels == k].mean(axis=1) for k in np.unique(labels)})
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain-JSON form (for ``analysis/inactivation.json``)."""

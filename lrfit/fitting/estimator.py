@@ -281,8 +281,8 @@ class LowRankFit(BaseEstimator):
                 source = data.meta.get("source", "the data") if isinstance(data.meta, dict) else "the data"
                 raise LrfitError(
                     f"Activity of {source} reaches |{peak:.3g}|, outside tanh's range (-1, 1) for target='rates'; "
-                    "normalise it first (e.g. data.normalise('centre_global') or 'soft') and/or lower the scale "
-                    "(preprocess.scale in a config), or use target='currents'."
+                    "normalise it (config key preprocess.normalise, e.g. centre_global or soft; in Python "
+                    "data.normalise(...)) and/or lower the config key preprocess.scale, or fit model.target: currents."
                 )
 
     def _check_compatible(self, data: Any) -> None:
