@@ -242,7 +242,9 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
             unit = "rate, a.u." if act.unit == "rates" else "current, a.u."
             examples = _figure(
                 lambda: plot_example_neurons(act.time, act.recorded[..., pick], act.fitted[..., pick],
-                                             [ctx.neuron_ids[i] for i in pick], None if vals is None else vals[pick], unit=unit),
+                                             [ctx.neuron_ids[i] for i in pick], None if vals is None else vals[pick],
+                                             conditions=act.conditions.drop(columns=["split"], errors="ignore"),
+                                             unit=unit),
                 "Example neurons from the best to the worst fitted (by held-out R²): recorded (solid) and fitted (dashed) "
                 "activity on the first four held-out trials.",
             )
@@ -267,13 +269,35 @@ def _latents(page: _Page, ctx: RunContext) -> None:
         f"{100 * float(d['var_recurrent']):.1f}% of the activity variance lies in span(m), {100 * float(d['var_input']):.1f}% "
         f"along the input directions, {100 * float(d['var_total_explained']):.1f}% in both together ({kappa.shape[0]} trials)."
     )
+    from .plotting import group_labels
+
+    split = np.asarray(d["cond_split"]).astype(str) if "cond_split" in d else None
+
+    def held_out(columns: list[str] | None) -> set[str]:
+        """Conditions (as grouped by *columns*) whose trials are all held-out trials."""
+        if split is None:
+            return set()
+        labels, _ = group_labels(cond, columns)
+        return {lab for lab in set(labels) if np.all(split[labels == lab] == "test") and np.any(split == "train")}
+
+    default = held_out(None)
+    marked = " Dashed lines: conditions held out from the fit." if default else ""
     figs: list[tuple[str, str]] = []
     for k in range(min(r, 3)):
-        figs += _figure(lambda k=k: plot_latent_trajectories(kappa, time, cond, dims=k, title=f"Latent $\\kappa_{{{k + 1}}}$ by condition"),
-                        f"kappa_{k + 1}(t), the activity along the {k + 1}. recurrent axis, averaged over the trials of each condition.")
+        figs += _figure(lambda k=k: plot_latent_trajectories(kappa, time, cond, dims=k, heldout=default,
+                                                             title=f"Latent $\\kappa_{{{k + 1}}}$ by condition"),
+                        f"kappa_{k + 1}(t), the activity along the {k + 1}. recurrent axis, averaged over the trials of each "
+                        f"condition.{marked}")
     if r >= 2:
-        figs += _figure(lambda: plot_latent_trajectories(kappa, time, cond, dims=(0, 1), title="Latent state space"),
-                        "Trajectories in the (kappa_1, kappa_2) plane, one line per condition (circle: start, square: end).")
+        figs += _figure(lambda: plot_latent_trajectories(kappa, time, cond, dims=(0, 1), heldout=default,
+                                                         title="Latent state space"),
+                        f"Trajectories in the (kappa_1, kappa_2) plane, one line per condition (circle: start, square: end).{marked}")
+    _, used = group_labels(cond, None)
+    for column in [c for c in cond.columns if c not in used and cond[c].nunique() <= 12][:4]:
+        extra = held_out([column])
+        figs += _figure(lambda column=column, extra=extra: plot_latent_trajectories(
+            kappa, time, cond, columns=[column], dims=0, heldout=extra, title=f"Latent $\\kappa_1$ by {column}"),
+            f"kappa_1(t) averaged over the trials of each value of {column}.")
     page.figures(figs)
 
 

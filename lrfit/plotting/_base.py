@@ -86,5 +86,9 @@ def group_labels(conditions: Any, columns: Sequence[str] | None = None) -> tuple
     cols = [c for c in columns if c in cond.columns]
     if not cols:
         return np.array(["all"] * len(cond)), []
-    labels = cond[cols].astype(str).apply(lambda r: ", ".join(f"{c}={v}" for c, v in zip(cols, r)), axis=1).to_numpy()
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+    labels = np.array([", ".join(f"{c}={fmt(v)}" for c, v in zip(cols, row))
+                       for row in cond[cols].itertuples(index=False)], dtype=object).astype(str)
     return labels, cols

@@ -25,6 +25,7 @@ def plot_latent_trajectories(
     dims: int | tuple[int, int] | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    heldout: Any = (),
 ) -> Figure:
     """Latent trajectories ``kappa_r(t)`` averaged per condition.
 
@@ -45,12 +46,15 @@ def plot_latent_trajectories(
         Where to draw.
     title : str, optional
         Axes title.
+    heldout : collection of str
+        Condition labels (as grouped here) that the fit never saw: drawn dashed and marked.
 
     Returns
     -------
     Figure
     """
     kappa = np.asarray(kappa, float)
+    heldout = set(heldout)
     if kappa.ndim == 2:
         kappa = kappa[None]
     k, t, r = kappa.shape
@@ -62,11 +66,12 @@ def plot_latent_trajectories(
     uniq = list(dict.fromkeys(labels.tolist()))
     for g, lab in enumerate(uniq):
         mean = kappa[labels == lab].mean(0)
+        style = {"ls": "--", "label": f"{lab} (held out)"} if lab in heldout else {"label": lab}
         if isinstance(dims, (int, np.integer)):
-            ax.plot(tt, mean[:, int(dims)], color=color(g), label=lab, lw=1.6)
+            ax.plot(tt, mean[:, int(dims)], color=color(g), lw=1.6, **style)
         else:
             a, b = dims
-            ax.plot(mean[:, a], mean[:, b], color=color(g), label=lab, lw=1.6)
+            ax.plot(mean[:, a], mean[:, b], color=color(g), lw=1.6, **style)
             ax.plot(mean[0, a], mean[0, b], "o", color=color(g), ms=4)
             ax.plot(mean[-1, a], mean[-1, b], "s", color=color(g), ms=5)
     if isinstance(dims, (int, np.integer)):

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ._base import axes_or_new, new_figure
+from ._base import axes_or_new, group_labels, new_figure
 
 __all__ = ["plot_example_neurons", "plot_history", "plot_inputs_over_response", "plot_r2_histogram", "plot_rank_curve"]
 
@@ -166,7 +166,7 @@ def plot_example_neurons(
     r2 : sequence of float, optional
         Per-neuron R^2 shown in the titles.
     conditions : pandas.DataFrame, optional
-        Unused except for the legend label of the first trials.
+        One row per trial: the legend names each trial's colour by its condition.
     ncols : int
         Panels per row.
     unit : str
@@ -195,7 +195,14 @@ def plot_example_neurons(
         ax.set_xlabel("time (s)")
         ax.set_ylabel(f"activity ({unit})")
         if j == 0:
-            ax.legend(fontsize=7, title=f"{k} trials, one colour each", title_fontsize=7)
+            from matplotlib.lines import Line2D
+
+            names, _ = group_labels(conditions.iloc[:k], list(conditions.columns)) if conditions is not None and len(
+                getattr(conditions, "columns", [])) else ([f"trial {i + 1}" for i in range(k)], [])
+            handles = [Line2D([], [], color="0.3", lw=1.4, label="recorded"),
+                       Line2D([], [], color="0.3", lw=1.4, ls="--", label="fitted")]
+            handles += [Line2D([], [], color=f"C{i}", lw=1.4, label=str(names[i])) for i in range(k)]
+            ax.legend(handles=handles, fontsize=6, title="colour: trial", title_fontsize=6)
     fig.suptitle("Example neurons: recorded (solid) vs fitted (dashed)")
     return fig
 
