@@ -412,6 +412,7 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     if rec.get("kind") == "activity":
         _activity_inactivation(page, ctx, rec)
         return
+    _whole_network_note(page, ctx, rec)
     agr = rec.get("agreement")
     table = merged_table(pd.DataFrame(rec["predicted"]["table"]), pd.DataFrame(agr["table"]) if agr else None)
     cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "output_change"]
@@ -432,12 +433,17 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
         page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])
 
 
-def _activity_inactivation(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:
-    """Inactivation of a fit to recorded data: activity, latents and decoding under silencing."""
+def _whole_network_note(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:
+    """Say so when the only group silenced is the whole network (one population)."""
     groups = rec.get("groups") or {}
     if len(groups) == 1 and len(next(iter(groups.values()))) >= len(ctx.observed_ids):
         page.p("There is one population, the whole network: silencing it silences every unit, which predicts nothing "
                "about a sub-population. The table is shown for completeness.", "note")
+
+
+def _activity_inactivation(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:
+    """Inactivation of a fit to recorded data: activity, latents and decoding under silencing."""
+    _whole_network_note(page, ctx, rec)
     decoded = rec.get("decode") or []
     text = ("Predicted change when each group's rates are clamped to zero, on the fit's training trials: RMS change "
             "of the observed units' activity and of the latents")
