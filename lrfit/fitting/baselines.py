@@ -302,7 +302,8 @@ def _masked_mean(act: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Sequence[str] | None = None,
-                      ceiling: NoiseCeiling | None = None, n_splits: int = 10, seed: int = 0) -> Baselines:
+                      ceiling: NoiseCeiling | None = None, n_splits: int = 10, seed: int = 0,
+                      no_ceiling: str | None = None) -> Baselines:
     """R^2 of the trivial baselines on ``test``, built from ``train`` (module docstring).
 
     Parameters
@@ -319,6 +320,9 @@ def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Seq
         has two or more trials (``scored_on="single_trials"``), else skipped with a reason.
     n_splits, seed
         Splits of the ceiling computed here.
+    no_ceiling : str, optional
+        Compute no ceiling, for this reason (e.g. simulated trials whose variability comes
+        from inputs the model receives, so a split-half reliability is no upper bound).
 
     Returns
     -------
@@ -371,7 +375,10 @@ def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Seq
     pca_k = score(project(guess))
     oracle = score(project(ya))
 
-    if ceiling is None:
+    if no_ceiling:
+        ceiling = None
+        skipped["ceiling"] = no_ceiling
+    elif ceiling is None:
         labels = condition_labels(test.conditions, cols) if cols else np.zeros(test.n_trials, dtype=object)
         repeats = pd.Series(labels).value_counts().max() if test.n_trials else 0
         if repeats >= 2:
