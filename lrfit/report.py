@@ -170,17 +170,6 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         text += (f". {len((ctx.run.read(SPLIT_FILE) or {}).get('heldout_neuron_ids', []))} recorded neurons were "
                  f"withheld from the fit (R² {m.get('heldout_r2', float('nan')):.3f}): {m['heldout_prediction']}")
     page.p(text + ".")
-    data = run_data(ctx.run)
-    if data is not None:
-        from .fitting.metrics import condition_labels
-        from .plotting import plot_inputs_over_response
-
-        train = data.train
-        page.figures(_figure(lambda: plot_inputs_over_response(
-            train.time, train.inputs, train.activity, train.mask, condition_labels(train.conditions),
-            train.input_names), "Each input channel (bottom rows) over the first principal components of the "
-            "training activity's condition means (top rows): a cue at the wrong time shows as a step that does not "
-            "line up with the response it drives."), wide=True)
     scores = m.get("baselines_mean") or (m.get("baselines") or {}).get("scores", {})
     rows = [("this fit (held-out)", m["r2_test"]), ("this fit (training)", m.get("r2_train"))]
     rows += [(f"baseline: {name}", value) for name, value in scores.items()]
@@ -194,6 +183,17 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         page.p("R² per fold: " + ", ".join(f"{v:.3f}" for v in m.get("r2_test_folds", [])) +
                f" (mean {m['r2_test']:.3f}, s.d. {m.get('r2_test_std', float('nan')):.3f}); baselines are fold means.",
                "muted")
+    data = run_data(ctx.run)
+    if data is not None:
+        from .fitting.metrics import condition_labels
+        from .plotting import plot_inputs_over_response
+
+        train = data.train
+        page.figures(_figure(lambda: plot_inputs_over_response(
+            train.time, train.inputs, train.activity, train.mask, condition_labels(train.conditions),
+            train.input_names), "Each input channel (bottom rows) over the first principal components of the "
+            "training activity's condition means (top rows): a cue at the wrong time shows as a step that does not "
+            "line up with the response it drives."))
 
 
 def _summary(page: _Page, ctx: RunContext) -> None:

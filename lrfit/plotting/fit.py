@@ -235,7 +235,13 @@ def plot_inputs_over_response(time: np.ndarray, inputs: np.ndarray, activity: np
     -------
     Figure
     """
-    labels = np.asarray([str(v) for v in labels])
+    def short(v: Any) -> str:
+        try:
+            return f"{float(v):.4g}"
+        except (TypeError, ValueError):
+            return str(v)
+
+    labels = np.asarray([short(v) for v in labels])
     conds = list(dict.fromkeys(labels))
     w = np.asarray(mask, float)[..., None]
     means = np.stack([(activity[labels == c] * w[labels == c]).sum(0) / np.maximum(w[labels == c].sum(0), 1)
@@ -249,7 +255,8 @@ def plot_inputs_over_response(time: np.ndarray, inputs: np.ndarray, activity: np
     pcs[:, ~valid] = np.nan
     u = np.stack([inputs[labels == c].mean(0) for c in conds])
     n_in = u.shape[-1]
-    fig, axes = new_figure((7.0, 1.7 * (k + n_in)), nrows=k + n_in, ncols=1, sharex=True, squeeze=False)
+    fig, axes = new_figure((6.5, 1.6 * k + 0.9 * n_in + 0.6), nrows=k + n_in, ncols=1, sharex=True, squeeze=False,
+                           gridspec_kw={"height_ratios": [1.6] * k + [0.9] * n_in})
     colors = [f"C{i % 10}" for i in range(len(conds))]
     for j in range(k):
         ax = axes[j, 0]
