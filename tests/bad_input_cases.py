@@ -74,56 +74,40 @@ def _resume_finished_with_more_epochs(tmp: Path) -> tuple[list[str], str]:
     return ["fit", str(tmp / "fit.yaml"), "--out", str(out), "--resume", "--set", "optim.max_epochs=9"], "finished fit"
 
 
-def _corrupt_run_config(tmp: Path) -> tuple[list[str], str]:
-    out = _finished_run(tmp)
-    (out / "config.yaml").write_text("model: [rank: 1\n  bad: {")
-    return ["report", str(out)], "config.yaml"
+def _broken_run(edit: Callable[[Path], None], fragment: str, command: str = "analyze") -> Callable[[Path], tuple[list[str], str]]:
+    """A finished run with one file broken by *edit*, then ``lrfit COMMAND RUN``."""
+    def prepare(tmp: Path) -> tuple[list[str], str]:
+        out = _finished_run(tmp)
+        edit(out)
+        return [command, str(out)], fragment
+    return prepare
 
 
-def _model_json_unknown_key(tmp: Path) -> tuple[list[str], str]:
-    out = _finished_run(tmp)
+def _edit_weights(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """An edit of a run's ``model.pt`` state dict."""
+    def edit(out: Path) -> None:
+        import torch
+
+        state = torch.load(out / "model.pt", weights_only=True)
+        change(state)
+        torch.save(state, out / "model.pt")
+    return edit
+
+
+def _unknown_model_json_key(out: Path) -> None:
     meta = json.loads((out / "model.json").read_text())
     meta["config"]["colour"] = "red"
     (out / "model.json").write_text(json.dumps(meta))
-    return ["analyze", str(out)], "model.json"
 
 
-def _model_pt_missing(tmp: Path) -> tuple[list[str], str]:
-    out = _finished_run(tmp)
-    (out / "model.pt").write_bytes(b"not a torch file")
-    return ["analyze", str(out)], "model.pt"
-
-
-def _fit_state_missing(tmp: Path) -> tuple[list[str], str]:
-    out = _finished_run(tmp)
-    (out / "fit_state.pt").unlink()
-    return ["analyze", str(out)], "fit_state.pt"
-
-
-def _fit_state_corrupt(tmp: Path) -> tuple[list[str], str]:
-    out = _finished_run(tmp)
-    (out / "fit_state.pt").write_bytes(b"garbage")
-    return ["analyze", str(out)], "fit_state.pt"
-
-
-def _nan_weights(tmp: Path) -> tuple[list[str], str]:
-    import torch
-
-    out = _finished_run(tmp)
-    state = torch.load(out / "model.pt", weights_only=True)
+def _nan_in_m(state: dict) -> None:
     state["m"][0, 0] = float("nan")
-    torch.save(state, out / "model.pt")
-    return ["analyze", str(out)], "non-finite"
 
 
-def _wrong_shape(tmp: Path) -> tuple[list[str], str]:
+def _m_of_wrong_shape(state: dict) -> None:
     import torch
 
-    out = _finished_run(tmp)
-    state = torch.load(out / "model.pt", weights_only=True)
     state["m"] = torch.zeros(3, 1)
-    torch.save(state, out / "model.pt")
-    return ["analyze", str(out)], "shape"
 
 
 def _corrupt_checkpoint_on_resume(tmp: Path) -> tuple[list[str], str]:
@@ -192,13 +176,15 @@ CASES: list[Case] = [
     ("--overwrite with an invalid config", _overwrite_with_bad_config),
     ("--overwrite of a folder lrfit did not write", _overwrite_user_folder),
     ("--resume of a finished run with more epochs", _resume_finished_with_more_epochs),
-    ("corrupt config.yaml in a run", _corrupt_run_config),
-    ("model.json with an unknown key", _model_json_unknown_key),
-    ("model.pt that is not a torch file", _model_pt_missing),
-    ("model.pt with NaN weights", _nan_weights),
-    ("model.pt with a wrong shape", _wrong_shape),
-    ("missing fit_state.pt", _fit_state_missing),
-    ("corrupt fit_state.pt", _fit_state_corrupt),
+    ("corrupt config.yaml in a run", _broken_run(lambda out: (out / "config.yaml").write_text("model: [rank: 1\n  bad: {"),
+                                                 "config.yaml", command="report")),
+    ("model.json with an unknown key", _broken_run(_unknown_model_json_key, "model.json")),
+    ("model.pt that is not a torch file", _broken_run(lambda out: (out / "model.pt").write_bytes(b"not a torch file"),
+                                                     "model.pt")),
+    ("model.pt with NaN weights", _broken_run(_edit_weights(_nan_in_m), "non-finite")),
+    ("model.pt with a wrong shape", _broken_run(_edit_weights(_m_of_wrong_shape), "shape")),
+    ("missing fit_state.pt", _broken_run(lambda out: (out / "fit_state.pt").unlink(), "fit_state.pt")),
+    ("corrupt fit_state.pt", _broken_run(lambda out: (out / "fit_state.pt").write_bytes(b"garbage"), "fit_state.pt")),
     ("corrupt checkpoint on --resume", _corrupt_checkpoint_on_resume),
     ("decreasing time axis", _decreasing_time),
     ("time in ms without time_units", _time_in_ms_without_units),
