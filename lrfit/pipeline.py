@@ -83,10 +83,12 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     # Simulated teacher trials vary through their own (noisy) inputs, which the model receives: no ceiling there.
     simulated = "teacher" in data.info
     ceiling = None if simulated else data.ceiling or noise_ceiling(data.test) or noise_ceiling(data.train)
-    baselines = compute_baselines(
-        data.train, data.test, k=int(fit.rank) + data.train.n_inputs, ceiling=ceiling,
-        no_ceiling="simulated teacher trials differ through their own inputs, which the network receives: a "
-                   "split-half reliability of condition means is no upper bound for them" if simulated else None)
+    reason = ("simulated teacher trials differ through their own inputs, which the network receives: a split-half "
+              "reliability of condition means is no upper bound for them" if simulated else
+              None if ceiling is not None else
+              "no condition has two trials for every neuron in the test or training data (e.g. condition means)")
+    baselines = compute_baselines(data.train, data.test, k=int(fit.rank) + data.train.n_inputs, ceiling=ceiling,
+                                  no_ceiling=reason)
     metrics["baselines"] = baselines.to_dict()
     metrics.update(baseline_verdict(metrics["r2_test"], baselines.scores, baselines.ceiling and baselines.ceiling.value))
     return metrics
