@@ -148,15 +148,25 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
     page.h2("Held-out score beside baselines")
     split = m.get("split") or {}
     held = split.get("by", "trials")
-    text = f"Held out by {held}"
-    if m.get("folds"):
-        text += f", {m['folds']} folds (every {'condition' if held == 'conditions' else 'trial'} held out once)"
-        conds = m.get("test_conditions_folds") or []
-        if any(conds):
-            text += "; held-out conditions per fold: " + "; ".join(
-                f"fold {k}: {', '.join(map(str, c or []))}" for k, c in enumerate(conds))
-    elif m.get("test_conditions"):
-        text += f"; test conditions: {', '.join(map(str, m['test_conditions']))}"
+    n_conditions = len(m.get("test_conditions") or [])
+    if held == "halves":
+        text = ("Held out by split halves: each neuron's trials of each condition were split at random into two "
+                f"halves, each averaged; the fit saw one half's condition means and is scored on the other half's, "
+                f"over the same {n_conditions} conditions")
+        if m.get("folds"):
+            text += f" ({m['folds']} repeated random half splits, scores averaged)"
+    elif held == "simulation":
+        text = "Held out: fresh trials simulated from the teacher"
+    else:
+        text = f"Held out by {held}"
+        if m.get("folds"):
+            text += f", {m['folds']} folds (every {'condition' if held == 'conditions' else 'trial'} held out once)"
+            conds = m.get("test_conditions_folds") or []
+            if held == "conditions" and any(conds):
+                text += "; held-out conditions per fold: " + "; ".join(
+                    f"fold {k}: {', '.join(map(str, c or []))}" for k, c in enumerate(conds))
+        elif held == "conditions" and m.get("test_conditions"):
+            text += f"; test conditions: {', '.join(map(str, m['test_conditions']))}"
     config = ctx.run.config or {}
     pre = config.get("preprocess", {})
     source = (config.get("data") or {}).get("path") or (config.get("data") or {}).get("teacher")
@@ -293,7 +303,11 @@ def _latents(page: _Page, ctx: RunContext) -> None:
                                                          title="Latent state space"),
                         f"Trajectories in the (kappa_1, kappa_2) plane, one line per condition (circle: start, square: end).{marked}")
     _, used = group_labels(cond, None)
-    for column in [c for c in cond.columns if c not in used and cond[c].nunique() <= 12][:4]:
+    from .fitting.baselines import BOOKKEEPING_COLUMNS
+
+    extra_columns = [c for c in cond.columns if c not in used and str(c) not in BOOKKEEPING_COLUMNS
+                     and cond[c].nunique() <= 12]
+    for column in extra_columns[:4]:
         extra = held_out([column])
         figs += _figure(lambda column=column, extra=extra: plot_latent_trajectories(
             kappa, time, cond, columns=[column], dims=0, heldout=extra, title=f"Latent $\\kappa_1$ by {column}"),

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 #: Per notebook: what its quick run must still show (the science it is about).
@@ -62,6 +63,19 @@ CHECKS = {
             ns["spread"]["fitted"][0] > 0.5 * ns["spread"]["recorded"][0]),
         "per-fold held-out scores beside the baselines": lambda ns: (
             len(ns["metrics"]["r2_test_folds"]) == 4 and ns["metrics"]["r2_test"] > ns["metrics"]["best_baseline"]["r2"]),
+    },
+    "06_pfc_condition_averages": {
+        "neurons of separate sessions: unequal, NaN-padded trial counts": lambda ns: (
+            min(ns["counts"]) < max(ns["counts"]) and np.isnan(ns["array"]).any()),
+        "split halves (2 folds) with a split-half noise ceiling": lambda ns: (
+            ns["metrics"]["split"]["by"] == "halves" and ns["metrics"]["folds"] == 2
+            and ns["metrics"]["noise_ceiling"] is not None),
+        "the fit beats the training half's condition means and stays below the ceiling": lambda ns: (
+            ns["metrics"]["r2_test"] > ns["metrics"]["baselines_mean"]["condition_mean"] + 0.1
+            and ns["metrics"]["r2_test"] < ns["metrics"]["noise_ceiling"] + 0.02),
+        "inactivation predicted without a task, with context decoding": lambda ns: (
+            "decode_context" in ns["table"] and ns["table"]["activity_change"].iloc[1:].gt(0).all()),
+        "a report written": lambda ns: ns["report"].is_file(),
     },
     "05_your_nwb": {
         "NWB round trip: good units only, trials x bins, inputs rebuilt exactly": lambda ns: (
