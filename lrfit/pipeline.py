@@ -21,7 +21,7 @@ import pandas as pd
 from .errors import LrfitError
 from .fit_data import PreparedData, prepare_data, prepare_folds, run_data
 from .fitting.estimator import LowRankFit, fit_summary, params_from_config
-from .fitting.baselines import compute_baselines, noise_ceiling
+from .fitting.baselines import baselines_not_beaten, best_baseline, compute_baselines, noise_ceiling
 from .fitting.heldout import heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
 from .rundir import (
@@ -118,11 +118,10 @@ def baseline_verdict(r2_test: float, scores: dict[str, float], ceiling: float | 
     >>> v["beats_baselines"], v["below_baselines"]
     (False, ['time_mean'])
     """
-    finite = {k: float(v) for k, v in scores.items() if v is not None and np.isfinite(v)}
-    best = max(finite, key=finite.get) if finite else None
-    below = [k for k, v in finite.items() if not (np.isfinite(r2_test) and r2_test > v)]
+    best = best_baseline(scores)
+    below = baselines_not_beaten(r2_test, scores)
     return {
-        "best_baseline": None if best is None else {"name": best, "r2": finite[best]},
+        "best_baseline": None if best is None else {"name": best[0], "r2": best[1]},
         "below_baselines": below,
         "beats_baselines": not below,
         "noise_ceiling": None if ceiling is None else float(ceiling),
@@ -337,14 +336,13 @@ def _rank_list(ranks: Any) -> list[int]:
     if not values:
         raise LrfitError("model.rank is an empty list; give a rank or a list of ranks.")
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() or value < 1:
             raise LrfitError(f"model.rank must be a positive integer or a list of them (e.g. [1, 2, 3]), got {ranks!r}.")
     return sorted({int(v) for v in values})
 
 
 def _check_rank(rank: int, data: PreparedData) -> None:
-    if rank < 1:
-        raise LrfitError(f"model.rank must be a positive integer, got {rank}.")
+    """The largest rank of a list must fit the recorded neurons (ranks are positive: :func:`_rank_list`)."""
     if rank > data.train.n_neurons:
         raise LrfitError(
             f"model.rank={rank} is larger than the number of fitted neurons ({data.train.n_neurons}); "

@@ -75,7 +75,7 @@ from data_adapters.trialdata import TrialData
 
 from .metrics import condition_labels, r2_score
 
-__all__ = ["BASELINES", "Baselines", "NoiseCeiling", "compute_baselines", "noise_ceiling", "spearman_brown",
+__all__ = ["BASELINES", "Baselines", "NoiseCeiling", "baselines_not_beaten", "best_baseline", "compute_baselines", "noise_ceiling", "spearman_brown",
            "split_half_ceiling"]
 
 BASELINES = ("mean", "time_mean", "condition_mean", "pca_k")
@@ -262,21 +262,11 @@ class Baselines:
     @property
     def best(self) -> tuple[str, float] | None:
         """Name and R^2 of the strongest baseline (None if no finite score)."""
-        finite = {n: v for n, v in self.scores.items() if np.isfinite(v)}
-        if not finite:
-            return None
-        name = max(finite, key=finite.get)
-        return name, finite[name]
+        return best_baseline(self.scores)
 
     def below_baseline(self, score: float) -> list[str]:
-        """Names of the baselines that ``score`` does not beat (R^2 >= score); all of them for a NaN score.
-
-        A fit beats a baseline only with a strictly higher R^2; an empty list means it
-        beats every baseline.
-        """
-        if score is None or not np.isfinite(score):
-            return list(self.scores)
-        return [n for n, v in self.scores.items() if np.isfinite(v) and v >= score]
+        """Names of the baselines that ``score`` does not beat (see :func:`baselines_not_beaten`)."""
+        return baselines_not_beaten(score, self.scores)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dict (for metrics.json)."""
@@ -286,6 +276,31 @@ class Baselines:
                 "best": None if best is None else {"name": best[0], "r2": best[1]},
                 "ceiling": None if self.ceiling is None else self.ceiling.to_dict(),
                 "skipped": dict(self.skipped)}
+
+
+def best_baseline(scores: dict[str, float]) -> tuple[str, float] | None:
+    """Name and R^2 of the strongest of *scores* (baseline name -> R^2); None if none is finite."""
+    finite = {n: float(v) for n, v in scores.items() if v is not None and np.isfinite(v)}
+    if not finite:
+        return None
+    name = max(finite, key=finite.get)
+    return name, finite[name]
+
+
+def baselines_not_beaten(score: float | None, scores: dict[str, float]) -> list[str]:
+    """Names of the baselines of *scores* that ``score`` does not beat (R^2 >= score); all of them for a NaN score.
+
+    A fit beats a baseline only with a strictly higher R^2; an empty list means it
+    beats every baseline.
+
+    Examples
+    --------
+    >>> baselines_not_beaten(0.2, {"mean": -0.01, "time_mean": 0.39})
+    ['time_mean']
+    """
+    if score is None or not np.isfinite(score):
+        return list(scores)
+    return [n for n, v in scores.items() if v is not None and np.isfinite(v) and v >= score]
 
 
 def default_condition_columns(train: TrialData, test: TrialData) -> list[str]:

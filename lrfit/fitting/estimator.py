@@ -571,7 +571,6 @@ class LowRankFit(BaseEstimator):
         elif state.rollbacks:
             log.warning("The fit diverged %d time(s) (non-finite loss) and was rolled back with a lower learning "
                         "rate each time; consider a lower optim.lr.", state.rollbacks)
-        self.final_loss_ = float(min(final_loss, start_loss) if np.isfinite(final_loss) else start_loss)
         model.svd_normalize_()
         with torch.no_grad():
             model.x0.copy_(self._start_state(tensors.condition_index).mean(0) if self.x0 == "inputs"
