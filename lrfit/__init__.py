@@ -10,7 +10,7 @@ and pulls in torch only when a name that needs it is used.
 data                        ``TrialData``, ``load`` (from :mod:`data_adapters`)
 networks                    ``LowRankRNN``, ``FullRankRNN``, ``save_model``, ``load_model``
 fitting                     ``LowRankFit``, ``LowRankEnsembleFit``, ``r2_score``,
-                            ``compute_baselines``, ``noise_ceiling``, ...
+                            ``compute_baselines``, ``noise_ceiling``, ``bits_per_spike``, ...
 tasks and teachers          ``get_task``, ``train_teacher``, ``load_teacher``,
                             ``simulate_teacher``, ``compare_student_teacher``
 runs (what the CLI does)    ``RunDir``, ``load_config``, ``prepare_data``, ``prepare_folds``,
@@ -57,7 +57,12 @@ _EXPORTS: dict[str, str] = {
     "r2_per_neuron": "lrfit.fitting",
     "r2_score": "lrfit.fitting",
     "compute_baselines": "lrfit.fitting.baselines",
+    "compute_count_baselines": "lrfit.fitting.baselines",
     "noise_ceiling": "lrfit.fitting.baselines",
+    "bits_per_spike": "lrfit.fitting.counts",
+    "smooth_counts": "lrfit.fitting.counts",
+    "heldout_neuron_bits_per_spike": "lrfit.fitting.heldout",
+    "heldout_neuron_r2": "lrfit.fitting.heldout",
     # teachers (the lrfit.teachers package: train, record, compare)
     "compare_student_teacher": "lrfit.teachers",
     "load_teacher": "lrfit.teachers",

@@ -57,7 +57,8 @@ DEFAULTS: dict[str, Any] = {
 #: parameter (those are described by the estimator's docstring, see :func:`config_schema`).
 DESCRIPTIONS: dict[str, str] = {
     "data": "what to fit: options of data_adapters.load (path, activity_key, axis_order, time_key, time_units, "
-            "inputs, ...) or a teacher simulation (teacher, trials, test_trials, record, noise_std, neurons, seed, task)",
+            "inputs, ...) or a teacher simulation (teacher, trials, test_trials, record: rates|currents|spikes, "
+            "max_rate_hz: peak Hz of spikes or a [low, high] range, noise_std, neurons, seed, task)",
     "preprocess.normalise": "per-neuron normalisation fitted on the training split: null, zscore, soft, centre or "
                             "centre_global (centre each neuron, divide by one global scale)",
     "preprocess.scale": "multiply the activity after normalising (e.g. to fit tanh's range for target: rates)",
@@ -147,7 +148,8 @@ def format_schema() -> str:
 
 
 #: Keys of ``data`` when the trials are simulated from a teacher directory.
-TEACHER_DATA_KEYS = {"teacher", "trials", "test_trials", "record", "noise_std", "neurons", "seed", "task"}
+TEACHER_DATA_KEYS = {"teacher", "trials", "test_trials", "record", "noise_std", "neurons", "seed", "task",
+                     "max_rate_hz"}
 
 
 def _check_keys(config: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str, source: str) -> None:

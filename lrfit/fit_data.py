@@ -72,6 +72,7 @@ def _teacher_data(section: dict[str, Any], base_dir: Path) -> tuple[TrialData, T
         neurons=section.get("neurons"),
         neuron_seed=seed,
         task_params=section.get("task"),
+        **({"max_rate_hz": section["max_rate_hz"]} if "max_rate_hz" in section else {}),
     )
     train = simulate_teacher(teacher, int(section.get("trials", 800)), seed=2 * seed + 1, **common)
     test = simulate_teacher(teacher, int(section.get("test_trials", 200)), seed=2 * seed + 2, **common)
@@ -133,6 +134,7 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
     list of PreparedData
         ``info["split"]["fold"]`` is the fold's index when there are folds.
     """
+    check_counts_preprocessing(config)
     base_dir = Path(config.get("_base_dir", "."))
     section = dict(config["data"])
     pre = config["preprocess"]
@@ -264,6 +266,24 @@ def run_data(run: Any) -> PreparedData | None:
     Returns ``None`` for a run without ``config.yaml`` (e.g. a fit saved by ``LowRankFit.save``).
     """
     return run.cached("data", lambda: None if run.config is None else prepare_data(run.config))
+
+
+#: Preprocessing steps that change the values of the activity: spike counts are fitted as they are.
+VALUE_STEPS = ("normalise", "remove_condition_independent", "denoise_pca")
+
+
+def check_counts_preprocessing(config: dict[str, Any]) -> None:
+    """A counts fit takes raw counts per bin: one sentence for a preprocessing step that would change them."""
+    if config["model"].get("target") != "counts":
+        return
+    pre = config["preprocess"]
+    steps = [f"preprocess.{k}" for k in VALUE_STEPS if pre.get(k)] + (
+        ["preprocess.scale"] if float(pre.get("scale", 1.0)) != 1.0 else [])
+    if steps:
+        raise LrfitError(
+            f"model.target: counts fits raw spike counts per bin, but {', '.join(steps)} would change them; remove "
+            f"{'it' if len(steps) == 1 else 'them'} (the Poisson readout's gain and offset set each neuron's scale), "
+            "or fit target rates or currents.")
 
 
 def _preprocess(train: TrialData, test: TrialData, pre: dict[str, Any]) -> tuple[TrialData, TrialData]:

@@ -21,8 +21,14 @@ import pandas as pd
 from .errors import LrfitError
 from .fit_data import PreparedData, prepare_data, prepare_folds, run_data
 from .fitting.estimator import LowRankFit, fit_summary, params_from_config
-from .fitting.baselines import baselines_not_beaten, best_baseline, compute_baselines, noise_ceiling
-from .fitting.heldout import heldout_neuron_r2
+from .fitting.baselines import (
+    baselines_not_beaten,
+    best_baseline,
+    compute_baselines,
+    compute_count_baselines,
+    noise_ceiling,
+)
+from .fitting.heldout import heldout_neuron_bits_per_spike, heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
 from .rundir import (
     CHECKPOINT_DIR,
@@ -49,6 +55,22 @@ HELDOUT_PREDICTION = (
     "network's latent coordinates and inputs [kappa, v, 1] on the training trials, and predicted from them on the "
     "test trials: the fit never sees these neurons, so heldout_r2 measures how well its latents explain new neurons"
 )
+#: The same for a counts fit (co-smoothing).
+HELDOUT_COUNTS_PREDICTION = (
+    "each held-out neuron's spike counts are predicted by a Poisson GLM (log link) on the fitted network's latent "
+    "coordinates and inputs [kappa, v], fitted on the training trials (co-smoothing); co_bps is their held-out "
+    "bits per spike, co_bps_pca the same GLM on the top principal components of the held-in neurons' smoothed counts"
+)
+
+
+def score_key(metrics: dict[str, Any]) -> str:
+    """The ``metrics.json`` key of a fit's held-out score: ``bits_per_spike_test`` for counts, else ``r2_test``."""
+    return "bits_per_spike_test" if metrics.get("target") == "counts" else "r2_test"
+
+
+def score_label(metrics: dict[str, Any]) -> str:
+    """How that score reads in text: ``"bits/spike"`` or ``"R^2"``."""
+    return "bits/spike" if metrics.get("target") == "counts" else "R^2"
 
 
 def make_fit(config: dict[str, Any], rank: int, checkpoint_dir: Path | None = None, progress: bool = True) -> LowRankFit:
@@ -76,9 +98,20 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
         "r2_test_per_condition": test["test_r2_per_condition"],
         "r2_test_per_neuron": test["test_r2_per_neuron"],
     }
+    counts = fit.target == "counts"
+    if counts:
+        metrics.update(
+            bits_per_spike_train=train["train_bits_per_spike"],
+            bits_per_spike_test=test["test_bits_per_spike"],
+            psth_r2_train=train["train_psth_r2"],
+            psth_r2_test=test["test_psth_r2"],
+            bits_per_spike_test_per_neuron=test["test_bits_per_spike_per_neuron"],
+            counts_from=fit.counts_from,
+        )
     if data.heldout_train is not None:
-        metrics.update(heldout_neuron_r2(fit, data.train, data.test, data.heldout_train, data.heldout_test))
-        metrics["heldout_prediction"] = HELDOUT_PREDICTION
+        heldout = heldout_neuron_bits_per_spike if counts else heldout_neuron_r2
+        metrics.update(heldout(fit, data.train, data.test, data.heldout_train, data.heldout_test))
+        metrics["heldout_prediction"] = HELDOUT_COUNTS_PREDICTION if counts else HELDOUT_PREDICTION
     # The ceiling is the data's reliability: from the test trials' repeats, else from the training trials'.
     # Simulated teacher trials vary through their own (noisy) inputs, which the model receives: no ceiling there.
     simulated = "teacher" in data.info
@@ -90,38 +123,53 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     baselines = compute_baselines(data.train, data.test, k=int(fit.rank) + data.train.n_inputs, ceiling=ceiling,
                                   no_ceiling=reason)
     metrics["baselines"] = baselines.to_dict()
-    metrics.update(baseline_verdict(metrics["r2_test"], baselines.scores, baselines.ceiling and baselines.ceiling.value))
+    ceiling_value = baselines.ceiling and baselines.ceiling.value
+    if not counts:
+        metrics.update(baseline_verdict(metrics["r2_test"], baselines.scores, ceiling_value))
+        return metrics
+    # counts: the verdict is in bits per spike, beside the smoothed PSTH and each neuron's mean rate
+    count_baselines = compute_count_baselines(data.train, data.test)
+    metrics["count_baselines"] = count_baselines.to_dict()
+    metrics.update(baseline_verdict(metrics["bits_per_spike_test"], count_baselines.bits_per_spike, None,
+                                    metric="bits_per_spike"))
     return metrics
 
 
-def baseline_verdict(r2_test: float, scores: dict[str, float], ceiling: float | None) -> dict[str, Any]:
+def baseline_verdict(score: float, scores: dict[str, float], ceiling: float | None,
+                     metric: str = "r2") -> dict[str, Any]:
     """How a held-out score stands beside the trivial baselines and the noise ceiling.
 
     Parameters
     ----------
-    r2_test : float
-        The fit's held-out R^2.
+    score : float
+        The fit's held-out score (R^2, or bits per spike for counts).
     scores : dict
-        Baseline name -> R^2 on the same test data (:func:`lrfit.fitting.baselines.compute_baselines`).
+        Baseline name -> the same score on the same test data
+        (:func:`lrfit.fitting.baselines.compute_baselines`, or
+        :func:`~lrfit.fitting.baselines.compute_count_baselines` for bits per spike).
     ceiling : float or None
         The noise ceiling, where single trials give one.
+    metric : {"r2", "bits_per_spike"}
+        What the scores are.
 
     Returns
     -------
     dict
-        ``best_baseline`` (name and R^2), ``below_baselines`` (the baselines the fit does not
-        beat), ``beats_baselines`` (bool) and ``noise_ceiling``.
+        ``best_baseline`` (``name``, ``metric``, ``value`` and the value under the metric's
+        name), ``below_baselines`` (the baselines the fit does not beat),
+        ``beats_baselines`` (bool) and ``noise_ceiling``.
 
     Examples
     --------
     >>> v = baseline_verdict(0.2, {"mean": -0.01, "time_mean": 0.39}, None)
-    >>> v["beats_baselines"], v["below_baselines"]
-    (False, ['time_mean'])
+    >>> v["beats_baselines"], v["below_baselines"], v["best_baseline"]["value"]
+    (False, ['time_mean'], 0.39)
     """
     best = best_baseline(scores)
-    below = baselines_not_beaten(r2_test, scores)
+    below = baselines_not_beaten(score, scores)
     return {
-        "best_baseline": None if best is None else {"name": best[0], "r2": best[1]},
+        "best_baseline": None if best is None else {"name": best[0], "metric": metric, "value": best[1],
+                                                    metric: best[1]},
         "below_baselines": below,
         "beats_baselines": not below,
         "noise_ceiling": None if ceiling is None else float(ceiling),
@@ -246,11 +294,17 @@ def _run_fits(config: dict[str, Any], run: RunDir, folds: list[PreparedData], ra
             log.info("fitting rank %d of %s", r, ranks)
             per_rank[r] = _fit_rank(config, folds, r, run.rank_run(r), resume, progress)
         r2_test = [per_rank[r]["r2_test"] for r in ranks]
+        key = score_key(per_rank[ranks[0]])
+        scores = [per_rank[r][key] for r in ranks]
         tol = float(config["rank_selection"]["tolerance"])
-        floors = [(per_rank[r].get("best_baseline") or {}).get("r2") for r in ranks]
-        chosen = choose_rank(ranks, r2_test, tol, baseline=[-np.inf if f is None else f for f in floors])
+        floors = [(per_rank[r].get("best_baseline") or {}).get("value") for r in ranks]
+        chosen = choose_rank(ranks, scores, tol, baseline=[-np.inf if f is None else f for f in floors])
         selection = RankSelection(ranks, [per_rank[r]["r2_train"] for r in ranks], r2_test, chosen, tol)
         record = selection.to_dict()
+        record["chosen_by"] = key
+        if key != "r2_test":
+            record[key] = scores
+            record[key.replace("_test", "_train")] = [per_rank[r][key.replace("_test", "_train")] for r in ranks]
         record["r2_test_per_neuron_mean"] = [per_rank[r]["r2_test_per_neuron_mean"] for r in ranks]
         if len(folds) > 1:
             record["r2_test_folds"] = [per_rank[r]["r2_test_folds"] for r in ranks]
@@ -267,16 +321,16 @@ def _run_fits(config: dict[str, Any], run: RunDir, folds: list[PreparedData], ra
         run.write(RANK_SELECTION_FILE, record)
         run.copy_files(run.rank_run(chosen), (*FIT_FILES, HISTORY_FILE))
         metrics = dict(per_rank[chosen])
-        metrics["rank_selection"] = {"ranks": ranks, "r2_test": r2_test, "chosen_rank": chosen,
-                                     "no_rank_beats_baselines": record["no_rank_beats_baselines"]}
+        metrics["rank_selection"] = {"ranks": ranks, "r2_test": r2_test, "chosen_rank": chosen, "chosen_by": key,
+                                     key: scores, "no_rank_beats_baselines": record["no_rank_beats_baselines"]}
     else:
         metrics = _fit_rank(config, folds, int(ranks), run, resume, progress)
     metrics["seconds_total"] = time.perf_counter() - start
     if not metrics.get("beats_baselines", True):
-        best = metrics["best_baseline"]
-        log.warning("The fit's held-out R^2 %.3f does not beat the trivial baseline '%s' (R^2 %.3f) on the same test "
+        best, label = metrics["best_baseline"], score_label(metrics)
+        log.warning("The fit's held-out %s %.3f does not beat the trivial baseline '%s' (%s %.3f) on the same test "
                     "data: it has learnt nothing the baseline does not already predict; treat its analyses with care.",
-                    metrics["r2_test"], best["name"], best["r2"])
+                    label, metrics[score_key(metrics)], best["name"], label, best["value"])
     if "teacher" in data.info:
         metrics["teacher"] = data.info["teacher"]
     run.write(METRICS_FILE, metrics)
@@ -314,9 +368,10 @@ def fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
         (standard deviation over folds), ``folds`` and ``analysed_fold`` (0).
     """
     out: dict[str, Any] = {"folds": len(per_fold), "analysed_fold": 0}
-    for key in ("r2_test", "r2_train", "r2_test_per_neuron_mean", "heldout_r2"):
+    for key in ("r2_test", "r2_train", "r2_test_per_neuron_mean", "heldout_r2", "bits_per_spike_test",
+                "bits_per_spike_train", "psth_r2_test", "co_bps", "co_bps_pca"):
         values = [m[key] for m in per_fold if key in m]
-        if len(values) == len(per_fold):
+        if len(values) == len(per_fold) and all(v is not None for v in values):
             out[key] = float(np.mean(values))
             out[f"{key}_folds"] = [float(v) for v in values]
     out["r2_test_std"] = float(np.std(out["r2_test_folds"]))
@@ -326,7 +381,14 @@ def fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
     ceilings = [m.get("noise_ceiling") for m in per_fold]
     ceiling = float(np.mean(ceilings)) if all(c is not None for c in ceilings) else None
     out["baselines_mean"] = scores
-    out.update(baseline_verdict(out["r2_test"], scores, ceiling))
+    if score_key(per_fold[0]) == "r2_test":
+        out.update(baseline_verdict(out["r2_test"], scores, ceiling))
+        return out
+    names = set.intersection(*(set(m["count_baselines"]["bits_per_spike"]) for m in per_fold))
+    count_scores = {n: float(np.mean([m["count_baselines"]["bits_per_spike"][n] for m in per_fold])) for n in sorted(names)}
+    out["count_baselines_mean"] = count_scores
+    out["bits_per_spike_test_std"] = float(np.std(out["bits_per_spike_test_folds"]))
+    out.update(baseline_verdict(out["bits_per_spike_test"], count_scores, None, metric="bits_per_spike"))
     return out
 
 

@@ -26,12 +26,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def summary_line(metrics: dict) -> str:
-    """One line: the held-out R^2 beside the best trivial baseline and the noise ceiling."""
-    folds = f" (mean of {metrics['folds']} folds, s.d. {metrics['r2_test_std']:.3f})" if metrics.get("folds") else ""
-    text = f"held-out R^2 {metrics['r2_test']:.3f}{folds}, train {metrics['r2_train']:.3f}"
+    """One line: the held-out score (R^2, or bits per spike for counts) beside the best trivial baseline and the
+    noise ceiling."""
+    from ..pipeline import score_key, score_label
+
+    key, label = score_key(metrics), score_label(metrics)
+    spread = metrics.get(f"{key}_std", metrics.get("r2_test_std", float("nan")))
+    folds = f" (mean of {metrics['folds']} folds, s.d. {spread:.3f})" if metrics.get("folds") else ""
+    train = metrics[key.replace("_test", "_train")]
+    text = f"held-out {label} {metrics[key]:.3f}{folds}, train {train:.3f}"
+    if key != "r2_test":
+        text += f" (held-out R^2 {metrics['r2_test']:.3f}"
+        if metrics.get("psth_r2_test") is not None:
+            text += f", PSTH R^2 {metrics['psth_r2_test']:.3f}"
+        if metrics.get("co_bps") is not None:
+            text += f", co-smoothing {metrics['co_bps']:.3f} bits/spike"
+        text += ")"
     best = metrics.get("best_baseline")
     if best:
-        text += f"; best trivial baseline {best['name']} {best['r2']:.3f}"
+        text += f"; best trivial baseline {best['name']} {best['value']:.3f}"
     if metrics.get("noise_ceiling") is not None:
         text += f"; noise ceiling {metrics['noise_ceiling']:.3f}"
     if not metrics.get("beats_baselines", True):
@@ -70,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
               f"lrfit fit {args.config} --out {args.out} --resume")
         return 130
     keys = ("rank", "r2_train", "r2_test", "r2_test_folds", "r2_test_std", "r2_test_per_neuron_mean", "heldout_r2",
-            "best_baseline", "noise_ceiling", "epochs", "seconds")
+            "bits_per_spike_train", "bits_per_spike_test", "bits_per_spike_test_folds", "psth_r2_test", "co_bps",
+            "co_bps_pca", "best_baseline", "noise_ceiling", "epochs", "seconds")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
     print(summary_line(metrics))
     if "rank_selection" in metrics:
         sel = metrics["rank_selection"]
-        curve = ", ".join(f"rank {r}: {s:.4f}" for r, s in zip(sel["ranks"], sel["r2_test"]))
-        print(f"test R^2 by rank: {curve}; chosen rank {sel['chosen_rank']}")
+        by = sel.get("chosen_by", "r2_test")
+        curve = ", ".join(f"rank {r}: {s:.4f}" for r, s in zip(sel["ranks"], sel[by]))
+        print(f"test {'R^2' if by == 'r2_test' else 'bits/spike'} by rank: {curve}; chosen rank {sel['chosen_rank']}")
     print(f"wrote {args.out}")
     return 0

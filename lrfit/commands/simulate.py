@@ -8,7 +8,8 @@ Example::
 The recorded activity is the teacher's rates ``tanh(x)``.  ``--record rates``
 writes them as a TimeSeries (``/processing/lrfit/rates``), ``spikes`` writes
 Poisson spikes in the Units table, ``both`` writes both.  Spikes are drawn with
-rates in Hz ``max_rate_hz * (tanh(x) + 1) / 2``.  The trials table holds the task's
+rates in Hz ``max_rate_hz * (tanh(x) + 1) / 2`` (``--max-rate-hz 20:50`` draws each
+unit's peak rate from a range).  The trials table holds the task's
 conditions, ``align_time`` and each task epoch as ``<epoch>_start_time`` /
 ``<epoch>_stop_time``; task inputs are stored as ``/processing/lrfit/inputs``.
 Read the file back with::
@@ -43,6 +44,17 @@ def _neurons(text: str | None) -> int | float | None:
         raise LrfitError(f"--neurons expects a count (e.g. 100) or a fraction (e.g. 0.5), got '{text}'.") from None
 
 
+def _max_rate(text: str) -> float | tuple[float, float]:
+    """``50`` or ``20:50`` (a range of per-unit peak rates)."""
+    try:
+        parts = [float(v) for v in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a rate in Hz (50) or a range LOW:HIGH (20:50), got '{text}'") from None
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected a rate in Hz (50) or a range LOW:HIGH (20:50), got '{text}'")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``lrfit simulate``.
 
@@ -62,31 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the trials, network noise and spikes (default 0)")
     parser.add_argument("--noise-std", type=float, default=None,
                         help="private noise std of the units (default: the teacher's own)")
-    parser.add_argument("--max-rate-hz", type=float, default=50.0,
-                        help="firing rate (Hz) of a unit at tanh(x) = 1 for the Poisson spikes (default 50)")
+    parser.add_argument("--max-rate-hz", type=_max_rate, default=None,
+                        help="firing rate (Hz) of a unit at tanh(x) = 1 for the Poisson spikes (default 50), or a "
+                             "range LOW:HIGH from which each unit's peak rate is drawn (seeded by --neuron-seed)")
     parser.add_argument("--task-param", action="append", default=[], metavar="KEY=VALUE",
                         help="task parameter overriding the teacher's (repeatable); values are JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-
-
-def rates_to_hz(rates: np.ndarray, max_rate_hz: float) -> np.ndarray:
-    """Map tanh rates in ``[-1, 1]`` to firing rates ``max_rate_hz * (r + 1) / 2`` in Hz.
-
-    Parameters
-    ----------
-    rates : ndarray
-        Network rates ``tanh(x)``.
-    max_rate_hz : float
-        Rate at ``r = 1``.
-
-    Returns
-    -------
-    ndarray
-        Non-negative rates in Hz, same shape.
-    """
-    if not max_rate_hz > 0:
-        raise LrfitError(f"--max-rate-hz must be positive, got {max_rate_hz}.")
-    return np.clip(max_rate_hz * (np.asarray(rates, dtype=np.float64) + 1.0) / 2.0, 0.0, None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from data_adapters import write_hdf5
     from data_adapters.nwb_write import poisson_spikes, write_nwb
 
-    from ..teachers.record import simulate_teacher
+    from ..teachers.record import DEFAULT_MAX_RATE_HZ, peak_rates, rates_to_hz, simulate_teacher
     from ..tasks import get_task
     from .teacher import parse_task_params
 
@@ -119,8 +112,11 @@ def run(args: argparse.Namespace) -> int:
     task_params = parse_task_params(args.task_param)
     data = simulate_teacher(args.teacher_dir, args.trials, seed=args.seed, record="rates", noise_std=args.noise_std,
                             neurons=_neurons(args.neurons), neuron_seed=args.neuron_seed, task_params=task_params)
-    hz = rates_to_hz(data.activity, args.max_rate_hz) if args.record != "rates" else None
-    meta: dict[str, Any] = {"max_rate_hz": args.max_rate_hz, "record": args.record, "spike_seed": args.seed}
+    max_rate = DEFAULT_MAX_RATE_HZ if args.max_rate_hz is None else args.max_rate_hz
+    peaks = peak_rates(data.n_neurons, max_rate, args.neuron_seed)
+    hz = rates_to_hz(data.activity, peaks) if args.record != "rates" else None
+    meta: dict[str, Any] = {"max_rate_hz": max_rate if np.ndim(max_rate) == 0 else list(max_rate),
+                            "record": args.record, "spike_seed": args.seed}
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() in HDF5_SUFFIXES:
         if args.record == "both":

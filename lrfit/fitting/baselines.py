@@ -75,7 +75,8 @@ from data_adapters.trialdata import TrialData
 
 from .metrics import condition_labels, r2_score
 
-__all__ = ["BASELINES", "Baselines", "NoiseCeiling", "baselines_not_beaten", "best_baseline", "compute_baselines", "noise_ceiling", "spearman_brown",
+__all__ = ["BASELINES", "Baselines", "CountBaselines", "NoiseCeiling", "baselines_not_beaten", "best_baseline",
+           "compute_baselines", "compute_count_baselines", "noise_ceiling", "spearman_brown",
            "split_half_ceiling"]
 
 BASELINES = ("mean", "time_mean", "condition_mean", "pca_k")
@@ -405,3 +406,132 @@ def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Seq
     return Baselines(mean=mean, time_mean=None if time_pred is None else score(time_pred),
                      condition_mean=None if cond_pred is None else score(cond_pred), pca_k=pca_k,
                      pca_k_oracle=oracle, k=k_eff, ceiling=ceiling, skipped=skipped)
+
+
+# ---------------------------------------------------------------------- spike counts
+#: Gaussian widths (s) among which the smoothed PSTH baseline's kernel is chosen on the training trials.
+PSTH_WIDTHS_S = (0.0, 0.01, 0.02, 0.04, 0.08, 0.16)
+#: Expected counts of the count baselines are floored at this fraction of each neuron's mean.
+COUNT_FLOOR_FRACTION = 1e-2
+
+
+@dataclass(frozen=True)
+class CountBaselines:
+    """Bits per spike (and PSTH R^2) of trivial predictors of spike counts on the test data.
+
+    Attributes
+    ----------
+    bits_per_spike
+        Baseline name -> held-out bits per spike: ``mean`` (each neuron's training mean
+        count) and ``psth`` (the smoothed training PSTH of the test trial's condition, or of
+        all training trials where its condition was not trained).
+    psth_r2
+        R^2 of the smoothed PSTH's condition averages against the test condition averages
+        (None where no test condition has two trials).
+    r2
+        Baseline name -> single-trial R^2 of the expected counts (as ``r2_test``).
+    sd_s
+        The Gaussian width (s) chosen on the training trials (two-fold, by Poisson likelihood).
+    trained_fraction
+        Fraction of the test trials whose condition was trained (predicted by their condition's
+        PSTH; the others by the PSTH of all training trials).
+    """
+
+    bits_per_spike: dict[str, float]
+    psth_r2: float | None
+    r2: dict[str, float]
+    sd_s: float
+    trained_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dict (for metrics.json)."""
+        return {"bits_per_spike": dict(self.bits_per_spike), "psth_r2": self.psth_r2, "r2": dict(self.r2),
+                "sd_s": float(self.sd_s), "trained_fraction": float(self.trained_fraction)}
+
+
+_ALL_TRIALS = "__all_training_trials__"  # the key of the PSTH of all training trials
+
+
+def _psth(counts: np.ndarray, mask: np.ndarray, labels: np.ndarray, sd_bins: float,
+          floor: np.ndarray) -> dict[Any, np.ndarray]:
+    """Smoothed mean counts per bin ``(T, N)`` of each label's trials and of all trials, floored at *floor*."""
+    from .counts import smooth_counts
+
+    out = {}
+    for lab, sel in [(lab, labels == lab) for lab in pd.unique(labels)] + [(_ALL_TRIALS, slice(None))]:
+        mean, n = _masked_mean(counts[sel], mask[sel])
+        smooth = smooth_counts(mean[None], (n > 0)[None], sd_bins)[0]
+        out[lab] = np.maximum(smooth, floor)
+    return out
+
+
+def _psth_predict(psth: dict[Any, np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """Each trial's condition PSTH, or the PSTH of all training trials for an untrained condition."""
+    return np.stack([psth.get(lab, psth[_ALL_TRIALS]) for lab in labels])
+
+
+def compute_count_baselines(train: TrialData, test: TrialData, *, columns: Sequence[str] | None = None,
+                            widths_s: Sequence[float] = PSTH_WIDTHS_S, seed: int = 0) -> CountBaselines:
+    """Held-out bits per spike of the smoothed training PSTH and of each neuron's training mean.
+
+    The PSTH of a condition is the mean count per bin of its training trials, smoothed in
+    time with a Gaussian whose width is chosen among *widths_s* by two-fold
+    cross-validation on the training trials (each condition's trials split at random into
+    halves; the width with the highest Poisson likelihood of one half under the other's
+    PSTH, both ways).  A test trial is predicted by its condition's PSTH where that
+    condition was trained, else by the PSTH of all training trials.  Expected counts are
+    floored at :data:`COUNT_FLOOR_FRACTION` of each neuron's training mean.
+
+    Parameters
+    ----------
+    train, test
+        Spike counts per bin with the same neurons.
+    columns
+        Condition columns (default :func:`default_condition_columns`).
+    widths_s
+        Candidate standard deviations in seconds (0: no smoothing).
+    seed
+        Seed of the two-fold split.
+
+    Returns
+    -------
+    CountBaselines
+    """
+    from .counts import bits_per_spike, poisson_log_likelihood
+    from .metrics import psth_r2
+
+    xa, xm = np.asarray(train.activity, dtype=np.float64), np.asarray(train.mask, dtype=bool)
+    ya, ym = np.asarray(test.activity, dtype=np.float64), np.asarray(test.mask, dtype=bool)
+    mean = xa[xm].mean(0)
+    floor = COUNT_FLOOR_FRACTION * np.maximum(mean, 1e-12)
+    cols = default_condition_columns(train, test) if columns is None else list(columns)
+    lab_tr = condition_labels(train.conditions, cols) if cols else np.zeros(train.n_trials, dtype=object)
+    lab_te = condition_labels(test.conditions, cols) if cols else np.zeros(test.n_trials, dtype=object)
+    # the width: two-fold within each training condition
+    rng = np.random.default_rng(seed)
+    half = np.zeros(train.n_trials, dtype=bool)
+    for lab in pd.unique(lab_tr):
+        idx = np.flatnonzero(lab_tr == lab)
+        half[rng.permutation(idx)[: len(idx) // 2]] = True
+    best_sd, best_ll = 0.0, -np.inf
+    if half.any() and (~half).any():
+        for sd in widths_s:
+            ll = 0.0
+            for a, b in ((half, ~half), (~half, half)):
+                ll += poisson_log_likelihood(xa[b], _psth_predict(_psth(xa[a], xm[a], lab_tr[a], sd / train.dt, floor),
+                                                                  lab_tr[b]), xm[b])
+            if ll > best_ll:
+                best_sd, best_ll = float(sd), ll
+    psth = _psth(xa, xm, lab_tr, best_sd / train.dt, floor)
+    trained = np.isin(lab_te, list(psth)) if train.n_time == test.n_time else np.zeros(test.n_trials, dtype=bool)
+    if train.n_time == test.n_time:
+        pred = _psth_predict(psth, lab_te)
+    else:  # other time axes: no time course to carry over
+        pred = np.broadcast_to(mean, ya.shape)
+    mean_pred = np.broadcast_to(mean, ya.shape)
+    labels = condition_labels(test.conditions, cols) if cols else None
+    return CountBaselines(
+        bits_per_spike={"mean": bits_per_spike(ya, mean_pred, ym), "psth": bits_per_spike(ya, pred, ym)},
+        psth_r2=psth_r2(ya, pred, labels, ym),
+        r2={"mean": r2_score(ya, mean_pred, ym), "psth": r2_score(ya, pred, ym)},
+        sd_s=best_sd, trained_fraction=float(trained.mean()) if trained.size else 0.0)

@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
 from .estimator import HIDDEN_INIT_SCALE, LowRankFit
-from .losses import lowrank_mse_members, masked_mse
+from .losses import lowrank_loss_members, masked_mse
 from .policies import RollbackPolicy
 from .solver import ShuffledBatches, Solver, SolverResult
 
@@ -60,7 +60,7 @@ class LowRankEnsembleFit(BaseEstimator):
         One rank for all members, or one per member.
     batched : bool, optional
         Simulate the K members in one batched rollout (default on GPUs), or with the
-        fitter's latent-coordinate loss (:func:`lrfit.fitting.losses.lowrank_mse_members`,
+        fitter's latent-coordinate loss (:func:`lrfit.fitting.losses.lowrank_loss_members`,
         as many members per kernel as keep each per-batch array under 64 MB: all of them
         for a few networks of a few hundred units; default on CPUs, where it is several
         times faster).
@@ -68,8 +68,8 @@ class LowRankEnsembleFit(BaseEstimator):
         either way; results agree to float rounding.
     **params
         Every other :class:`LowRankFit` parameter but ``checkpoint_dir`` (shared by the
-        members, same defaults); ``x0="shared"`` and ``init`` ``"regression"`` or
-        ``"random"`` are supported.  ``progress`` shows the ensemble's progress bar.
+        members, same defaults); ``x0="shared"``, ``init`` ``"regression"`` or
+        ``"random"`` and the targets ``"rates"`` and ``"currents"`` are supported.  ``progress`` shows the ensemble's progress bar.
 
     Attributes
     ----------
@@ -129,9 +129,10 @@ class LowRankEnsembleFit(BaseEstimator):
         members = []
         for seed, rank in zip(seeds, ranks):
             member = LowRankFit(**{**shared, "rank": rank, "random_state": seed, "progress": False})
-            if member.x0 != "shared" or member.init == "fullrank_svd":
-                raise LrfitError("LowRankEnsembleFit supports x0='shared' and init 'regression' or 'random'; "
-                                 "fit other settings one by one with LowRankFit.")
+            if member.x0 != "shared" or member.init == "fullrank_svd" or member.target == "counts":
+                raise LrfitError("LowRankEnsembleFit supports x0='shared', init 'regression' or 'random' and targets "
+                                 "'rates' or 'currents'; fit other settings (target='counts' too) one by one with "
+                                 "LowRankFit.")
             members.append(member)
         return members
 
@@ -223,7 +224,7 @@ class LowRankEnsembleFit(BaseEstimator):
                 group = max(1, _GROUP_BYTES // (b * tensors.activity.shape[1] * units * 4))
                 rows = torch.zeros((k, b), dtype=torch.long, device=dev)
                 return torch.cat([
-                    lowrank_mse_members(pm[i : i + group], pn[i : i + group], pw[i : i + group],
+                    lowrank_loss_members(pm[i : i + group], pn[i : i + group], pw[i : i + group],
                                         px0[i : i + group, None, :], rows[i : i + group], *gather(idx[i : i + group]),
                                         alpha, nonlin, first.target)
                     for i in range(0, k, group)

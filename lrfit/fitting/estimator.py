@@ -17,14 +17,16 @@ from torch import nn
 
 from ..errors import LrfitError, NotFittedError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
-from .losses import lowrank_mse, masked_mse
-from .metrics import condition_labels, r2_per_condition, r2_per_neuron, r2_score
+from .counts import COUNTS_FROM, CountStart, bits_per_spike, count_start
+from .losses import CountReadout, lowrank_loss, masked_mse, poisson_nll
+from .metrics import condition_labels, psth_r2, r2_per_condition, r2_per_neuron, r2_score
 from .solver import OptimiserSettings, optimise
 from .regression_init import reduced_rank_regression, to_currents
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("rates", "currents")
+TARGETS = ("rates", "currents", "counts")
+SCORES = ("r2", "bits_per_spike")
 INITS = ("regression", "fullrank_svd", "random")
 X0_MODES = ("shared", "per_condition", "inputs")
 FIT_STATE_FILE = "fit_state.pt"
@@ -37,6 +39,7 @@ HIDDEN_INIT_SCALE = 0.1
 CONFIG_KEYS: dict[str, str] = {
     "rank": "model.rank",  # in a config: an integer, or a list of ranks for rank selection
     "target": "model.target",
+    "counts_from": "model.counts_from",
     "hidden_units": "model.hidden_units",
     "init": "model.init",
     "tau": "model.tau",
@@ -63,6 +66,8 @@ class _Tensors:
     weight: torch.Tensor | None  # (K, T): 1 where the bin counts; None when every bin counts
     condition_index: torch.Tensor  # (K,) long: row of the x0 table; or (K, S) float: coefficients of its rows
     variance: float  # mean squared deviation from each neuron's mean (R^2 denominator per entry)
+    null_loss: float = 0.0  # counts: mean Poisson term of each neuron's mean count (the bits-per-spike null)
+    spikes: float = 1.0  # counts: mean count per valid entry
     _buffers: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict, repr=False)
     _time_major: torch.Tensor | None = field(default=None, repr=False)
 
@@ -70,6 +75,12 @@ class _Tensors:
     def n_trials(self) -> int:
         """Number of trials K."""
         return self.activity.shape[0]
+
+    def score(self, loss: float, counts: bool) -> float:
+        """The score of a mean loss on these data: R^2, or for counts bits per spike over the null."""
+        if counts:
+            return (self.null_loss - loss) / (self.spikes * math.log(2.0)) if self.spikes > 0 else float("nan")
+        return 1.0 - loss / self.variance
 
     def take(self, idx: torch.Tensor, reuse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Inputs, activity and mask weights of trials *idx* (contiguous copies).
@@ -89,7 +100,7 @@ class _Tensors:
         """Activity of trials *idx* time-major, ``(T, len(idx), n_obs)``, in a buffer reused like ``take(reuse=True)``.
 
         Gathered from a time-major copy of the activity made on first use, so a latent
-        loss (:func:`lrfit.fitting.losses.lowrank_mse_members`) receives its targets
+        loss (:func:`lrfit.fitting.losses.lowrank_loss_members`) receives its targets
         in the layout it steps through without a transposing copy per mini-batch.
         """
         if self._time_major is None:
@@ -114,14 +125,22 @@ class LowRankFit(BaseEstimator):
     rate ``phi(x_i)`` (``target="rates"``) or current ``x_i`` (``"currents"``) is
     trained to match neuron ``i`` (identity readout; extra ``hidden_units`` are
     unconstrained).  ``M``, ``N``, ``W_in`` and the initial state are learnt by Adam
-    on the masked mean squared error, after a closed-form start.
+    on the masked mean squared error, after a closed-form start.  For spike counts
+    (``"counts"``) unit ``i``'s expected count per bin is
+    ``scale_i * softplus(a_i s_i + b_i)`` with ``s_i`` its rate or current
+    (``counts_from``), a learnt gain ``a_i`` and offset ``b_i`` (attribute ``readout_``), and
+    the loss is the Poisson negative log-likelihood (:mod:`lrfit.fitting.counts`).
 
     Parameters
     ----------
     rank : int
         Rank R of the connectivity.
-    target : {"rates", "currents"}
-        Fit ``tanh(x)`` to rates scaled into (-1, 1), or ``x`` to centred data.
+    target : {"rates", "currents", "counts"}
+        Fit ``tanh(x)`` to rates scaled into (-1, 1), ``x`` to centred data, or spike counts
+        per bin (non-negative, integers or not) through a Poisson readout.
+    counts_from : {"rates", "currents"}
+        With ``target="counts"``: whether each unit's rate ``phi(x_i)`` or its current
+        ``x_i`` drives its Poisson readout.
     hidden_units : int
         Units without a recorded counterpart.
     init : {"regression", "fullrank_svd", "random"}
@@ -171,7 +190,9 @@ class LowRankFit(BaseEstimator):
     model_ : LowRankRNN
         The fitted network (SVD-normalised).
     history_ : list of dict
-        Per-epoch training metrics.
+        Per-epoch training metrics (R^2, or bits per spike for counts).
+    readout_ : CountReadout
+        With ``target="counts"``: per-neuron gain, offset and unit of the Poisson readout.
     neuron_ids_, input_names_ : ndarray, tuple
         What the network was fitted to.
 
@@ -204,6 +225,7 @@ class LowRankFit(BaseEstimator):
         self,
         rank: int = 1,
         target: str = "rates",
+        counts_from: str = "rates",
         hidden_units: int = 0,
         init: str = "regression",
         tau: float = 0.1,
@@ -225,6 +247,7 @@ class LowRankFit(BaseEstimator):
     ) -> None:
         self.rank = rank
         self.target = target
+        self.counts_from = counts_from
         self.hidden_units = hidden_units
         self.init = init
         self.tau = tau
@@ -247,6 +270,7 @@ class LowRankFit(BaseEstimator):
     # -- validation -------------------------------------------------------------------
     def _check_settings(self, data: Any) -> None:
         check_choice(self.target, TARGETS, "target")
+        check_choice(self.counts_from, COUNTS_FROM, "counts_from")
         check_choice(self.init, INITS, "init")
         check_choice(self.x0, X0_MODES, "x0 mode")
         if isinstance(self.rank, bool) or int(self.rank) != self.rank or self.rank < 1:
@@ -271,6 +295,8 @@ class LowRankFit(BaseEstimator):
             raise LrfitError("The training split is empty (0 trials); check the split settings or the data selection.")
         if data.dt > self.tau:
             raise LrfitError(f"data.dt={data.dt} s is larger than tau={self.tau} s; rebin the data or raise tau.")
+        if self.target == "counts":
+            _check_counts(data)
         if self.target == "rates":
             valid = np.asarray(data.mask, dtype=bool)
             activity = np.asarray(data.activity)
@@ -324,12 +350,20 @@ class LowRankFit(BaseEstimator):
             index = np.zeros(data.n_trials, dtype=np.int64)
         valid = activity[mask]
         variance = float(((valid - valid.mean(0)) ** 2).mean()) if valid.size else 1.0
+        counts = {}
+        if self.target == "counts" and valid.size:  # the per-neuron mean-count null of bits per spike
+            from scipy.special import xlogy
+
+            valid = valid.astype(np.float64)
+            mean = valid.mean(0)
+            counts = {"null_loss": float((mean - xlogy(valid, mean)).mean()), "spikes": float(valid.mean())}
         return _Tensors(
             activity=torch.as_tensor(np.where(mask[..., None], activity, 0.0), device=dev),
             inputs=torch.tensor(np.asarray(data.inputs, dtype=np.float32), device=dev),
             weight=None if mask.all() else torch.as_tensor(mask.astype(np.float32), device=dev),
             condition_index=torch.as_tensor(index, device=dev),
             variance=variance if variance > 0 else 1.0,
+            **counts,
         )
 
     # -- network pieces ----------------------------------------------------------------
@@ -355,24 +389,34 @@ class LowRankFit(BaseEstimator):
         table, rows = self._start_rows(index)
         return rows @ table if rows.is_floating_point() else table[rows]
 
+    @property
+    def _compared(self) -> str:
+        """What each observed unit contributes: ``"rates"`` (``phi(x)``) or ``"currents"`` (``x``)."""
+        return self.counts_from if self.target == "counts" else self.target
+
     def _simulate(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
-        """Batch-first ``(B, T, n_obs)`` activity of the observed units for trials *idx*."""
+        """Batch-first ``(B, T, n_obs)`` activity of the observed units for trials *idx* (expected counts for counts)."""
         x0 = self._start_state(tensors.condition_index[idx])
         traj = model(tensors.inputs.index_select(0, idx), x0=x0, noise_std=0.0)
-        out = traj.rates if self.target == "rates" else traj.currents
+        out = traj.rates if self._compared == "rates" else traj.currents
         n_obs = tensors.activity.shape[-1]
-        return out if out.shape[-1] == n_obs else out[..., :n_obs]
+        out = out if out.shape[-1] == n_obs else out[..., :n_obs]
+        if self.target == "counts":
+            gain, bias, scale = self.readout_
+            out = torch.nn.functional.softplus(torch.addcmul(bias, out, gain)) * scale
+        return out
 
     def _loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
-        """Masked mean squared error of trials *idx* (latent-coordinate simulation for low-rank networks)."""
+        """Masked loss of trials *idx*: squared error, or Poisson for counts (latent coordinates when low-rank)."""
         inputs, target, weight = tensors.take(idx, reuse=True)  # consumed by this step's forward/backward
         table, rows = self._start_rows(tensors.condition_index[idx])
+        readout = self.readout_ if self.target == "counts" else None
         if isinstance(model, LowRankRNN):
-            return lowrank_mse(model.m, model.n, model.w_in, table, rows, inputs, target, weight, model.alpha,
-                               model.nonlinearity, self.target)
+            return lowrank_loss(model.m, model.n, model.w_in, table, rows, inputs, target, weight, model.alpha,
+                                model.nonlinearity, self._compared, readout)
         traj = model(inputs, x0=rows @ table if rows.is_floating_point() else table[rows], noise_std=0.0)
-        out = traj.rates if self.target == "rates" else traj.currents
-        return masked_mse(out[..., : target.shape[-1]], target, weight)
+        out = (traj.rates if self._compared == "rates" else traj.currents)[..., : target.shape[-1]]
+        return masked_mse(out, target, weight) if readout is None else poisson_nll(out, target, weight, readout)
 
     @torch.no_grad()
     def _eval_loss(self, model: nn.Module, tensors: _Tensors, chunk: int = 256) -> float:
@@ -418,16 +462,17 @@ class LowRankFit(BaseEstimator):
         generalised worse to held-out reach directions of the M1 recording).
         """
         n_obs = train.n_neurons
+        start = time.perf_counter()
+        activity = self._start_activity(train)
         if self.init == "random":
             with torch.no_grad():
                 model.w_in.mul_(HIDDEN_INIT_SCALE)
-                self.x0_table_[:, :n_obs] = torch.as_tensor(self._x0_start(train), dtype=torch.float32)
-            self.init_seconds_ = 0.0
+                self.x0_table_[:, :n_obs] = torch.as_tensor(self._x0_start(train, activity), dtype=torch.float32)
+            self.init_seconds_ = time.perf_counter() - start
             return
-        start = time.perf_counter()
         if self.init == "regression":
             fit = reduced_rank_regression(
-                train.activity, train.inputs, train.mask, model.alpha, int(self.rank), self.target, float(self.ridge)
+                activity, train.inputs, train.mask, model.alpha, int(self.rank), self._compared, float(self.ridge)
             )
             m, n, w_in = fit.m, fit.n, fit.w_in
         else:
@@ -441,15 +486,31 @@ class LowRankFit(BaseEstimator):
             model.m[:n_obs] = torch.as_tensor(m, dtype=torch.float32)
             model.n[:n_obs] = torch.as_tensor(n, dtype=torch.float32)
             model.w_in[:n_obs] = torch.as_tensor(w_in, dtype=torch.float32)
-            self.x0_table_[:, :n_obs] = torch.as_tensor(self._x0_start(train), dtype=torch.float32)
+            self.x0_table_[:, :n_obs] = torch.as_tensor(self._x0_start(train, activity), dtype=torch.float32)
         self.init_seconds_ = time.perf_counter() - start
 
-    def _x0_start(self, train: Any) -> np.ndarray:
-        """Initial currents from the first bin: mean per x0-table entry ``(entries, n_obs)``.
+    def _start_activity(self, train: Any) -> np.ndarray:
+        """The activity the closed-form starts fit: the data, or for counts the start of the readout.
+
+        For counts the readout (``readout_``) is set here from :func:`lrfit.fitting.counts.count_start`,
+        whose mapped log-rates (rates or currents, see ``counts_from``) are returned.
+        """
+        if self.target != "counts":
+            return np.asarray(train.activity)
+        start: CountStart = count_start(np.asarray(train.activity), np.asarray(train.mask), float(train.dt),
+                                        self.counts_from)
+        dev = self.x0_table_.device
+        self.readout_ = CountReadout(nn.Parameter(torch.as_tensor(start.gain, device=dev)),
+                                     nn.Parameter(torch.as_tensor(start.bias, device=dev)),
+                                     torch.as_tensor(start.scale, device=dev))
+        return start.activity
+
+    def _x0_start(self, train: Any, activity: np.ndarray) -> np.ndarray:
+        """Initial currents from the first bin of *activity*: mean per x0-table entry ``(entries, n_obs)``.
 
         Trials whose first bin is not valid (e.g. the first bin of a lead-in) start from rest (0).
         """
-        first = to_currents(np.asarray(train.activity)[:, 0], self.target)
+        first = to_currents(np.asarray(activity)[:, 0], self._compared)
         first = np.where(np.asarray(train.mask)[:, :1], first, 0.0)
         labels = self._labels(train)
         if self.x0 == "shared":
@@ -466,6 +527,7 @@ class LowRankFit(BaseEstimator):
         params = dict(full.named_parameters())
         params = {k: v for k, v in params.items() if k in ("j", "w_in")}
         params["x0_table"] = self.x0_table_
+        params.update(self._readout_params())
         monitor_data = validation or tensors
         optimise(
             params,
@@ -477,6 +539,12 @@ class LowRankFit(BaseEstimator):
             progress=self.progress,
         )
         return full
+
+    def _readout_params(self) -> dict[str, torch.Tensor]:
+        """The learnt readout parameters (counts: gain and bias), by name."""
+        if self.target != "counts":
+            return {}
+        return {"gain": self.readout_.gain, "bias": self.readout_.bias}
 
     # -- public API -------------------------------------------------------------------
     def fit(self, train: Any, validation: Any | None = None, resume: bool = False) -> "LowRankFit":
@@ -517,23 +585,28 @@ class LowRankFit(BaseEstimator):
         val_tensors = self._tensors(validation) if validation is not None else None
         self._initialise(model, train, tensors, val_tensors)
         self.model_ = model
-        params = {"m": model.m, "n": model.n, "w_in": model.w_in, "x0_table": self.x0_table_}
+        params = {"m": model.m, "n": model.n, "w_in": model.w_in, "x0_table": self.x0_table_,
+                  **self._readout_params()}
+        counts = self.target == "counts"
+        score_name = "bits_per_spike" if counts else "r2"
 
         def monitor() -> dict[str, float]:
             if val_tensors is None:
                 return {}
             loss = self._eval_loss(model, val_tensors)
-            return {"monitor": loss, "val_loss": loss, "val_r2": 1.0 - loss / val_tensors.variance}
+            return {"monitor": loss, "val_loss": loss, f"val_{score_name}": val_tensors.score(loss, counts)}
 
         # The start is a candidate for the returned network: a fit that ends worse than it says so.
         watched = val_tensors if val_tensors is not None else tensors
         start_loss = self._eval_loss(model, watched)
         start_params = {k: p.detach().clone() for k, p in params.items()}
 
+        label = "bits/spike" if counts else "R2"
+
         def describe(metrics: dict[str, float]) -> str:
-            text = f"train R2 {1 - metrics['train_loss'] / tensors.variance:.4f}"
-            if "val_r2" in metrics:
-                text += f", val R2 {metrics['val_r2']:.4f}"
+            text = f"train {label} {tensors.score(metrics['train_loss'], counts):.4f}"
+            if f"val_{score_name}" in metrics:
+                text += f", val {label} {metrics[f'val_{score_name}']:.4f}"
             return text
 
         state = optimise(
@@ -550,7 +623,7 @@ class LowRankFit(BaseEstimator):
             on_epoch_end=self._on_epoch_end,
         )
         for row in state.history:
-            row["train_r2"] = 1.0 - row["train_loss"] / tensors.variance
+            row[f"train_{score_name}"] = tensors.score(row["train_loss"], counts)
             row.pop("monitor", None)
         self.history_ = state.history
         self.best_epoch_ = state.best_epoch
@@ -606,7 +679,8 @@ class LowRankFit(BaseEstimator):
         Returns
         -------
         TrialData
-            Same trials, inputs, mask and conditions; activity from the network.
+            Same trials, inputs, mask and conditions; activity from the network (for a
+            counts fit the expected count per bin, in the units of the recorded counts).
         """
         pred = self._predict_array(data)
         mask = np.asarray(data.mask, dtype=bool)
@@ -625,13 +699,33 @@ class LowRankFit(BaseEstimator):
             meta=meta,
         )
 
-    def score(self, data: Any) -> float:
-        """Pooled R^2 of the network's activity against *data* (see :func:`r2_score`)."""
+    def score(self, data: Any, metric: str = "r2") -> float:
+        """Score the network's activity (expected counts for a counts fit) against *data*.
+
+        Parameters
+        ----------
+        data : TrialData
+            Trials to score.
+        metric : {"r2", "bits_per_spike"}
+            Pooled R^2 (:func:`r2_score`), or for a counts fit the Poisson log-likelihood
+            gain over each neuron's mean count on *data*, in bits per spike
+            (:func:`lrfit.fitting.counts.bits_per_spike`, the Neural Latents Benchmark's).
+
+        Returns
+        -------
+        float
+        """
+        check_choice(metric, SCORES, "metric")
+        if metric == "bits_per_spike" and self.target != "counts":
+            raise LrfitError(f"metric='bits_per_spike' scores spike counts; this fit's target is '{self.target}' "
+                             "(fit target='counts' to score bits per spike).")
         pred = self._predict_array(data)  # checks that the estimator is fitted
+        if metric == "bits_per_spike":
+            return bits_per_spike(np.asarray(data.activity), pred, np.asarray(data.mask))
         return r2_score(np.asarray(data.activity), pred, np.asarray(data.mask))
 
     def evaluate(self, data: Any, prefix: str = "") -> dict[str, Any]:
-        """R^2 over all entries, mean per-neuron R^2, and R^2 per condition.
+        """R^2 over all entries, mean per-neuron R^2, and R^2 per condition (and bits per spike for counts).
 
         Parameters
         ----------
@@ -643,19 +737,26 @@ class LowRankFit(BaseEstimator):
         Returns
         -------
         dict
-            ``r2``, ``r2_per_neuron_mean``, ``r2_per_neuron`` (list), ``r2_per_condition`` (dict).
+            ``r2``, ``r2_per_neuron_mean``, ``r2_per_neuron`` (list), ``r2_per_condition`` (dict);
+            for a counts fit also ``bits_per_spike``, ``bits_per_spike_per_neuron`` (list) and
+            ``psth_r2`` (condition-averaged predicted vs recorded rates; None where no
+            condition has two trials).
         """
         pred = self._predict_array(data)
         truth, mask = np.asarray(data.activity), np.asarray(data.mask)
         per_neuron = r2_per_neuron(truth, pred, mask)
-        return {
+        labels = condition_labels(data.conditions) if data.conditions is not None and data.conditions.shape[1] else None
+        out = {
             f"{prefix}r2": r2_score(truth, pred, mask),
             f"{prefix}r2_per_neuron_mean": float(np.nanmean(per_neuron)) if per_neuron.size else float("nan"),
             f"{prefix}r2_per_neuron": [float(v) for v in per_neuron],
-            f"{prefix}r2_per_condition": r2_per_condition(truth, pred, condition_labels(data.conditions), mask)
-            if data.conditions is not None and data.conditions.shape[1]
-            else {},
+            f"{prefix}r2_per_condition": {} if labels is None else r2_per_condition(truth, pred, labels, mask),
         }
+        if self.target == "counts":
+            out[f"{prefix}bits_per_spike"] = bits_per_spike(truth, pred, mask)
+            out[f"{prefix}bits_per_spike_per_neuron"] = [float(v) for v in bits_per_spike(truth, pred, mask, True)]
+            out[f"{prefix}psth_r2"] = psth_r2(truth, pred, labels, mask)
+        return out
 
     @torch.no_grad()
     def simulate(self, data: Any) -> Any:
@@ -725,7 +826,10 @@ class LowRankFit(BaseEstimator):
             "n_observed": int(len(self.neuron_ids_)),
         }
         directory = save_model(self.model_, directory, extra=extra)
-        torch.save({"x0_table": self.x0_table_.detach().cpu()}, Path(directory) / FIT_STATE_FILE)
+        state = {"x0_table": self.x0_table_.detach().cpu()}
+        if self.target == "counts":
+            state.update({f"readout_{k}": v.detach().cpu() for k, v in self.readout_._asdict().items()})
+        torch.save(state, Path(directory) / FIT_STATE_FILE)
         return directory
 
     @classmethod
@@ -764,6 +868,13 @@ class LowRankFit(BaseEstimator):
         if not torch.is_tensor(table) or table.shape[-1] != fit.model_.n_units or not bool(torch.isfinite(table).all()):
             raise LrfitError(f"'{path}' holds no finite x0 table for {fit.model_.n_units} units; refit the model.")
         fit.x0_table_ = nn.Parameter(table, requires_grad=False)
+        if fit.target == "counts":
+            n_obs = len(extra["neuron_ids"])
+            parts = [state.get(f"readout_{k}") for k in CountReadout._fields]
+            if not all(torch.is_tensor(p) and p.shape == (n_obs,) and bool(torch.isfinite(p).all()) for p in parts):
+                raise LrfitError(f"'{path}' holds no finite Poisson readout (gain, bias, scale) for {n_obs} neurons; "
+                                 "refit the model, or copy a good fit_state.pt back.")
+            fit.readout_ = CountReadout(*(nn.Parameter(p, requires_grad=False) for p in parts))
         fit.neuron_ids_ = np.asarray(extra["neuron_ids"])
         fit.input_names_ = tuple(extra["input_names"])
         fit.condition_table_ = list(extra["condition_table"])
@@ -890,3 +1001,33 @@ def fit_summary(fit: LowRankFit) -> dict[str, Any]:
         "seconds": float(getattr(fit, "fit_seconds_", 0.0)),
         "init_seconds": float(getattr(fit, "init_seconds_", 0.0)),
     }
+
+
+#: Expected spike rates above this (Hz) mean the activity holds rates, not counts per bin.
+MAX_PLAUSIBLE_RATE_HZ = 1000.0
+
+
+def _check_counts(data: Any) -> None:
+    """Counts must be finite and non-negative in valid bins, and look like counts per bin (one sentence each)."""
+    source = data.meta.get("source", "the data") if isinstance(data.meta, dict) else "the data"
+    valid = np.asarray(data.activity)[np.asarray(data.mask, dtype=bool)]
+    if valid.size == 0:
+        raise LrfitError(f"The activity of {source} has no valid bin to fit; check the mask and the time window.")
+    low = float(valid.min())
+    if low < 0:
+        k, t, i = np.argwhere((np.asarray(data.activity) < 0) & np.asarray(data.mask, dtype=bool)[..., None])[0]
+        raise LrfitError(
+            f"The activity of {source} holds negative values (first {low:.3g} at trial {k}, bin {t}, neuron "
+            f"{data.neuron_ids[i]}), but target='counts' (config key model.target) fits spike counts per bin; pass "
+            "the raw counts (no centring or normalisation: preprocess.normalise: null), or fit target rates/currents.")
+    mean_hz = valid.mean(0) / float(data.dt)
+    if float(mean_hz.max()) > MAX_PLAUSIBLE_RATE_HZ:
+        i = int(mean_hz.argmax())
+        raise LrfitError(
+            f"Neuron {data.neuron_ids[i]} of {source} has a mean of {valid[:, i].mean():.3g} counts per {data.dt:g} s "
+            f"bin ({mean_hz[i]:.0f} Hz): the activity looks like rates, not counts per bin; multiply rates in Hz by "
+            "dt (or bin the spikes), or fit target rates/currents.")
+    silent = np.flatnonzero(valid.sum(0) == 0)
+    if silent.size:
+        log.warning("%d neuron(s) of %s have no spike in the fitted trials (e.g. %s); their readout only learns "
+                    "that they are silent.", silent.size, source, data.neuron_ids[silent[0]])

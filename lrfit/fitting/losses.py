@@ -17,15 +17,22 @@ goes.  Each step works on one ``(batch, N)`` block while it is in cache.
 
 On a CPU the cost of launching a kernel on such a block, not arithmetic, bounds an
 epoch of the fitter; numpy's small kernels cost a third of torch's, so the loops run
-on numpy views of the tensors.  On other devices :func:`lowrank_mse` simulates the
+on numpy views of the tensors.  On other devices :func:`lowrank_loss` simulates the
 network with :func:`lrfit.models.rollout.rollout` instead.  Both give the same loss
 and gradients to float rounding.
+
+Two observation models share that simulation: the masked mean squared error of the
+observed units' rates or currents (:func:`masked_mse`), and for spike counts the
+Poisson negative log-likelihood of :class:`CountReadout` (:func:`poisson_nll`), whose
+per-bin terms do not feed back into the dynamics and are computed after the time loop
+on the whole stack of states at once.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -62,6 +69,97 @@ def masked_mse(pred: Tensor, target: Tensor, weight: Tensor | None, dims: tuple[
     return (err * w).sum(dim=dims) / (w.sum(dim=dims) * pred.shape[-1]).clamp_min(1.0)
 
 
+#: Floor of ``softplus`` in the Poisson terms: keeps ``log(rate)`` finite far below a neuron's range.
+RATE_FLOOR = 1e-8
+
+
+class CountReadout(NamedTuple):
+    """Poisson observation of the observed units: expected count per bin ``scale * softplus(gain * s + bias)``.
+
+    ``s`` is each observed unit's current ``x`` or rate ``phi(x)`` (the loss's
+    ``target_kind``).  Every field is ``(n_obs,)``, or ``(K, n_obs)`` for K members.
+
+    Attributes
+    ----------
+    gain, bias : Tensor
+        Learnt per-neuron gain ``a_i`` and offset ``b_i`` of the softplus argument.
+    scale : Tensor
+        Fixed per-neuron unit of the expected count (counts per bin at ``softplus = 1``).
+    """
+
+    gain: Tensor
+    bias: Tensor
+    scale: Tensor
+
+
+def count_terms(s: Tensor, counts: Tensor, gain: Tensor, bias: Tensor, scale: Tensor,
+                grad: bool = False) -> tuple[Tensor, Tensor | None]:
+    """Per-entry Poisson negative log-likelihood (without ``log(y!)``) and its derivative in ``eta``.
+
+    ``eta = gain * s + bias``, ``lambda = scale * softplus(eta)``; the terms are
+    ``lambda - y log(lambda)`` and ``d/d eta = sigmoid(eta) (scale - y / softplus(eta))``.
+
+    Parameters
+    ----------
+    s : Tensor
+        ``(..., n_obs)`` currents or rates of the observed units.
+    counts : Tensor
+        ``(..., n_obs)`` counts ``y`` (non-negative, integers or not).
+    gain, bias, scale : Tensor
+        Broadcastable to ``s``.
+    grad : bool
+        Also return the derivative in ``eta``.
+
+    Returns
+    -------
+    tuple of Tensor
+        The terms, and the derivative (or None).
+    """
+    eta = torch.addcmul(bias, s, gain)
+    soft = torch.nn.functional.softplus(eta).clamp_min_(RATE_FLOOR)
+    rate = soft * scale
+    terms = rate - torch.xlogy(counts, rate)
+    if not grad:
+        return terms, None
+    return terms, torch.sigmoid(eta).mul_(scale - counts / soft)
+
+
+def poisson_nll(s: Tensor, counts: Tensor, weight: Tensor | None, readout: CountReadout,
+                dims: tuple[int, ...] | None = None) -> Tensor:
+    """Masked mean Poisson negative log-likelihood of counts under :class:`CountReadout` (autograd).
+
+    The same normalisation as :func:`masked_mse`: ``sum(weight * terms) / (sum(weight) * n_obs)``,
+    with the terms of :func:`count_terms` (``log(y!)`` left out: it does not depend on the model).
+
+    Parameters
+    ----------
+    s : Tensor
+        ``(..., T, n_obs)`` currents or rates of the observed units.
+    counts : Tensor
+        Counts of the same shape.
+    weight : Tensor or None
+        Mask of *s* without its last axis, or None.
+    readout : CountReadout
+        Gain, offset and scale, broadcastable to *s* along the last axis (members first).
+    dims : tuple of int, optional
+        Axes to average over (all by default).
+
+    Returns
+    -------
+    Tensor
+    """
+    lead = s.dim() - readout.gain.dim()
+    shape = readout.gain.shape[:-1] + (1,) * lead + readout.gain.shape[-1:]
+    gain, bias, scale = (v.reshape(shape) for v in readout)
+    terms, _ = count_terms(s, counts, gain, bias, scale)
+    if weight is None:
+        return terms.mean() if dims is None else terms.mean(dim=dims)
+    w = weight.unsqueeze(-1).to(terms.dtype)
+    if dims is None:
+        return (terms * w).sum() / (w.sum() * s.shape[-1]).clamp_min(1.0)
+    return (terms * w).sum(dim=dims) / (w.sum(dim=dims) * s.shape[-1]).clamp_min(1.0)
+
+
 @functools.lru_cache(maxsize=32)
 def _filters(steps: int, alpha: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """``(L, p)``: ``u~[1..T] = L @ u[0..T-1]`` and ``p[t-1] = (1 - alpha)^t`` for ``t = 1..T``."""
@@ -95,9 +193,12 @@ class _Problem:
     decay: float
     nonlin: str
     currents: bool  # compare x (True) or phi(x) (False) with the target
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (K, n_obs) gain, bias, scale: Poisson counts
+    grad_factor: float = 2.0  # d loss / d pred = grad_factor * errors (2 residuals for squares, 1 for counts)
 
 
-def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind) -> _Problem:
+def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind,
+             readout: CountReadout | None = None) -> _Problem:
     members, batch, steps, _ = target.shape
     units, rank = m.shape[1:]
     n_in, n_start = inputs.shape[3], table.shape[1]
@@ -127,6 +228,8 @@ def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, ta
         decay=1.0 - alpha,
         nonlin=nonlin,
         currents=target_kind == "currents",
+        counts=None if readout is None else tuple(v.detach().numpy() for v in readout),
+        grad_factor=2.0 if readout is None else 1.0,
     )
 
 
@@ -159,12 +262,15 @@ def _sum_squares(residual: np.ndarray) -> np.ndarray:
 
 def _simulate(
     prob: _Problem, rates: np.ndarray | None, states: np.ndarray | None, errors: np.ndarray | None
-) -> np.ndarray:
-    """Run the networks; returns each member's sum of squared residuals ``(K,)``.
+) -> tuple[np.ndarray, tuple[Tensor, Tensor] | None]:
+    """Run the networks; returns each member's loss sum ``(K,)`` and, for counts with *errors*, the
+    gradient sums of the readout's gain and bias ``(K, n_obs)`` each.
 
     ``rates`` ``(T + 1, K, B, N)``, ``states`` ``(T, K, B, N)`` and ``errors``
     ``(T, K, B, n_obs)``, when given, receive ``phi(x[0..T])``, ``x[1..T]`` and the
-    masked residuals (what the backward pass needs).
+    masked residuals, or for counts the masked derivatives of the Poisson terms in the
+    compared quantity (what the backward pass needs).  Counts need the whole stack of
+    the compared quantity (``states`` for currents, ``rates`` otherwise).
     """
     steps, members, batch, _ = prob.z.shape
     units, rank, n_obs, dtype = prob.loadings.shape[2], prob.rank, prob.target.shape[3], prob.z.dtype
@@ -187,6 +293,7 @@ def _simulate(
     kappa_prev = np.empty((members, batch, rank), dtype=dtype)
     matmul, multiply, subtract = np.matmul, np.multiply, np.subtract
 
+    squares = prob.counts is None
     phi(prob.start, out=rs[0])
     total = np.zeros(members)
     for t in range(steps):
@@ -198,11 +305,39 @@ def _simulate(
         x = xs[t]
         matmul(z[t], loadings, out=x)
         phi(x, out=rs[t + 1])
-        residual = subtract(preds[t], targets[t], out=errs[t])
-        if weights is not None:
-            multiply(residual, weights[t], out=residual)
-        total += _sum_squares(residual)
-    return total
+        if squares:
+            residual = subtract(preds[t], targets[t], out=errs[t])
+            if weights is not None:
+                multiply(residual, weights[t], out=residual)
+            total += _sum_squares(residual)
+    if squares:
+        return total, None
+    return _count_loss(prob, states if prob.currents else rates[1:], errors)
+
+
+def _count_loss(prob: _Problem, stack: np.ndarray, errors: np.ndarray | None
+                ) -> tuple[np.ndarray, tuple[Tensor, Tensor] | None]:
+    """Poisson terms of a whole ``(T, K, B, N)`` stack of currents or rates, after the time loop.
+
+    Returns the members' sums ``(K,)`` and, with *errors*, the gradient sums of the gain and
+    bias; *errors* receives ``d terms / d s`` (masked), which the backward pass injects as
+    it injects residuals.
+    """
+    n_obs = prob.target.shape[3]
+    s = torch.from_numpy(stack)[..., :n_obs]
+    gain, bias, scale = (torch.from_numpy(v)[None, :, None, :] for v in prob.counts)
+    terms, d_eta = count_terms(s, torch.from_numpy(prob.target), gain, bias, scale, grad=errors is not None)
+    weight = None if prob.weight is None else torch.from_numpy(np.moveaxis(prob.weight, 2, 0))[..., None]
+    if weight is not None:
+        terms.mul_(weight)
+    total = terms.sum((0, 2, 3), dtype=torch.float64).numpy()
+    if errors is None:
+        return total, None
+    if weight is not None:
+        d_eta.mul_(weight)
+    sums = (torch.mul(d_eta, s).sum((0, 2), dtype=torch.float64), d_eta.sum((0, 2), dtype=torch.float64))
+    torch.mul(d_eta, gain, out=torch.from_numpy(errors))
+    return total, sums
 
 
 class _Workspace:
@@ -243,19 +378,21 @@ class _Lease:
 _WORKSPACE = _Workspace()
 
 
-class _LowRankMSE(torch.autograd.Function):
-    """The losses of :func:`lowrank_mse_members`, with a backward pass through the latents."""
+class _LowRankLoss(torch.autograd.Function):
+    """The losses of :func:`lowrank_loss_members`, with a backward pass through the latents."""
 
     @staticmethod
-    def forward(ctx, m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind):
-        prob = _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind)
+    def forward(ctx, m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind, gain, bias, scale):
+        readout = None if gain is None else CountReadout(gain, bias, scale)
+        prob = _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind, readout)
         steps, members, batch, _ = prob.z.shape
         units, dtype = m.shape[1], prob.z.dtype
         rates = _WORKSPACE.take((steps + 1, members, batch, units), dtype)
         states = _WORKSPACE.take((steps, members, batch, units), dtype) if prob.currents else None
         errors = _WORKSPACE.take(prob.target.shape, dtype)
         denom = _denominators(target, weight)
-        losses = _simulate(prob, rates, states, errors) / denom
+        sums, ctx.readout_grads = _simulate(prob, rates, states, errors)
+        losses = sums / denom
         ctx.prob, ctx.rates, ctx.states, ctx.errors, ctx.denom, ctx.index = prob, rates, states, errors, denom, index
         ctx.lease = _Lease(_WORKSPACE, rates, states, errors, prob.target if prob.target_leased else None)
         ctx.n_start = table.shape[1]
@@ -315,7 +452,8 @@ class _LowRankMSE(torch.autograd.Function):
         _thin_product(grad_kappa, n_c_t, rec)  # r[0] = phi(x[0]) feeds kappa[1]
         times_derivative(rec, 0, g)
 
-        scale = (2.0 * grad_losses.double().numpy() / ctx.denom).astype(dtype)[:, None, None]
+        factor = prob.grad_factor * grad_losses.double().numpy() / ctx.denom
+        scale = factor.astype(dtype)[:, None, None]
         n_in, n_start = width - rank - ctx.n_start, ctx.n_start
         grad_loadings = torch.from_numpy(grad_loadings * scale)
         grad_m = grad_loadings[:, :rank].transpose(1, 2).contiguous()
@@ -327,7 +465,12 @@ class _LowRankMSE(torch.autograd.Function):
             rows = (ctx.index + torch.arange(members)[:, None] * n_start).reshape(-1)
             grad_table.view(members * n_start, units).index_add_(0, rows, torch.from_numpy(g * scale).view(-1, units))
         grad_n = torch.from_numpy(grad_n * (scale * (1.0 - decay) / units))
-        return grad_m, grad_n, grad_w_in, grad_table, None, None, None, None, None, None, None
+        grad_gain = grad_bias = None
+        if ctx.readout_grads is not None:
+            member_factor = torch.from_numpy(factor)[:, None]
+            grad_gain, grad_bias = ((g * member_factor).to(grad_m.dtype) for g in ctx.readout_grads)
+        return (grad_m, grad_n, grad_w_in, grad_table, None, None, None, None, None, None, None,
+                grad_gain, grad_bias, None)
 
 
 def _denominators(target: Tensor, weight: Tensor | None) -> np.ndarray:
@@ -337,7 +480,7 @@ def _denominators(target: Tensor, weight: Tensor | None) -> np.ndarray:
     return np.maximum(weight.double().sum((1, 2)).numpy() * target.shape[3], 1.0)
 
 
-def lowrank_mse_members(
+def lowrank_loss_members(
     m: Tensor,
     n: Tensor,
     w_in: Tensor,
@@ -349,32 +492,46 @@ def lowrank_mse_members(
     alpha: float,
     nonlin: str = "tanh",
     target_kind: str = "rates",
+    readout: CountReadout | None = None,
 ) -> Tensor:
-    """:func:`lowrank_mse` of K networks at once, each on its own trials: ``(K,)`` losses.
+    """:func:`lowrank_loss` of K networks at once, each on its own trials: ``(K,)`` losses.
 
-    Every argument of :func:`lowrank_mse` gains a leading axis of length K (``alpha``,
-    ``nonlin`` and ``target_kind`` are shared).  The members are simulated together,
-    so each step is the same few kernels on a K times larger block.
+    Every argument of :func:`lowrank_loss` gains a leading axis of length K (``alpha``,
+    ``nonlin`` and ``target_kind`` are shared; the fields of *readout* are ``(K, n_obs)``).
+    The members are simulated together, so each step is the same few kernels on a K
+    times larger block.
     """
     alpha = float(alpha)
     if m.device.type != "cpu":
         return torch.stack([
-            lowrank_mse(*(a[k] for a in (m, n, w_in, x0_table, x0_index, inputs, target)),
-                        None if weight is None else weight[k], alpha, nonlin, target_kind)
+            lowrank_loss(*(a[k] for a in (m, n, w_in, x0_table, x0_index, inputs, target)),
+                         None if weight is None else weight[k], alpha, nonlin, target_kind,
+                         None if readout is None else CountReadout(*(v[k] for v in readout)))
             for k in range(m.shape[0])
         ])
     weights = (m, n, w_in, x0_table)
-    if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
-        return _LowRankMSE.apply(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind)
+    learnt = weights if readout is None else (*weights, readout.gain, readout.bias)
+    if torch.is_grad_enabled() and any(w.requires_grad for w in learnt):
+        extra = (None, None, None) if readout is None else tuple(readout)
+        return _LowRankLoss.apply(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind, *extra)
     with torch.no_grad():
-        prob = _problem(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind)
-        losses = _simulate(prob, None, None, None) / _denominators(target, weight)
-        if prob.target_leased:
-            _WORKSPACE.give((prob.target,))
-        return torch.as_tensor(losses, dtype=m.dtype)
+        prob = _problem(*weights, x0_index, inputs, target, weight, alpha, nonlin, target_kind, readout)
+        leased: tuple[np.ndarray | None, ...] = (prob.target if prob.target_leased else None,)
+        rates = states = None
+        if readout is not None:  # the Poisson terms are taken over the whole stack after the time loop
+            steps, members, batch, _ = prob.z.shape
+            block = (members, batch, m.shape[1])
+            if target_kind == "currents":
+                states = _WORKSPACE.take((steps, *block), prob.z.dtype)
+            else:
+                rates = _WORKSPACE.take((steps + 1, *block), prob.z.dtype)
+            leased += (rates, states)
+        sums, _ = _simulate(prob, rates, states, None)
+        _WORKSPACE.give(leased)
+        return torch.as_tensor(sums / _denominators(target, weight), dtype=m.dtype)
 
 
-def lowrank_mse(
+def lowrank_loss(
     m: Tensor,
     n: Tensor,
     w_in: Tensor,
@@ -386,13 +543,15 @@ def lowrank_mse(
     alpha: float,
     nonlin: str = "tanh",
     target_kind: str = "rates",
+    readout: CountReadout | None = None,
 ) -> Tensor:
-    """Masked mean squared error of a noise-free low-rank network's observed units.
+    """Masked loss of a noise-free low-rank network's observed units: squared error, or Poisson for counts.
 
     Equal, to float rounding, to simulating the network with
     :func:`lrfit.models.rollout.rollout` from ``x0_table[x0_index]`` and taking
-    :func:`masked_mse` of its first ``n_obs`` units; on a CPU it runs the
-    latent-coordinate simulation of this module, several times faster.
+    :func:`masked_mse` (or, with a *readout*, :func:`poisson_nll`) of its first
+    ``n_obs`` units; on a CPU it runs the latent-coordinate simulation of this module,
+    several times faster.
 
     Parameters
     ----------
@@ -409,7 +568,8 @@ def lowrank_mse(
     inputs : Tensor
         ``(B, T, C)`` inputs.
     target : Tensor
-        ``(B, T, n_obs)`` activity of the first ``n_obs`` units at steps ``1..T``.
+        ``(B, T, n_obs)`` activity of the first ``n_obs`` units at steps ``1..T`` (counts
+        with a *readout*).
     weight : Tensor or None
         ``(B, T)`` mask (1 where the bin counts, 0 elsewhere), or ``None`` when all count.
     alpha : float
@@ -417,21 +577,34 @@ def lowrank_mse(
     nonlin : str
         Name in :data:`lrfit.models.rollout.NONLINEARITIES`.
     target_kind : {"rates", "currents"}
-        Compare ``phi(x)`` or ``x`` with the target.
+        Compare ``phi(x)`` or ``x`` with the target; with a *readout*, what drives it.
+    readout : CountReadout, optional
+        For spike counts: the Poisson observation ``scale * softplus(gain * s + bias)``,
+        differentiable in its gain and bias.
 
     Returns
     -------
     Tensor
-        ``sum(weight * (pred - target)**2) / (sum(weight) * n_obs)``, differentiable
-        in ``m``, ``n``, ``w_in`` and ``x0_table``.
+        ``sum(weight * terms) / (sum(weight) * n_obs)`` with squared residuals or Poisson
+        terms, differentiable in ``m``, ``n``, ``w_in`` and ``x0_table`` (and the readout).
+
+    Examples
+    --------
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> m, n, w_in = torch.randn(8, 1, generator=gen), torch.randn(8, 1, generator=gen), torch.zeros(8, 0)
+    >>> table, index, inputs = torch.zeros(1, 8), torch.zeros(2, dtype=torch.long), torch.zeros(2, 5, 0)
+    >>> target = torch.zeros(2, 5, 8)
+    >>> float(lowrank_loss(m, n, w_in, table, index, inputs, target, None, 0.2))  # at rest, as the target
+    0.0
     """
     alpha = float(alpha)
     if m.device.type != "cpu":
         drive = (inputs @ (w_in.T * alpha)).transpose(0, 1)
         start = x0_index.to(x0_table.dtype) @ x0_table if x0_index.is_floating_point() else x0_table[x0_index]
         states, rates = rollout(start, drive, "lowrank", alpha, nonlin, m, n, float(m.shape[0]))
-        pred = rates if target_kind == "rates" else states
-        return masked_mse(pred[..., : target.shape[2]], target, weight)
+        pred = (rates if target_kind == "rates" else states)[..., : target.shape[2]]
+        return masked_mse(pred, target, weight) if readout is None else poisson_nll(pred, target, weight, readout)
     one = [a.unsqueeze(0) for a in (m, n, w_in, x0_table, x0_index, inputs, target)]
     weight = None if weight is None else weight.unsqueeze(0)
-    return lowrank_mse_members(*one, weight, alpha, nonlin, target_kind)[0]
+    members = None if readout is None else CountReadout(*(v.unsqueeze(0) for v in readout))
+    return lowrank_loss_members(*one, weight, alpha, nonlin, target_kind, members)[0]

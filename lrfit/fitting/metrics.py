@@ -92,3 +92,48 @@ def r2_per_condition(
         sel = labels == label
         out[str(label)] = r2_score(y_true[sel], y_pred[sel], None if mask is None else mask[sel])
     return out
+
+
+def psth_r2(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray | None,
+            mask: np.ndarray | None = None) -> float | None:
+    """Pooled R^2 of condition-averaged predictions against condition-averaged data (the PSTH R^2).
+
+    Trials are averaged per condition label over their valid bins; the R^2 of
+    :func:`r2_score` is then taken over the condition means (each neuron centred).
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray
+        ``(trials, time, neurons)``, e.g. counts and expected counts.
+    labels : ndarray or None
+        ``(trials,)`` condition label per trial (see :func:`condition_labels`); None: one condition.
+    mask : ndarray of bool, optional
+        ``(trials, time)`` valid bins.
+
+    Returns
+    -------
+    float or None
+        None when no condition has two trials (the averages would be single trials).
+
+    Examples
+    --------
+    >>> y = np.array([[[1.0]], [[3.0]], [[5.0]], [[7.0]]])
+    >>> psth_r2(y, np.array([[[2.0]], [[2.0]], [[6.0]], [[6.0]]]), np.array(["a", "a", "b", "b"]))
+    1.0
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    labels = np.zeros(len(y_true), dtype=object) if labels is None else np.asarray(labels)
+    valid = np.ones(y_true.shape[:2], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    groups = [labels == lab for lab in pd.unique(labels)]
+    if not any(g.sum() >= 2 for g in groups):
+        return None
+
+    def means(y: np.ndarray) -> np.ndarray:
+        out = []
+        for g in groups:
+            w = valid[g][..., None].astype(np.float64)
+            out.append((y[g] * w).sum(0) / np.maximum(w.sum(0), 1.0))
+        return np.stack(out)
+
+    seen = np.stack([valid[g].any(0) for g in groups])
+    return r2_score(means(y_true), means(y_pred), seen)

@@ -1,4 +1,9 @@
-"""Record a network's activity as a ``TrialData`` (the bridge from teachers to the fitter)."""
+"""Record a network's activity as a ``TrialData`` (the bridge from teachers to the fitter).
+
+Rates ``tanh(x)``, currents ``x``, or Poisson spike counts per bin drawn from firing
+rates ``peak_i * (tanh(x_i) + 1) / 2`` in Hz (:func:`rates_to_hz`), with one peak rate per
+neuron: a number, or a ``(low, high)`` range from which each neuron's peak is drawn.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,65 @@ from data_adapters import TrialData
 from ..errors import LrfitError
 from ..models import RNNBase
 
+RECORD = ("rates", "currents", "spikes")
+#: Peak firing rate (Hz, at tanh(x) = 1) of recorded spikes unless told otherwise.
+DEFAULT_MAX_RATE_HZ = 50.0
+
+
+def peak_rates(n_neurons: int, max_rate_hz: float | tuple[float, float] | list[float], seed: int = 0) -> np.ndarray:
+    """Each neuron's peak firing rate in Hz: *max_rate_hz* itself, or drawn uniformly from a ``(low, high)`` range.
+
+    Parameters
+    ----------
+    n_neurons : int
+        Number of neurons.
+    max_rate_hz : float or (float, float)
+        One peak rate, or the range of the uniform draw.
+    seed : int
+        Seed of the draw (the recorded neurons' seed, so that train and test trials agree).
+
+    Returns
+    -------
+    ndarray
+        ``(n_neurons,)`` peak rates in Hz.
+
+    Examples
+    --------
+    >>> peak_rates(3, 50.0).tolist()
+    [50.0, 50.0, 50.0]
+    >>> bool(((peak_rates(100, (20, 50)) >= 20) & (peak_rates(100, (20, 50)) <= 50)).all())
+    True
+    """
+    values = np.atleast_1d(np.asarray(max_rate_hz, dtype=np.float64)) if not isinstance(max_rate_hz, str) else None
+    if values is None or values.size not in (1, 2) or not np.all(np.isfinite(values)) or values.min() <= 0 or (
+            values.size == 2 and values[0] > values[1]):
+        raise LrfitError(f"max_rate_hz must be a positive rate in Hz or a range [low, high] with 0 < low <= high, "
+                         f"got {max_rate_hz!r}.")
+    if values.size == 1:
+        return np.full(int(n_neurons), float(values[0]))
+    return np.random.default_rng([int(seed), 7]).uniform(values[0], values[1], size=int(n_neurons))
+
+
+def rates_to_hz(rates: np.ndarray, max_rate_hz: float | np.ndarray) -> np.ndarray:
+    """Map tanh rates in ``[-1, 1]`` to firing rates ``max_rate_hz * (r + 1) / 2`` in Hz.
+
+    Parameters
+    ----------
+    rates : ndarray
+        Network rates ``tanh(x)``, ``(..., neurons)``.
+    max_rate_hz : float or ndarray
+        Rate at ``r = 1``: one for all neurons, or ``(neurons,)`` (see :func:`peak_rates`).
+
+    Returns
+    -------
+    ndarray
+        Non-negative rates in Hz, same shape.
+    """
+    peak = np.asarray(max_rate_hz, dtype=np.float64)
+    if not np.all(peak > 0):
+        raise LrfitError(f"max_rate_hz must be positive, got {max_rate_hz}.")
+    return np.clip(peak * (np.asarray(rates, dtype=np.float64) + 1.0) / 2.0, 0.0, None)
+
 
 def record_activity(
     model: RNNBase,
@@ -24,6 +88,8 @@ def record_activity(
     noise_std: float | None = None,
     seed: int = 0,
     meta: dict[str, Any] | None = None,
+    max_rate_hz: float | tuple[float, float] = DEFAULT_MAX_RATE_HZ,
+    neuron_seed: int = 0,
 ) -> TrialData:
     """Simulate *model* on *inputs* and return the chosen units' activity.
 
@@ -37,8 +103,9 @@ def record_activity(
         One row per trial.
     input_names : sequence of str, optional
         Channel names.
-    record : {"rates", "currents"}
-        ``phi(x)`` or ``x``.
+    record : {"rates", "currents", "spikes"}
+        ``phi(x)``, ``x``, or Poisson spike counts per bin with rates
+        ``peak_i (phi(x_i) + 1) / 2`` Hz (tanh networks; see :func:`rates_to_hz`).
     neurons : ndarray of int, optional
         Indices of the recorded units (all by default); they become ``neuron_ids``.
     noise_std : float, optional
@@ -47,24 +114,34 @@ def record_activity(
         Seed of that noise.
     meta : dict, optional
         Provenance stored in ``TrialData.meta``.
+    max_rate_hz : float or (float, float)
+        With ``record="spikes"``: each neuron's peak rate, or the range it is drawn from
+        (:func:`peak_rates`, seeded by *neuron_seed*).
+    neuron_seed : int
+        Seed of the peak rates (shared by train and test recordings of the same neurons).
 
     Returns
     -------
     TrialData
         ``activity`` ``(trials, time, len(neurons))`` with ``dt = model.dt``.
     """
-    if record not in ("rates", "currents"):
-        raise LrfitError(f"record must be 'rates' or 'currents', got '{record}'.")
+    if record not in RECORD:
+        raise LrfitError(f"record must be one of {', '.join(RECORD)}, got '{record}'.")
     units = np.arange(model.n_units) if neurons is None else np.asarray(neurons, dtype=np.int64)
     if units.size == 0 or units.min() < 0 or units.max() >= model.n_units:
         raise LrfitError(f"recorded neuron indices must lie in [0, {model.n_units}); got {units.min() if units.size else 'none'}..{units.max() if units.size else ''}.")
     gen = torch.Generator(device=model.device).manual_seed(int(seed))
     with torch.no_grad():
         traj = model(torch.as_tensor(np.asarray(inputs), dtype=torch.float32), noise_std=noise_std, generator=gen)
-        values = traj.rates if record == "rates" else traj.currents
+        values = traj.currents if record == "currents" else traj.rates
         activity = values[..., torch.as_tensor(units, device=values.device)].cpu().numpy()
-    steps = activity.shape[1]
     info = {"source": f"simulated {type(model).__name__}", "record": record, "units": "a.u."}
+    if record == "spikes":
+        peaks = peak_rates(len(units), max_rate_hz, neuron_seed)
+        hz = rates_to_hz(activity, peaks)
+        activity = np.random.default_rng([int(seed), 11]).poisson(hz * model.dt).astype(np.float32)
+        info.update(units="counts per bin", max_rate_hz=max_rate_hz if np.ndim(max_rate_hz) == 0 else list(max_rate_hz))
+    steps = activity.shape[1]
     info.update(meta or {})
     return TrialData(
         activity=activity,
@@ -117,6 +194,7 @@ def simulate_teacher(
     neurons: int | float | None = None,
     neuron_seed: int = 0,
     task_params: dict[str, Any] | None = None,
+    max_rate_hz: float | tuple[float, float] = DEFAULT_MAX_RATE_HZ,
 ) -> TrialData:
     """Generate task trials and record a saved teacher's activity on them.
 
@@ -128,8 +206,8 @@ def simulate_teacher(
         Number of trials.
     seed : int
         Seed of the trials and of the network noise.
-    record : {"rates", "currents"}
-        What is recorded.
+    record : {"rates", "currents", "spikes"}
+        What is recorded (see :func:`record_activity`).
     noise_std : float, optional
         Private noise of the simulation (the teacher's own by default).
     neurons : int or float, optional
@@ -139,6 +217,8 @@ def simulate_teacher(
         record the same neurons).
     task_params : dict, optional
         Task parameters overriding the saved ones (e.g. coherences).
+    max_rate_hz : float or (float, float)
+        Peak rate(s) of recorded spikes (see :func:`peak_rates`).
 
     Returns
     -------
@@ -159,4 +239,4 @@ def simulate_teacher(
     units = choose_neurons(model.n_units, neurons, neuron_seed)
     meta = {"teacher": str(Path(teacher_dir).resolve()), "task": task.to_dict(), "trial_seed": int(seed)}
     return record_activity(model, trials.inputs, trials.conditions, trials.input_names, record, units,
-                           noise_std, seed, meta)
+                           noise_std, seed, meta, max_rate_hz=max_rate_hz, neuron_seed=neuron_seed)
