@@ -134,8 +134,11 @@ def below_baseline_text(metrics: dict[str, Any]) -> str | None:
     if metrics.get("beats_baselines", True):
         return None
     best = metrics.get("best_baseline") or {}
-    return (f"Warning: the fit's held-out R² ({metrics['r2_test']:.3f}) does not beat the trivial baseline "
-            f"'{best.get('name')}' (R² {best.get('r2', float('nan')):.3f}) on the same test data. The network has "
+    label = "bits per spike" if metrics.get("target") == "counts" else "R²"
+    score = metrics.get("bits_per_spike_test") if metrics.get("target") == "counts" else metrics.get("r2_test")
+    value = best.get("value", best.get("r2", float("nan")))
+    return (f"Warning: the fit's held-out {label} ({score:.3f}) does not beat the trivial baseline "
+            f"'{best.get('name')}' ({label} {value:.3f}) on the same test data. The network has "
             "learnt nothing that baseline does not already predict: the latents, populations, fixed points and "
             "inactivation predictions below describe a model that does not explain the recording.")
 
@@ -180,6 +183,8 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         text += (f". {len((ctx.run.read(SPLIT_FILE) or {}).get('heldout_neuron_ids', []))} recorded neurons were "
                  f"withheld from the fit (R² {m.get('heldout_r2', float('nan')):.3f}): {m['heldout_prediction']}")
     page.p(text + ".")
+    if m.get("target") == "counts":
+        _count_scores(page, m)
     scores = m.get("baselines_mean") or (m.get("baselines") or {}).get("scores", {})
     rows = [("this fit (held-out)", m["r2_test"]), ("this fit (training)", m.get("r2_train"))]
     rows += [(f"baseline: {name}", value) for name, value in scores.items()]
@@ -188,6 +193,9 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
     if m.get("noise_ceiling") is not None:
         rows.append(("noise ceiling (split halves, Spearman-Brown)", m["noise_ceiling"]))
     table = pd.DataFrame([(a, "—" if b is None else f"{b:.3f}") for a, b in rows], columns=["pooled R²", "value"])
+    if m.get("target") == "counts":
+        page.p("R² of the expected counts against the single-trial counts (Poisson noise keeps it low; the bits per "
+               "spike above are the fit's score):", "muted")
     page.table(table)
     if m.get("folds"):
         page.p("R² per fold: " + ", ".join(f"{v:.3f}" for v in m.get("r2_test_folds", [])) +
@@ -206,6 +214,30 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
             "line up with the response it drives."))
 
 
+def _count_scores(page: _Page, m: dict[str, Any]) -> None:
+    """The held-out bits per spike of a counts fit beside the count baselines (and co-smoothing)."""
+    base = m.get("count_baselines") or {}
+    means = m.get("count_baselines_mean") or base.get("bits_per_spike", {})
+    rows = [("this fit (held-out)", m.get("bits_per_spike_test"), m.get("psth_r2_test")),
+            ("this fit (training)", m.get("bits_per_spike_train"), m.get("psth_r2_train"))]
+    names = {"mean": "baseline: each neuron's training mean rate",
+             "psth": f"baseline: smoothed training PSTH (Gaussian sd {1000 * base.get('sd_s', 0.0):.0f} ms, chosen on "
+                     "the training trials)"}
+    rows += [(names.get(n, f"baseline: {n}"), v, base.get("psth_r2") if n == "psth" else None) for n, v in means.items()]
+    if m.get("co_bps") is not None:
+        rows += [("co-smoothing: held-out neurons from the latents (Poisson GLM)", m["co_bps"], None),
+                 ("co-smoothing reference: GLM on the held-in neurons' top PCs", m.get("co_bps_pca"), None)]
+    fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
+    page.p("Spike counts are scored by the Poisson log-likelihood of the held-out counts, in bits per spike over each "
+           "neuron's mean rate on the scored trials (the Neural Latents Benchmark's measure; 0 = no better than the "
+           "mean rate), and by the R² of condition-averaged expected rates against the recorded PSTHs:")
+    page.table(pd.DataFrame([(a, fmt(b), fmt(c)) for a, b, c in rows],
+                            columns=["spike counts", "bits per spike", "PSTH R²"]))
+    if m.get("folds"):
+        page.p("Bits per spike per fold: " + ", ".join(f"{v:.3f}" for v in m.get("bits_per_spike_test_folds", [])),
+               "muted")
+
+
 def _summary(page: _Page, ctx: RunContext) -> None:
     run, model = ctx.run, ctx.model
     rows = [
@@ -218,10 +250,12 @@ def _summary(page: _Page, ctx: RunContext) -> None:
         ("inputs", ", ".join(ctx.input_names) or "none"),
     ]
     m = run.metrics or {}
-    for key, label in (("r2_test", "R² on held-out trials (pooled)"), ("r2_test_per_neuron_mean", "mean per-neuron held-out R²"),
+    for key, label in (("bits_per_spike_test", "bits per spike on held-out trials"),
+                       ("psth_r2_test", "PSTH R² on held-out trials"), ("co_bps", "co-smoothing bits per spike"),
+                       ("r2_test", "R² on held-out trials (pooled)"), ("r2_test_per_neuron_mean", "mean per-neuron held-out R²"),
                        ("heldout_r2", "R² of held-out neurons"), ("accuracy", "task accuracy"), ("epochs", "epochs")):
         if isinstance(m.get(key), (int, float)):
-            rows.append((label, f"{m[key]:.3f}" if "r2" in key or key == "accuracy" else f"{m[key]:g}"))
+            rows.append((label, f"{m[key]:g}" if key == "epochs" else f"{m[key]:.3f}"))
     page.table(pd.DataFrame(rows, columns=["", "value"]))
 
 
@@ -230,25 +264,33 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
 
     figs: list[tuple[str, str]] = []
     sel = ctx.run.rank_selection
+    counts = (ctx.run.metrics or {}).get("target") == "counts"
     if sel and sel.get("ranks"):
-        figs += _figure(lambda: plot_rank_curve(sel["ranks"], sel["r2_test"], sel.get("r2_train"), sel.get("chosen_rank")),
-                        "Pooled R² of the activity against the rank of the fitted network; the dotted line marks the rank chosen.")
+        by = sel.get("chosen_by", "r2_test")
+        what = "Held-out bits per spike" if by != "r2_test" else "Pooled R² of the activity"
+        figs += _figure(lambda: plot_rank_curve(sel["ranks"], sel[by], sel.get(by.replace("_test", "_train")),
+                                                sel.get("chosen_rank"),
+                                                ylabel="bits per spike" if by != "r2_test" else "$R^2$ of the activity (pooled)"),
+                        f"{what} against the rank of the fitted network; the dotted line marks the rank chosen.")
     if ctx.run.history is not None and len(ctx.run.history):
         figs += _figure(lambda: plot_history(ctx.run.history), "Training curves per epoch.")
     examples: list[tuple[str, str]] = []
-    r2 = (ctx.run.metrics or {}).get("r2_test_per_neuron")
+    r2 = (ctx.run.metrics or {}).get("bits_per_spike_test_per_neuron" if counts else "r2_test_per_neuron")
     if r2:
-        figs += _figure(lambda: plot_r2_histogram(r2, title=f"Held-out R² per neuron ({len(r2)} neurons)"),
-                        "How well each neuron's activity on held-out trials is reproduced by the fitted network.")
-    if ctx.fit is not None:
+        what = "bits per spike" if counts else "R²"
+        figs += _figure(lambda: plot_r2_histogram(r2, title=f"Held-out {what} per neuron ({len(r2)} neurons)",
+                                                  metric="bits_per_spike" if counts else "r2"),
+                        f"How well each neuron's activity on held-out trials is reproduced by the fitted network ({what}).")
+    if ctx.fit is not None and counts:
+        examples = _psth_examples(page, ctx, r2)
+    elif ctx.fit is not None:
         try:
             act = run_activity(ctx, split="test")
         except LrfitError as exc:
             page.p(f"Example neurons not shown: {exc}", "note")
         else:
             vals = np.asarray(r2, float) if r2 and len(r2) == act.recorded.shape[-1] else None
-            order = np.argsort(vals) if vals is not None else np.arange(act.recorded.shape[-1])
-            pick = np.asarray(list(dict.fromkeys(order[np.linspace(0, len(order) - 1, min(6, len(order))).astype(int)][::-1].tolist())))
+            pick = _example_order(r2, act.recorded.shape[-1])
             unit = "rate, a.u." if act.unit == "rates" else "current, a.u."
             examples = _figure(
                 lambda: plot_example_neurons(act.time, act.recorded[..., pick], act.fitted[..., pick],
@@ -262,6 +304,50 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
         page.h2("Fit quality")
         page.figures(figs)
         page.figures(examples, wide=True)
+
+
+def _example_order(scores: Any, n: int) -> np.ndarray:
+    """Up to six neurons from the best to the worst by *scores* (evenly spaced ranks), or the first ones."""
+    vals = np.asarray(scores, float) if scores and len(scores) == n else None
+    order = np.argsort(vals) if vals is not None else np.arange(n)
+    return np.asarray(list(dict.fromkeys(order[np.linspace(0, len(order) - 1, min(6, len(order))).astype(int)][::-1].tolist())))
+
+
+def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str, str]]:
+    """Example neurons of a counts fit: condition-averaged expected rates (Hz) against the recorded PSTHs."""
+    from .fitting.counts import smooth_counts
+    from .fitting.metrics import condition_labels
+    from .plotting import plot_example_neurons
+
+    try:
+        act = run_activity(ctx, split="test")
+    except LrfitError as exc:
+        page.p(f"Example neurons not shown: {exc}", "note")
+        return []
+    cond = act.conditions.drop(columns=["split"], errors="ignore")
+    labels = condition_labels(cond) if cond.shape[1] else np.zeros(len(cond), dtype=object)
+    groups = [np.flatnonzero(labels == lab) for lab in pd.unique(labels)][:4]
+    sd_s = float(((ctx.run.metrics or {}).get("count_baselines") or {}).get("sd_s", 0.0))
+    dt = float(np.median(np.diff(act.time))) if act.time.size > 1 else 1.0
+
+    def average(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        w = act.mask[g][..., None].astype(float)
+        return (x[g] * w).sum(0) / np.maximum(w.sum(0), 1.0)
+
+    recorded = np.stack([average(act.recorded, g) for g in groups])
+    recorded = smooth_counts(recorded, np.ones(recorded.shape[:2], bool), sd_s / dt)
+    fitted = np.stack([average(act.fitted, g) for g in groups])
+    pick = _example_order(scores, recorded.shape[-1])
+    n_trials = ", ".join(str(len(g)) for g in groups)
+    return _figure(
+        lambda: plot_example_neurons(act.time, recorded[..., pick], fitted[..., pick],
+                                     [ctx.neuron_ids[i] for i in pick],
+                                     None, conditions=cond.iloc[[g[0] for g in groups]].reset_index(drop=True),
+                                     unit="Hz"),
+        f"Example neurons from the best to the worst fitted (by held-out bits per spike): the recorded PSTH (solid; "
+        f"spike counts per second averaged over the held-out trials of each condition ({n_trials} trials), smoothed "
+        f"with the PSTH baseline's {1000 * sd_s:.0f} ms Gaussian) and the fitted expected rate (dashed, Hz), for the "
+        "first four conditions.")
 
 
 def _latents(page: _Page, ctx: RunContext) -> None:
@@ -330,7 +416,7 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
     labels = table["population"].to_numpy() if "population" in table else None
     folded = pops.get("signs") is not None and len(pops["signs"]) == len(table)
     if folded:  # the mixture saw sign-folded loadings: unfolded, each population would also show its mirror image
-        numeric = table.columns.drop("population", errors="ignore")
+        numeric = table.columns.drop(["population", "readout_gain", "readout_offset"], errors="ignore")
         table[numeric] = table[numeric].mul(np.asarray(pops["signs"], float), axis=0)
     r = int(ctx.model.rank)
     pairs = [(f"m_{k + 1}", f"n_{k + 1}") for k in range(min(r, 2))]
@@ -358,6 +444,15 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
                             + ("; sign-folded as the mixture saw them (each neuron's loadings times the sign of its m_1, "
                                "which leaves a tanh network unchanged)." if folded else "."))
     page.figures(figs)
+    if pops.get("readout_by_population"):
+        page.p("The Poisson readout of each population's recorded neurons, expected count scale_i softplus(a_i s_i + b_i) "
+               "(mean ± s.d. over the population; the sign of a gain is a convention, its size is shown). The readout "
+               "sets how a unit's activity maps to spikes, not the dynamics, so the mixture is fitted on the "
+               "connectivity alone:")
+        page.table(pd.DataFrame([(pop, d["n_recorded"], f"{d['abs_gain_mean']:.2f} ± {d['abs_gain_std']:.2f}",
+                                  f"{d['offset_mean']:.2f} ± {d['offset_std']:.2f}")
+                                 for pop, d in pops["readout_by_population"].items()],
+                                columns=["population", "recorded neurons", "gain |a|", "offset b"]))
     ov = ctx.run.read_analysis(OVERLAPS_FILE)
     if ov:
         rows = [[f"n_{k + 1}"] + list(np.asarray(ov["overlaps"])[k]) + list(np.asarray(ov["input_overlaps"])[k]) for k in range(r)]
@@ -460,7 +555,7 @@ def _activity_inactivation(page: _Page, ctx: RunContext, rec: dict[str, Any]) ->
     _whole_network_note(page, ctx, rec)
     decoded = rec.get("decode") or []
     text = ("Predicted change when each group's rates are clamped to zero, on the fit's training trials: RMS change "
-            "of the observed units' activity and of the latents")
+            f"of the observed units' activity ({rec.get('activity_unit', 'network rate phi(x)')}) and of the latents")
     if decoded:
         text += (f", and the score of a linear decoder of {', '.join(decoded)} fitted on the intact network's "
                  "activity (accuracy for categories, R² for numbers) applied to the silenced network's")

@@ -153,6 +153,15 @@ def _dt_fast(tmp: Path) -> tuple[list[str], str]:
     return ["fit", str(tmp / "dt.yaml"), "--out", str(tmp / "run"), "--no-progress"], "dt"
 
 
+def _nan_counts(tmp: Path) -> tuple[list[str], str]:
+    counts = np.random.default_rng(0).poisson(1.0, (4, 6, 3)).astype(np.float32)
+    counts[1, 2, 0] = np.nan
+    np.savez(tmp / "nan_counts.npz", counts=counts)
+    (tmp / "nan.yaml").write_text(yaml.safe_dump({"data": {"path": str(tmp / "nan_counts.npz"), "activity_key": "counts",
+                                                          "dt": 0.02}, "model": {"target": "counts"}}))
+    return ["fit", str(tmp / "nan.yaml"), "--out", str(tmp / "run"), "--no-progress"], "NaN"
+
+
 CASES: list[Case] = [
     ("rank 1.7", _fit("model.rank=1.7", fragment="model.rank must be a positive integer")),
     ("rank two", _fit("model.rank=two", fragment="model.rank must be a positive integer")),
@@ -194,6 +203,11 @@ CASES: list[Case] = [
     ("batch_size two", _fit("optim.batch_size=two", fragment="optim.batch_size")),
     ("unknown target", _fit("model.target=spikes", fragment="spikes")),
     ("hidden_units -1", _fit("model.hidden_units=-1", fragment="hidden_units")),
+    ("negative counts", _fit("model.target=counts", fragment="negative values")),
+    ("counts with a normalisation", _fit("model.target=counts", "preprocess.normalise=zscore",
+                                         fragment="preprocess.normalise would change them")),
+    ("counts_from unknown", _fit("model.target=counts", "model.counts_from=spikes", fragment="counts_from")),
+    ("NaN counts", _nan_counts),
 ]
 
 

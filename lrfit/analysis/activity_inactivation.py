@@ -21,7 +21,7 @@ Pure functions: arrays and groups in, a result dataclass out (no file I/O).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,7 @@ def predict_activity_inactivation(
     conditions: pd.DataFrame | None = None,
     decode: Sequence[str] = (),
     max_classes: int = 12,
+    observe: Callable[[Any], Any] | None = None,
 ) -> ActivityInactivation:
     """Silence each group and measure the change of activity, latents and decodable information.
 
@@ -132,6 +133,10 @@ def predict_activity_inactivation(
         Condition columns to decode.
     max_classes : int
         A numeric variable with at most this many values is decoded as categories.
+    observe : callable, optional
+        Maps a simulation (:class:`lrfit.models.Trajectory`) to the observed units'
+        activity ``(K, T, n_observed)`` (default: their rates ``phi(x)``); e.g. a counts
+        fit's expected rates (``LowRankFit.observe``), so that changes are in Hz.
 
     Returns
     -------
@@ -166,7 +171,7 @@ def predict_activity_inactivation(
 
     def simulate(net: Any) -> tuple[np.ndarray, np.ndarray | None]:
         traj = run_network(net, inputs, noise_std=0.0, x0=x0)
-        rates = to_numpy(traj.rates)[..., :n_obs].astype(np.float64)
+        rates = to_numpy(traj.rates if observe is None else observe(traj))[..., :n_obs].astype(np.float64)
         return rates, None if qm is None else to_numpy(traj.currents) @ qm
 
     rates0, lat0 = simulate(model)

@@ -397,10 +397,24 @@ class LowRankFit(BaseEstimator):
     def _simulate(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
         """Batch-first ``(B, T, n_obs)`` activity of the observed units for trials *idx* (expected counts for counts)."""
         x0 = self._start_state(tensors.condition_index[idx])
-        traj = model(tensors.inputs.index_select(0, idx), x0=x0, noise_std=0.0)
-        out = traj.rates if self._compared == "rates" else traj.currents
-        n_obs = tensors.activity.shape[-1]
-        out = out if out.shape[-1] == n_obs else out[..., :n_obs]
+        return self.observe(model(tensors.inputs.index_select(0, idx), x0=x0, noise_std=0.0))
+
+    def observe(self, trajectory: Any) -> torch.Tensor:
+        """What the fit compares with the recording, from a simulation of its network.
+
+        Parameters
+        ----------
+        trajectory : lrfit.models.Trajectory
+            A simulation of the fitted network (e.g. :meth:`simulate`).
+
+        Returns
+        -------
+        Tensor
+            ``(trials, time, n_observed)``: the observed units' rates or currents, or for a
+            counts fit their expected counts per bin.
+        """
+        out = trajectory.rates if self._compared == "rates" else trajectory.currents
+        out = out[..., : len(self.neuron_ids_)]
         if self.target == "counts":
             gain, bias, scale = self.readout_
             out = torch.nn.functional.softplus(torch.addcmul(bias, out, gain)) * scale
@@ -1013,6 +1027,11 @@ def _check_counts(data: Any) -> None:
     valid = np.asarray(data.activity)[np.asarray(data.mask, dtype=bool)]
     if valid.size == 0:
         raise LrfitError(f"The activity of {source} has no valid bin to fit; check the mask and the time window.")
+    if isinstance(data.meta, dict) and str(data.meta.get("units", "")).lower() in ("hz", "spikes/s", "1/s"):
+        raise LrfitError(
+            f"The activity of {source} is in {data.meta['units']} (rates), but target='counts' (config key "
+            "model.target) fits spike counts per bin; load the counts (e.g. rate: false in the data: section of an NWB "
+            "file), or fit target rates/currents.")
     low = float(valid.min())
     if low < 0:
         k, t, i = np.argwhere((np.asarray(data.activity) < 0) & np.asarray(data.mask, dtype=bool)[..., None])[0]

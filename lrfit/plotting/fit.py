@@ -15,19 +15,23 @@ from ._base import axes_or_new, group_labels, new_figure
 __all__ = ["plot_example_neurons", "plot_history", "plot_inputs_over_response", "plot_r2_histogram", "plot_rank_curve"]
 
 
-def plot_rank_curve(ranks: Sequence[int], r2_test: Sequence[float], r2_train: Sequence[float] | None = None, chosen: int | None = None, ax: Axes | None = None) -> Figure:
-    """Held-out (and training) R^2 against rank, with the chosen rank marked.
+def plot_rank_curve(ranks: Sequence[int], r2_test: Sequence[float], r2_train: Sequence[float] | None = None,
+                    chosen: int | None = None, ax: Axes | None = None,
+                    ylabel: str = "$R^2$ of the activity (pooled)") -> Figure:
+    """Held-out (and training) R^2 (or another score) against rank, with the chosen rank marked.
 
     Parameters
     ----------
     ranks : sequence of int
         Ranks fitted.
     r2_test, r2_train : sequence of float
-        Pooled R^2 per rank (``rank_selection.json``).
+        Pooled R^2 per rank (``rank_selection.json``), or the score the rank was chosen by.
     chosen : int, optional
         Rank chosen.
     ax : Axes, optional
         Where to draw.
+    ylabel : str
+        What the scores are.
 
     Returns
     -------
@@ -41,7 +45,7 @@ def plot_rank_curve(ranks: Sequence[int], r2_test: Sequence[float], r2_train: Se
         ax.axvline(chosen, color="C3", ls=":", label=f"chosen rank {chosen}")
     ax.set_xticks(list(ranks))
     ax.set_xlabel("rank R")
-    ax.set_ylabel("$R^2$ of the activity (pooled)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     ax.set_title("Rank selection")
     return fig
@@ -55,6 +59,8 @@ _CURVE_NAMES = {
     "train_r2": "$R^2$, training trials",
     "val_r2": "$R^2$, validation trials",
     "test_r2": "$R^2$, test trials",
+    "train_bits_per_spike": "bits/spike, training trials",
+    "val_bits_per_spike": "bits/spike, validation trials",
     "accuracy": "task accuracy",
     "val_accuracy": "task accuracy, validation trials",
 }
@@ -85,15 +91,18 @@ def plot_history(history: pd.DataFrame, ax: Axes | None = None, title: str | Non
     if loss_cols and np.nanmin(pd.to_numeric(history[loss_cols].stack(), errors="coerce")) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (mean squared error)")
-    acc_cols = [c for c in history.columns if "acc" in c.lower() or "r2" in c.lower()]
+    counts = any("bits_per_spike" in c for c in history.columns)
+    ax.set_ylabel("loss (Poisson neg. log-likelihood)" if counts else "loss (mean squared error)")
+    if counts and ax.get_yscale() == "log":  # Poisson terms without log(y!) need not be positive
+        ax.set_yscale("linear")
+    acc_cols = [c for c in history.columns if "acc" in c.lower() or "r2" in c.lower() or "bits_per_spike" in c]
     handles, labels = ax.get_legend_handles_labels()
     if acc_cols:
         ax2 = ax.twinx()
         for i, c in enumerate(acc_cols):
             ax2.plot(x, pd.to_numeric(history[c], errors="coerce"), color=f"C{len(loss_cols) + i}", ls="--",
                      label=_CURVE_NAMES.get(c, c.replace("_", " ")))
-        kinds = {"$R^2$" if "r2" in c.lower() else "accuracy" for c in acc_cols}
+        kinds = {"$R^2$" if "r2" in c.lower() else "bits/spike" if "bits" in c else "accuracy" for c in acc_cols}
         ax2.set_ylabel(" / ".join(sorted(kinds)))
         values = pd.to_numeric(history[acc_cols].stack(), errors="coerce").to_numpy(float).reshape(len(history), -1)
         late = values[len(values) // 10 :]  # the first epochs would squash the rest of the curve
@@ -109,7 +118,8 @@ def plot_history(history: pd.DataFrame, ax: Axes | None = None, title: str | Non
     return fig
 
 
-def plot_r2_histogram(r2: Sequence[float], ax: Axes | None = None, title: str | None = None) -> Figure:
+def plot_r2_histogram(r2: Sequence[float], ax: Axes | None = None, title: str | None = None,
+                      metric: str = "r2") -> Figure:
     """Histogram of per-neuron R^2 on an axis from ``max(-1, min R^2)`` (at most 0.9) to 1; values below -1 are piled at -1.
 
     Parameters
@@ -120,6 +130,8 @@ def plot_r2_histogram(r2: Sequence[float], ax: Axes | None = None, title: str | 
         Where to draw.
     title : str, optional
         Axes title.
+    metric : {"r2", "bits_per_spike"}
+        What the values are; bits per spike are drawn over their own range.
 
     Returns
     -------
@@ -128,6 +140,16 @@ def plot_r2_histogram(r2: Sequence[float], ax: Axes | None = None, title: str | 
     fig, ax = axes_or_new(ax, (4.2, 3.2))
     vals = np.asarray(r2, float)
     vals = vals[np.isfinite(vals)]
+    if metric == "bits_per_spike":
+        ax.hist(vals, bins=40, color="C0", edgecolor="white")
+        if vals.size:
+            ax.axvline(float(np.median(vals)), color="C3", ls="--", label=f"median {float(np.median(vals)):.3f}")
+            ax.axvline(0.0, color="0.4", lw=0.8)
+            ax.legend(fontsize=8, loc="upper left")
+        ax.set_xlabel("bits per spike per neuron (0: the neuron's mean rate)")
+        ax.set_ylabel("number of neurons")
+        ax.set_title(title or f"Per-neuron fit quality ({vals.size} neurons)")
+        return fig
     # Zoom on the values present: with every neuron above 0.9 a [-1, 1] axis shows one bar.
     lo = -1.0 if not vals.size else float(max(-1.0, np.floor(np.min(vals) * 20.0) / 20.0))
     lo = min(lo, 0.9)
@@ -202,7 +224,9 @@ def plot_example_neurons(
             handles = [Line2D([], [], color="0.3", lw=1.4, label="recorded"),
                        Line2D([], [], color="0.3", lw=1.4, ls="--", label="fitted")]
             handles += [Line2D([], [], color=f"C{i}", lw=1.4, label=str(names[i])) for i in range(k)]
-            ax.legend(handles=handles, fontsize=6, title="colour: trial", title_fontsize=6)
+            # outside the panels: condition names are long enough to hide a panel's curves
+            fig.legend(handles=handles, fontsize=6, title="colour: trial", title_fontsize=6, loc="upper left",
+                       bbox_to_anchor=(1.0, 0.93))
     fig.suptitle("Example neurons: recorded (solid) vs fitted (dashed)")
     return fig
 

@@ -4,7 +4,9 @@ Reported (``compare_student_teacher``):
 
 * **activity R^2** of the student on fresh task trials (new seed), for the recorded
   neurons, and the R^2 of the teacher's own truncated SVD at the student's rank
-  (full-rank teachers only; the baseline the fit has to beat);
+  (full-rank teachers only; the baseline the fit has to beat); for a student fitted to
+  spike counts, the R^2 of its expected counts against the teacher's true expected
+  counts (its rates mapped to Hz with the peak rates of the recorded spikes);
 * **task accuracy through the teacher's readout**: the student's rates of the
   recorded neurons go through the teacher's readout weights restricted to those
   neurons, ``z(t) = sum_{i in S} w_i r_i(t) / |S|`` (equal to the teacher's own
@@ -32,7 +34,7 @@ from ..fitting.metrics import r2_score
 from ..models import FullRankRNN, LowRankRNN
 from ..rundir import COMPARE_FILE
 from ..rundir import write_json as dump_json
-from .record import record_activity
+from .record import record_activity, teacher_expected_counts
 from .train import load_teacher
 
 
@@ -86,7 +88,7 @@ def compare_student_teacher(
             f"The student in '{student_dir}' was fitted to neurons {ids[:5].tolist()}... which are not unit indices "
             f"of the {teacher.n_units}-unit teacher in '{teacher_dir}'; compare a student fitted to that teacher's data."
         )
-    record = fit.target
+    record = "rates" if fit.target == "counts" else fit.target
     if fit.input_names_ and list(fit.input_names_) != list(task.input_names):
         raise LrfitError(
             f"The student was driven by inputs {list(fit.input_names_)} but the teacher's task has "
@@ -95,6 +97,9 @@ def compare_student_teacher(
     trials = task.generate(int(n_trials), seed=int(seed))
     data = record_activity(teacher, trials.inputs, trials.conditions, trials.input_names, record, ids,
                            noise_std=0.0, seed=seed)
+    teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
+    if fit.target == "counts":  # the spikes' true expected counts
+        data = data.replace(activity=teacher_expected_counts(_run_data_section(student_dir), data, teacher.n_units))
     pred = fit.predict(data)
     truth, mask = np.asarray(data.activity), np.asarray(data.mask)
     result: dict[str, Any] = {
@@ -108,9 +113,8 @@ def compare_student_teacher(
         "r2_activity": r2_score(truth, np.asarray(pred.activity), mask),
     }
     w_out = _numpy(teacher.w_out)[ids]
-    student_rates = np.asarray(pred.activity) if record == "rates" else np.tanh(np.asarray(pred.activity))
+    student_rates = fit.simulate(data).rates[..., : ids.size].cpu().numpy()
     result["accuracy_student"] = _readout_accuracy(student_rates, w_out, task, trials)
-    teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
     result["accuracy_teacher"] = _readout_accuracy(teacher_rates, w_out, task, trials)
     if isinstance(teacher, LowRankRNN):
         result.update(connectivity_recovery(fit.model_, teacher, ids))
@@ -119,6 +123,17 @@ def compare_student_teacher(
     if write:
         dump_json(result, Path(student_dir) / COMPARE_FILE)
     return result
+
+
+def _run_data_section(student_dir: str | Path) -> dict[str, Any]:
+    """The ``data`` section of a student run's config (how its spikes were recorded), or one sentence."""
+    from ..rundir import RunDir
+
+    config = RunDir.open(student_dir).config
+    if not config or "teacher" not in (config.get("data") or {}):
+        raise LrfitError(f"'{student_dir}' is a counts fit without the config.yaml of 'lrfit fit' on teacher spikes, so "
+                         "the peak rates behind its spikes are unknown; compare a run written by 'lrfit fit'.")
+    return dict(config["data"])
 
 
 def _truncated_baseline(teacher: FullRankRNN, rank: int, trials: Any, ids: np.ndarray, record: str,

@@ -19,13 +19,17 @@ the axes unique up to sign; see :class:`lrfit.workflows.context.RunContext`):
     seed-stable candidates); mixtures are fitted on sign-folded loadings for tanh
     networks (``fold_signs``, ``signs``); ``n_bic``, ``candidates``, ``bic``, ``ari``, ``labels`` (one per unit, in unit order),
     ``neuron_ids`` and ``labels_by_neuron`` ({id: label}), ``weights``, ``means``,
-    ``covariances``, ``features``; see :func:`lrfit.analysis.fit_populations`.
+    ``covariances``, ``features``; see :func:`lrfit.analysis.fit_populations`.  For a
+    counts fit also ``readout_by_population``: per population the mean and s.d. of the
+    recorded units' Poisson readout gain size ``|a_i|`` and offset ``b_i`` (the mixture
+    itself is fitted on the connectivity, which alone sets the dynamics).
 ``overlaps.json``
     ``overlaps`` ``sigma_{n_k m_l}`` (rows ``n_k``, columns ``m_l``), ``input_overlaps``
     (rows ``n_k``, columns ``input_names``), ``readout_overlaps``, ``mm``, ``nn``,
     ``eigenvalues``; see :func:`lrfit.analysis.connectivity_stats`.
 ``loadings.csv``
-    One row per unit: ``neuron`` id, ``m_*, n_*, w_in_*, w_out_*`` and ``population``.
+    One row per unit: ``neuron`` id, ``m_*, n_*, w_in_*, w_out_*`` and ``population``
+    (counts fits: ``readout_gain``, ``readout_offset``; NaN for hidden units).
 ``latents.npz`` (:data:`LATENT_KEYS`) and ``latents.json`` (variance fractions, shapes)
     Latent trajectories of the activity (:func:`lrfit.analysis.latent_trajectories`);
     skipped, with a logged reason, for a fit saved without ``config.yaml`` (its data
@@ -342,6 +346,47 @@ def resample_json(
     return result
 
 
+def readout_columns(fit: Any, n_units: int) -> dict[str, np.ndarray]:
+    """A counts fit's per-unit Poisson readout: ``readout_gain``, ``readout_offset`` (NaN for hidden units).
+
+    Parameters
+    ----------
+    fit : LowRankFit
+        A fit with ``target="counts"``.
+    n_units : int
+        Units of its network (recorded neurons first).
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``(n_units,)`` columns.
+    """
+    out = {}
+    for name, values in (("readout_gain", fit.readout_.gain), ("readout_offset", fit.readout_.bias)):
+        column = np.full(int(n_units), np.nan)
+        column[: values.shape[0]] = values.detach().cpu().numpy()
+        out[name] = column
+    return out
+
+
+def readout_by_population(readout: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation of the readout gain size ``|a_i|`` and offset of each population's recorded units.
+
+    The gain's sign is not defined (negating a tanh unit's current, its loadings and its
+    gain leaves the fit unchanged), so its size is summarised.
+    """
+    gain = np.abs(readout["readout_gain"])
+    out = {}
+    for pop in sorted(set(int(v) for v in labels)):
+        sel = (np.asarray(labels) == pop) & np.isfinite(gain)
+        if sel.any():
+            out[str(pop)] = {"n_recorded": int(sel.sum()), "abs_gain_mean": float(gain[sel].mean()),
+                             "abs_gain_std": float(gain[sel].std()),
+                             "offset_mean": float(readout["readout_offset"][sel].mean()),
+                             "offset_std": float(readout["readout_offset"][sel].std())}
+    return out
+
+
 def analysis_files(ctx: RunContext) -> tuple[str, ...]:
     """Files :func:`analyze_run` always writes for this run (``resample.json`` depends on the task)."""
     files = (FIXED_POINTS_FILE, POPULATIONS_FILE, OVERLAPS_FILE, LOADINGS_FILE)
@@ -405,6 +450,12 @@ def analyze_run(
     files["overlaps"] = run.write_analysis(OVERLAPS_FILE, overlaps_json(ctx))
     table = loading_table(ctx.model, ctx.neuron_ids, ctx.input_names, ctx.output_names)
     table["population"] = pops.labels
+    if ctx.fit is not None and ctx.fit.target == "counts":  # the Poisson readout of each recorded neuron
+        readout = readout_columns(ctx.fit, ctx.model.n_units)
+        for column, values in readout.items():
+            table[column] = values
+        pop_d["readout_by_population"] = readout_by_population(readout, pops.labels)
+        files["populations"] = run.write_analysis(POPULATIONS_FILE, pop_d)
     files["loadings"] = run.write_analysis(LOADINGS_FILE, table)
     if activity is not None:
         arrays, summary = latent_arrays(ctx, activity)

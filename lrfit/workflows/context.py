@@ -201,7 +201,8 @@ class RunActivity:
     recorded, fitted : ndarray or None, (K, T, n_observed)
         Recorded and fitted activity of the observed units (fitted runs only).
     unit : str
-        What ``recorded`` holds (``"rates"`` or ``"currents"``).
+        What ``recorded`` holds (``"rates"`` or ``"currents"``; ``"Hz"`` for a counts fit,
+        whose recorded counts and expected counts are divided by ``dt``).
     """
 
     currents: np.ndarray
@@ -223,17 +224,15 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
     parts = {"train": data.train, "test": data.test}
     chosen = ["train", "test"] if split == "all" else [split]
     cur, inp, msk, rec, fitted, conds = [], [], [], [], [], []
+    per_second = 1.0 / float(data.train.dt) if ctx.fit.target == "counts" else 1.0  # counts per bin -> Hz
     for name in chosen:
         d = parts[name]
         traj = ctx.fit.simulate(d)
-        c = traj.currents.cpu().numpy()
-        cur.append(c)
+        cur.append(traj.currents.cpu().numpy())
         inp.append(np.asarray(d.inputs, np.float32))
         msk.append(np.asarray(d.mask, bool))
-        rec.append(np.asarray(d.activity, np.float32))
-        n_obs = d.n_neurons
-        out = traj.rates.cpu().numpy() if ctx.fit.target == "rates" else c
-        fitted.append(out[..., :n_obs])
+        rec.append(np.asarray(d.activity, np.float32) * np.float32(per_second))
+        fitted.append(ctx.fit.observe(traj).cpu().numpy() * np.float32(per_second))
         cond = d.conditions.reset_index(drop=True).copy() if d.conditions is not None else pd.DataFrame(index=range(d.n_trials))
         cond["split"] = name
         conds.append(cond)
@@ -249,7 +248,7 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
         source="data",
         recorded=np.concatenate(rec),
         fitted=np.concatenate(fitted),
-        unit=str(ctx.fit.target),
+        unit="Hz" if ctx.fit.target == "counts" else str(ctx.fit.target),
     )
 
 

@@ -203,9 +203,12 @@ def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, s
                          "so the activity under silencing has no trials to run on; fit it with 'lrfit fit'.")
     train = data.train
     unit_groups = resolve_run_groups(ctx, groups, fraction, seed)
+    # a counts fit's activity is its expected firing rate (Hz), what the recording measures
+    observe = (lambda traj: ctx.fit.observe(traj) / float(train.dt)) if ctx.fit.target == "counts" else None
     result = predict_activity_inactivation(
         ctx.model, np.asarray(train.inputs), unit_groups, x0=ctx.fit.initial_states(train),
-        mask=np.asarray(train.mask), n_observed=ctx.n_observed, conditions=train.conditions, decode=decode)
+        mask=np.asarray(train.mask), n_observed=ctx.n_observed, conditions=train.conditions, decode=decode,
+        observe=observe)
     run = ctx.run
     table = result.table
     files = {"csv": run.write_analysis(INACTIVATION_CSV, table, index=False)}
@@ -218,6 +221,7 @@ def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, s
         "fraction": fraction,
         "seed": int(seed),
         "trials": "the fit's training trials",
+        "activity_unit": "expected rate (Hz)" if observe is not None else "network rate phi(x)",
         "decode": list(decode),
         "predicted": result.to_json_dict(),
         "population_change": None if labels is None else result.population_change(labels).to_dict(orient="index"),
