@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "smooth_counts": "lrfit.fitting.counts",
     "heldout_neuron_bits_per_spike": "lrfit.fitting.heldout",
     "heldout_neuron_r2": "lrfit.fitting.heldout",
+    "SmoothedRateFit": "lrfit.fitting.smoothed",
     # teachers (the lrfit.teachers package: train, record, compare)
     "compare_student_teacher": "lrfit.teachers",
     "load_teacher": "lrfit.teachers",

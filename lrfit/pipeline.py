@@ -57,9 +57,10 @@ HELDOUT_PREDICTION = (
 )
 #: The same for a counts fit (co-smoothing).
 HELDOUT_COUNTS_PREDICTION = (
-    "each held-out neuron's spike counts are predicted by a Poisson GLM (log link) on the fitted network's latent "
-    "coordinates and inputs [kappa, v], fitted on the training trials (co-smoothing); co_bps is their held-out "
-    "bits per spike, co_bps_pca the same GLM on the top principal components of the held-in neurons' smoothed counts"
+    "each held-out neuron is read out of the fitted network's latent coordinates and inputs [kappa, v] as one more "
+    "unit would be (its current affine in them, its expected count through the fit's Poisson readout), fitted on the "
+    "training trials by the Poisson likelihood (co-smoothing); co_bps is their held-out bits per spike, co_bps_pca "
+    "that of a Poisson GLM on the top principal components of the held-in neurons' smoothed counts"
 )
 
 

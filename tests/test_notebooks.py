@@ -83,9 +83,11 @@ CHECKS = {
             and int(ns["data"].neuron_ids.max()) < 1000
             and list(ns["data"].input_names) == ["motion", "color", "ctx_motion", "ctx_color"]
             and ns["input_error"] < 1e-6),
-        "held-out binned spikes reproduced near the Poisson ceiling": lambda ns: (
-            ns["metrics"]["r2_test"] > 0.15 and ns["metrics"]["r2_test"] > 0.75 * ns["ceiling_r2"]),
-        "fitted rates close to the true rates": lambda ns: ns["truth_r2"] > 0.8,
+        "raw counts per bin, no smoothing": lambda ns: bool(np.all(ns["data"].activity == np.round(ns["data"].activity))),
+        "counts fit above the classic recipe and the smoothed PSTH, below the true rates": lambda ns: (
+            ns["psth_bps"] < ns["counts_bps"] and ns["classic_bps"] < ns["counts_bps"] < ns["truth_bps"] + 0.01),
+        "expected rates close to the true rates": lambda ns: ns["truth_r2"] > 0.8,
+        "co-smoothing predicts withheld neurons": lambda ns: ns["metrics"]["co_bps"] > 0,
         "report page with embedded figures": lambda ns: (
             ns["report_path"].is_file()
             and ns["report_path"].read_text().count("data:image/png;base64,") >= 4),

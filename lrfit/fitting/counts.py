@@ -80,7 +80,7 @@ def smooth_counts(counts: np.ndarray, mask: np.ndarray, sd_bins: float) -> np.nd
     Returns
     -------
     ndarray
-        ``(trials, time, neurons)`` float32 smoothed counts per bin.
+        ``(trials, time, neurons)`` float32 smoothed counts per bin (a new array).
 
     Examples
     --------
@@ -91,19 +91,27 @@ def smooth_counts(counts: np.ndarray, mask: np.ndarray, sd_bins: float) -> np.nd
     """
     from scipy.ndimage import convolve1d
 
-    valid = np.asarray(mask, dtype=np.float32)
-    x = np.asarray(counts, dtype=np.float32) * valid[..., None]
+    valid = np.asarray(mask, dtype=np.float32)[..., None]
+    x = np.multiply(np.asarray(counts, dtype=np.float32), valid)
     if sd_bins <= 0:
         return x
     kernel = gaussian_kernel(sd_bins).astype(np.float32)
-    num = convolve1d(x, kernel, axis=1, mode="constant")
-    den = convolve1d(valid, kernel, axis=1, mode="constant")[..., None]
-    return np.where(valid[..., None] > 0, num / np.maximum(den, 1e-6), 0.0).astype(np.float32)
+    out = convolve1d(x, kernel, axis=1, mode="constant")
+    den = convolve1d(valid, kernel, axis=1, mode="constant")
+    np.maximum(den, 1e-6, out=den)
+    out /= den
+    out *= valid
+    return out
 
 
 def _softplus_inverse(y: np.ndarray) -> np.ndarray:
-    """``log(exp(y) - 1)`` for ``y > 0``, without overflow."""
-    return y + np.log(-np.expm1(-y))
+    """``log(exp(y) - 1)`` for ``y > 0``, without overflow, in place."""
+    tmp = np.negative(y)
+    np.expm1(tmp, out=tmp)
+    np.negative(tmp, out=tmp)
+    np.log(tmp, out=tmp)
+    y += tmp
+    return y
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,10 @@ class CountStart:
     scale: np.ndarray
 
 
+#: Valid bins sampled (evenly) for the per-neuron statistics of the start.
+START_SAMPLE_BINS = 20000
+
+
 def count_start(counts: np.ndarray, mask: np.ndarray, dt: float, counts_from: str = "rates",
                 smoothing_s: float = START_SMOOTHING_S) -> CountStart:
     """Closed-form start of a counts fit: smoothed log-rates mapped into the network's range.
@@ -134,7 +146,9 @@ def count_start(counts: np.ndarray, mask: np.ndarray, dt: float, counts_from: st
     :data:`RATE_FLOOR_FRACTION` of the mean); each neuron's values ``eta`` are then mapped
     by ``s = (eta - b) / a``: for rates, the 1st-99th percentiles onto
     ``[-RATE_SPAN, RATE_SPAN]`` (inside tanh's range); for currents, centred to unit
-    standard deviation.  ``(a, b)`` start the readout's gain and offset.
+    standard deviation.  ``(a, b)`` start the readout's gain and offset.  The
+    percentiles, means and spreads are taken over at most :data:`START_SAMPLE_BINS`
+    valid bins, evenly spaced.
 
     Parameters
     ----------
@@ -155,20 +169,26 @@ def count_start(counts: np.ndarray, mask: np.ndarray, dt: float, counts_from: st
     """
     mask = np.asarray(mask, dtype=bool)
     scale = count_scale(counts, mask, dt)
-    smooth = smooth_counts(counts, mask, smoothing_s / dt) / scale
-    eta = _softplus_inverse(np.maximum(smooth, MEAN_LEVEL * RATE_FLOOR_FRACTION))
-    valid = eta[mask]
+    eta = smooth_counts(counts, mask, smoothing_s / dt)
+    eta /= scale
+    np.maximum(eta, MEAN_LEVEL * RATE_FLOOR_FRACTION, out=eta)
+    _softplus_inverse(eta)
+    trial, step = np.nonzero(mask)
+    pick = np.linspace(0, len(trial) - 1, min(len(trial), START_SAMPLE_BINS)).astype(np.int64)
+    sample = eta[trial[pick], step[pick]].astype(np.float64)
     if counts_from == "rates":
-        lo, hi = np.percentile(valid, [1.0, 99.0], axis=0)
+        lo, hi = np.percentile(sample, [1.0, 99.0], axis=0)
         gain = np.maximum((hi - lo) / (2.0 * RATE_SPAN), 1e-3)
         bias = (hi + lo) / 2.0
-        activity = np.clip((eta - bias) / gain, -0.99, 0.99)
     else:
-        bias = valid.mean(0)
-        gain = np.maximum(valid.std(0), 1e-3)
-        activity = (eta - bias) / gain
-    activity = np.where(mask[..., None], activity, 0.0).astype(np.float32)
-    return CountStart(activity=activity, gain=gain.astype(np.float32), bias=bias.astype(np.float32), scale=scale)
+        bias = sample.mean(0)
+        gain = np.maximum(sample.std(0), 1e-3)
+    eta -= bias.astype(np.float32)
+    eta /= gain.astype(np.float32)
+    if counts_from == "rates":
+        np.clip(eta, -0.99, 0.99, out=eta)
+    eta *= mask[..., None]
+    return CountStart(activity=eta, gain=gain.astype(np.float32), bias=bias.astype(np.float32), scale=scale)
 
 
 def poisson_log_likelihood(counts: np.ndarray, rate: np.ndarray, mask: np.ndarray | None = None,

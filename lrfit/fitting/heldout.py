@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from .estimator import LowRankFit
 from .metrics import r2_per_neuron, r2_score
@@ -90,6 +91,53 @@ def _poisson_glm(features_train: np.ndarray, counts_train: np.ndarray, features_
     return out
 
 
+#: Relative ridge penalty on the held-out units' latent weights, and L-BFGS iterations of their fit.
+UNIT_RIDGE = 1e-4
+UNIT_ITERATIONS = 20
+
+
+def _heldout_units(fit: LowRankFit, f_tr: np.ndarray, counts_tr: np.ndarray, mask_tr: np.ndarray,
+                   f_te: np.ndarray) -> np.ndarray:
+    """Expected counts of withheld neurons, each as one more unit of the fitted network.
+
+    The unit's current is affine in the latents and inputs, ``x = beta . [kappa, v, 1]``
+    (a low-rank network's currents are ``m_i kappa + w_i v``), and its expected count goes
+    through the fit's Poisson readout, ``scale softplus(a s + b)`` with ``s = tanh(x)`` or
+    ``x`` (``counts_from``).  ``beta, a, b`` start from the closed-form start of the counts
+    (:func:`lrfit.fitting.counts.count_start`, ``beta`` by ridge regression of its
+    currents) and are refined by L-BFGS on the Poisson likelihood of the training trials.
+    """
+    from .counts import count_start
+    from .losses import CountReadout, poisson_nll
+
+    start = count_start(counts_tr, mask_tr, float(fit.dt_), fit.counts_from)
+    design_tr = np.concatenate([f_tr, np.ones(f_tr.shape[:-1] + (1,))], -1)[mask_tr]
+    target = to_currents(start.activity[mask_tr], fit.counts_from).astype(np.float64)
+    gram = design_tr.T @ design_tr
+    lam = UNIT_RIDGE * np.trace(gram) / gram.shape[0]
+    beta0 = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), design_tr.T @ target)
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    design, counts = as_tensor(design_tr), as_tensor(counts_tr[mask_tr])
+    beta = as_tensor(beta0).requires_grad_(True)
+    gain, bias = as_tensor(start.gain).requires_grad_(True), as_tensor(start.bias).requires_grad_(True)
+    scale = as_tensor(start.scale)
+    squash = torch.tanh if fit.counts_from == "rates" else (lambda x: x)
+    optimiser = torch.optim.LBFGS([beta, gain, bias], max_iter=UNIT_ITERATIONS, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = poisson_nll(squash(design @ beta), counts, None, CountReadout(gain, bias, scale))
+        loss = loss + lam / len(design) * beta[:-1].square().sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    with torch.no_grad():
+        design_te = as_tensor(np.concatenate([f_te, np.ones(f_te.shape[:-1] + (1,))], -1))
+        s_te = squash(design_te @ beta)
+        return (torch.nn.functional.softplus(gain * s_te + bias) * scale).numpy()
+
+
 def heldout_neuron_bits_per_spike(
     fit: LowRankFit,
     train_fitted: Any,
@@ -99,13 +147,15 @@ def heldout_neuron_bits_per_spike(
 ) -> dict[str, Any]:
     """Co-smoothing: predict withheld neurons' spike counts from the fitted network's latents and inputs.
 
-    Each held-out neuron's counts are regressed on the latent coordinates and inputs
-    ``[kappa, v]`` of :meth:`LowRankFit.latents` by a Poisson GLM (log link, small L2
-    penalty :data:`GLM_ALPHA`) fitted on the training trials, and predicted on the test
-    trials; the prediction is scored in bits per spike of the held-out neurons (``co_bps``,
-    the Neural Latents Benchmark's co-smoothing score) and R^2.  As a reference, the same
-    GLM on the top ``k`` principal components of the held-in neurons' smoothed counts
-    (``k`` = latents + inputs, PCs fitted on the training trials; Gaussian smoothing of
+    Each held-out neuron is read out of the latent coordinates and inputs ``[kappa, v]``
+    of :meth:`LowRankFit.latents` as one more unit of the fitted network would be: its
+    current affine in them, its expected count through the fit's Poisson readout
+    (:func:`_heldout_units`), fitted on the training trials and predicted on the test
+    trials.  The prediction is scored in bits per spike of the held-out neurons
+    (``co_bps``, the Neural Latents Benchmark's co-smoothing score) and R^2.  As a
+    reference, a Poisson GLM (log link, small L2 penalty :data:`GLM_ALPHA`) on the top
+    ``k`` principal components of the held-in neurons' smoothed counts (``k`` = latents +
+    inputs, PCs fitted on the training trials; Gaussian smoothing of
     :data:`lrfit.fitting.counts.START_SMOOTHING_S`) gives ``co_bps_pca``.
 
     Parameters
@@ -135,8 +185,10 @@ def heldout_neuron_bits_per_spike(
         pred[mask_te] = _poisson_glm(f_tr[mask_tr], y_tr, f_te[mask_te])
         return pred
 
-    latent = predict(fit.latents(train_fitted, include_inputs=True).astype(np.float64),
-                     fit.latents(test_fitted, include_inputs=True).astype(np.float64))
+    latent = np.zeros_like(truth)
+    latent[mask_te] = _heldout_units(fit, fit.latents(train_fitted, include_inputs=True).astype(np.float64),
+                                     np.asarray(train_heldout.activity, dtype=np.float64), mask_tr,
+                                     fit.latents(test_fitted, include_inputs=True).astype(np.float64)[mask_te])
     # reference: the top PCs of the held-in neurons' smoothed counts
     width = START_SMOOTHING_S / train_fitted.dt
     s_tr = smooth_counts(train_fitted.activity, train_fitted.mask, width).astype(np.float64)

@@ -321,22 +321,44 @@ def _count_loss(prob: _Problem, stack: np.ndarray, errors: np.ndarray | None
 
     Returns the members' sums ``(K,)`` and, with *errors*, the gradient sums of the gain and
     bias; *errors* receives ``d terms / d s`` (masked), which the backward pass injects as
-    it injects residuals.
+    it injects residuals.  The same terms as :func:`count_terms`, computed in a few passes
+    over preallocated buffers (``sum(y log(scale softplus))`` splits into per-neuron sums).
     """
     n_obs = prob.target.shape[3]
-    s = torch.from_numpy(stack)[..., :n_obs]
-    gain, bias, scale = (torch.from_numpy(v)[None, :, None, :] for v in prob.counts)
-    terms, d_eta = count_terms(s, torch.from_numpy(prob.target), gain, bias, scale, grad=errors is not None)
-    weight = None if prob.weight is None else torch.from_numpy(np.moveaxis(prob.weight, 2, 0))[..., None]
-    if weight is not None:
-        terms.mul_(weight)
-    total = terms.sum((0, 2, 3), dtype=torch.float64).numpy()
+    s = stack[..., :n_obs]
+    y = prob.target
+    shape, dtype = y.shape, y.dtype
+    gain, bias, scale = (v[None, :, None, :] for v in prob.counts)  # (1, K, 1, n_obs)
+    eta, soft, work = (_WORKSPACE.take(shape, dtype) for _ in range(3))
+    t_eta, t_soft, t_work = torch.from_numpy(eta), torch.from_numpy(soft), torch.from_numpy(work)
+    np.multiply(s, gain, out=eta)
+    eta += bias
+    torch._C._nn.softplus(t_eta, 1, 20, out=t_soft)
+    t_soft.clamp_min_(RATE_FLOOR)
+    weight = None if prob.weight is None else np.moveaxis(prob.weight, 2, 0)[..., None]  # (T, K, B, 1)
+    np.log(soft, out=work)
+    if weight is None:
+        rate_sum, spikes = soft.sum((0, 2), dtype=np.float64), y.sum((0, 2), dtype=np.float64)
+        log_sum = np.einsum("tkbn,tkbn->kn", y, work, dtype=np.float64)
+    else:
+        rate_sum = np.einsum("tkbn,tkbx->kn", soft, weight, dtype=np.float64)
+        spikes = np.einsum("tkbn,tkbx->kn", y, weight, dtype=np.float64)
+        log_sum = np.einsum("tkbn,tkbn,tkbx->kn", y, work, weight, dtype=np.float64)
+    log_sum += spikes * np.log(prob.counts[2])
+    total = (rate_sum * prob.counts[2] - log_sum).sum(1)
     if errors is None:
+        _WORKSPACE.give((eta, soft, work))
         return total, None
+    torch.sigmoid(t_eta, out=t_eta)  # d terms / d eta = sigmoid(eta) (scale - y / softplus(eta))
+    torch.div(torch.from_numpy(y), t_soft, out=t_work)
+    np.subtract(scale, work, out=work)
+    work *= eta
     if weight is not None:
-        d_eta.mul_(weight)
-    sums = (torch.mul(d_eta, s).sum((0, 2), dtype=torch.float64), d_eta.sum((0, 2), dtype=torch.float64))
-    torch.mul(d_eta, gain, out=torch.from_numpy(errors))
+        work *= weight
+    sums = (torch.from_numpy(np.einsum("tkbn,tkbn->kn", work, s, dtype=np.float64)),
+            torch.from_numpy(work.sum((0, 2), dtype=np.float64)))
+    np.multiply(work, gain, out=errors)
+    _WORKSPACE.give((eta, soft, work))
     return total, sums
 
 
