@@ -354,9 +354,9 @@ class LowRankFit(BaseEstimator):
         if self.target == "counts" and valid.size:  # the per-neuron mean-count null of bits per spike
             from scipy.special import xlogy
 
-            valid = valid.astype(np.float64)
-            mean = valid.mean(0)
-            counts = {"null_loss": float((mean - xlogy(valid, mean)).mean()), "spikes": float(valid.mean())}
+            # mean over entries of mean_n - y log(mean_n): per neuron mean_n - mean_n log(mean_n)
+            mean = valid.mean(0, dtype=np.float64)
+            counts = {"null_loss": float((mean - xlogy(mean, mean)).mean()), "spikes": float(mean.mean())}
         return _Tensors(
             activity=torch.as_tensor(np.where(mask[..., None], activity, 0.0), device=dev),
             inputs=torch.tensor(np.asarray(data.inputs, dtype=np.float32), device=dev),

@@ -330,33 +330,34 @@ def _count_loss(prob: _Problem, stack: np.ndarray, errors: np.ndarray | None
     shape, dtype = y.shape, y.dtype
     gain, bias, scale = (v[None, :, None, :] for v in prob.counts)  # (1, K, 1, n_obs)
     eta, soft, work = (_WORKSPACE.take(shape, dtype) for _ in range(3))
-    t_eta, t_soft, t_work = torch.from_numpy(eta), torch.from_numpy(soft), torch.from_numpy(work)
-    np.multiply(s, gain, out=eta)
-    eta += bias
+    t_eta, t_soft, t_work, t_y = (torch.from_numpy(a) for a in (eta, soft, work, y))
+    torch.addcmul(torch.from_numpy(bias), torch.from_numpy(s), torch.from_numpy(gain), out=t_eta)
     torch._C._nn.softplus(t_eta, 1, 20, out=t_soft)
     t_soft.clamp_min_(RATE_FLOOR)
-    weight = None if prob.weight is None else np.moveaxis(prob.weight, 2, 0)[..., None]  # (T, K, B, 1)
     np.log(soft, out=work)
-    if weight is None:
-        rate_sum, spikes = soft.sum((0, 2), dtype=np.float64), y.sum((0, 2), dtype=np.float64)
-        log_sum = np.einsum("tkbn,tkbn->kn", y, work, dtype=np.float64)
+    # per-neuron sums (accumulated in the data's precision within a batch, in float64 across neurons)
+    if prob.weight is None:
+        rate_sum, spikes = t_soft.sum((0, 2)), t_y.sum((0, 2))
+        log_sum = torch.from_numpy(np.einsum("tkbn,tkbn->kn", y, work))
+        weight = None
     else:
-        rate_sum = np.einsum("tkbn,tkbx->kn", soft, weight, dtype=np.float64)
-        spikes = np.einsum("tkbn,tkbx->kn", y, weight, dtype=np.float64)
-        log_sum = np.einsum("tkbn,tkbn,tkbx->kn", y, work, weight, dtype=np.float64)
-    log_sum += spikes * np.log(prob.counts[2])
-    total = (rate_sum * prob.counts[2] - log_sum).sum(1)
+        weight = np.moveaxis(prob.weight, 2, 0)[..., None]  # (T, K, B, 1)
+        rate_sum = torch.from_numpy(np.einsum("tkbn,tkbx->kn", soft, weight))
+        spikes = torch.from_numpy(np.einsum("tkbn,tkbx->kn", y, weight))
+        log_sum = torch.from_numpy(np.einsum("tkbn,tkbn,tkbx->kn", y, work, weight))
+    log_scale = np.log(prob.counts[2].astype(np.float64))
+    total = (rate_sum.double().numpy() * prob.counts[2] - log_sum.double().numpy()
+             - spikes.double().numpy() * log_scale).sum(1)
     if errors is None:
         _WORKSPACE.give((eta, soft, work))
         return total, None
     torch.sigmoid(t_eta, out=t_eta)  # d terms / d eta = sigmoid(eta) (scale - y / softplus(eta))
-    torch.div(torch.from_numpy(y), t_soft, out=t_work)
+    torch.div(t_y, t_soft, out=t_work)
     np.subtract(scale, work, out=work)
     work *= eta
     if weight is not None:
         work *= weight
-    sums = (torch.from_numpy(np.einsum("tkbn,tkbn->kn", work, s, dtype=np.float64)),
-            torch.from_numpy(work.sum((0, 2), dtype=np.float64)))
+    sums = (torch.from_numpy(np.einsum("tkbn,tkbn->kn", work, s)).double(), t_work.sum((0, 2)).double())
     np.multiply(work, gain, out=errors)
     _WORKSPACE.give((eta, soft, work))
     return total, sums
