@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_KEYS = {"base", "grid", "compare", "compare_trials", "max_retries"}
 #: Metrics copied from each point's ``metrics.json`` into ``results.csv``.
-METRIC_KEYS = ("r2_train", "r2_test", "r2_test_per_neuron_mean", "heldout_r2", "rank", "epochs", "seconds",
-               "n_neurons")
+METRIC_KEYS = ("r2_train", "r2_test", "r2_test_per_neuron_mean", "heldout_r2", "bits_per_spike_train",
+               "bits_per_spike_test", "co_bps", "rank", "epochs", "seconds", "n_neurons")
 #: Metrics copied from ``compare.json`` (teacher data with ``compare: true``).
 COMPARE_KEYS = ("r2_activity", "accuracy_student", "accuracy_teacher", "r2_truncated_svd", "ecc")
 

@@ -14,6 +14,7 @@ from ._base import color, new_figure, save_figure
 #: Metrics drawn when present in the results, with their axis labels.
 SUMMARY_METRICS = {
     "r2_test": "test R$^2$ (held-out trials)",
+    "bits_per_spike_test": "bits per spike (held-out trials)",
     "accuracy_student": "task accuracy (teacher's readout)",
     "heldout_r2": "held-out neuron R$^2$",
 }
