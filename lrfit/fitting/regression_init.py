@@ -61,6 +61,10 @@ def to_currents(activity: np.ndarray, target: str, nonlinearity: str = "tanh") -
     return np.arctanh(rates, out=rates)
 
 
+#: Rows (trials x steps) of one chunk of the regression's sums: the design matrix is never formed whole.
+CHUNK_ROWS = 8192
+
+
 def reduced_rank_regression(
     activity: np.ndarray,
     inputs: np.ndarray,
@@ -71,6 +75,12 @@ def reduced_rank_regression(
     ridge: float = 1e-3,
 ) -> RegressionStart:
     """Teacher-forced reduced-rank regression of one Euler step (see module docstring).
+
+    The sums it needs (the regressors' Gram matrix, their products with the targets, the
+    targets' sum of squares) are accumulated over chunks of trials, so memory stays at
+    a few chunks of ``(CHUNK_ROWS, N)`` whatever the number of trials; everything after
+    them (the ridge solve, the top-R output directions, the input weights refitted on
+    what the rank-R drive leaves and the R^2 of the drive) is algebra on those sums.
 
     Parameters
     ----------
@@ -94,48 +104,60 @@ def reduced_rank_regression(
     RegressionStart
         Factors ``m, n`` (SVD-normalised), ``w_in``, the full ``J_hat`` and a start for ``x0``.
     """
-    # Large arrays stay float32 and are updated in place: on CPU the time goes into
-    # allocating and touching (trials * time, N) temporaries, not into the products.
-    x = to_currents(activity, target)
-    trials, steps, units = x.shape
+    from scipy.linalg import eigh
+
+    activity, inputs, mask = np.asarray(activity), np.asarray(inputs), np.asarray(mask, dtype=bool)
+    trials, steps, units = activity.shape
     chans = inputs.shape[-1]
-    valid = np.asarray(mask[:, :-1] & mask[:, 1:], dtype=bool)
-    x_now = x[:, :-1][valid]
-    y = x[:, 1:][valid]  # a copy (boolean index): becomes the regression target in place
-    y -= np.float32(1.0 - alpha) * x_now
-    y /= np.float32(alpha)
-    u_next = np.asarray(inputs, dtype=np.float32)[:, 1:][valid]
-    feats = np.empty((x_now.shape[0], units + chans), dtype=np.float32)
-    np.tanh(x_now, out=feats[:, :units])
-    feats[:, units:] = u_next
-    del x_now
-    r_now = feats[:, :units]
-    gram = (feats.T @ feats).astype(np.float64)
-    lam = ridge * np.trace(gram) / gram.shape[0]
-    cross = (feats.T @ y).astype(np.float64)
-    coef = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), cross)  # (N + C, N)
+    dim = units + chans
+    gram = np.zeros((dim, dim))
+    cross = np.zeros((dim, units))
+    y_squares, y_sum, rows = 0.0, np.zeros(units), 0
+    first_sum, first_count = np.zeros(units), 0
+    per_chunk = max(1, CHUNK_ROWS // max(steps - 1, 1))
+    for k0 in range(0, trials, per_chunk):
+        # Float32 chunks updated in place: the time goes into touching (rows, N) arrays, not into the products.
+        x = to_currents(activity[k0 : k0 + per_chunk], target)
+        chunk_mask = mask[k0 : k0 + per_chunk]
+        first = chunk_mask[:, 0]
+        first_sum += x[first, 0].sum(0, dtype=np.float64)
+        first_count += int(first.sum())
+        valid = chunk_mask[:, :-1] & chunk_mask[:, 1:]
+        x_now = x[:, :-1][valid]
+        y = x[:, 1:][valid]  # a copy (boolean index): becomes the regression target in place
+        y -= np.float32(1.0 - alpha) * x_now
+        y /= np.float32(alpha)
+        feats = np.empty((len(y), dim), dtype=np.float32)
+        np.tanh(x_now, out=feats[:, :units])
+        feats[:, units:] = np.asarray(inputs[k0 : k0 + per_chunk], dtype=np.float32)[:, 1:][valid]
+        gram += feats.T @ feats
+        cross += feats.T @ y
+        y_squares += float(np.vdot(y, y))
+        y_sum += y.sum(0, dtype=np.float64)
+        rows += len(y)
+    lam = ridge * np.trace(gram) / dim
+    coef = np.linalg.solve(gram + lam * np.eye(dim), cross)  # (N + C, N)
     j_hat = coef[:units].T  # y ~ r J^T
-    # Output directions of the fitted recurrent drive.
-    # (right singular vectors of drive = r J^T are eigenvectors of J (r^T r) J^T)
-    drive_cov = j_hat @ gram[:units, :units] @ j_hat.T  # gram's top-left block is r^T r
-    _, eigvec = np.linalg.eigh(drive_cov)
-    basis = eigvec[:, ::-1][:, :rank]  # (N, R) orthonormal, largest first
+    # Output directions of the fitted recurrent drive: the right singular vectors of drive = r J^T are the
+    # eigenvectors of J (r^T r) J^T (gram's top-left block is r^T r); only the top R are computed.
+    drive_cov = j_hat @ gram[:units, :units] @ j_hat.T
+    _, eigvec = eigh(drive_cov, subset_by_index=[units - rank, units - 1])
+    basis = eigvec[:, ::-1]  # (N, R) orthonormal, largest first
     m = basis * np.sqrt(units)
     n = j_hat.T @ basis * np.sqrt(units)  # m n^T / N = P J_hat
-    total = float(np.sum(y.var(0, dtype=np.float64))) * y.shape[0]
-    # Refit W_in on what the rank-R recurrent drive leaves unexplained (in place on y).
-    y -= (r_now @ n.astype(np.float32)) @ (m.T / units).astype(np.float32)  # rank R, never N x N
-    resid = y
+    recurrent = n @ m.T / units  # (N, N) coefficients of r in the rank-R drive (never applied to the data)
+    # Refit W_in on what the rank-R recurrent drive leaves: u^T (y - r B) from the sums.
     if chans:
-        u_gram = (u_next.T @ u_next).astype(np.float64)
-        w_in = np.linalg.solve(u_gram + 1e-8 * np.eye(chans) * max(np.trace(u_gram), 1.0),
-                               (u_next.T @ resid).astype(np.float64)).T
-        resid -= u_next @ w_in.T.astype(np.float32)
+        u_gram = gram[units:, units:]
+        u_resid = cross[units:] - gram[units:, :units] @ recurrent
+        w_in = np.linalg.solve(u_gram + 1e-8 * np.eye(chans) * max(np.trace(u_gram), 1.0), u_resid).T
     else:
         w_in = np.zeros((units, 0))
-    flat = resid.ravel()
-    r2 = 1.0 - float(flat @ flat) / max(total, 1e-300)
-    first = np.asarray(mask[:, 0], dtype=bool)
-    x0 = x[first, 0].mean(0) if first.any() else np.zeros(units)
+    # R^2 of the drive: |y - feats B|^2 = |y|^2 - 2 tr(B^T feats^T y) + tr(B^T G B), B = [recurrent; W_in^T]
+    coefs = np.concatenate([recurrent, w_in.T], 0)
+    residual = y_squares - 2.0 * float(np.sum(coefs * cross)) + float(np.sum(coefs * (gram @ coefs)))
+    total = y_squares - float(y_sum @ y_sum) / max(rows, 1)
+    r2 = 1.0 - residual / max(total, 1e-300)
+    x0 = first_sum / first_count if first_count else np.zeros(units)
     log.info("regression start: rank %d explains %.4f of the one-step drive", rank, r2)
     return RegressionStart(m=m, n=n, w_in=w_in, j_full=j_hat, x0=x0, r2_drive=float(r2))
