@@ -82,19 +82,26 @@ class _Tensors:
             return (self.null_loss - loss) / (self.spikes * math.log(2.0)) if self.spikes > 0 else float("nan")
         return 1.0 - loss / self.variance
 
-    def take(self, idx: torch.Tensor, reuse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def take(self, idx: torch.Tensor, reuse: bool = False,
+             time_major: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Inputs, activity and mask weights of trials *idx* (contiguous copies).
 
         With ``reuse`` the copies are written into buffers kept for the next call with
         as many trials, and are only valid until then (a training step consumes them
         before the next mini-batch is taken): a fresh multi-megabyte tensor per batch
-        costs more in page faults than the copy itself.
+        costs more in page faults than the copy itself.  With ``time_major`` (and
+        ``reuse``) the activity is a ``(B, T, n_obs)`` view of time-major storage
+        (:meth:`take_time_major`), the layout the latent loss steps through.
         """
         sources = (self.inputs, self.activity, self.weight)
         if not reuse:
             return tuple(None if src is None else src.index_select(0, idx) for src in sources)  # type: ignore[return-value]
-        return tuple(None if src is None else torch.index_select(src, 0, idx, out=self._buffer((name, len(idx)), src, 0))
-                     for name, src in zip(("inputs", "activity", "weight"), sources))  # type: ignore[return-value]
+        out = [None if src is None or (time_major and name == "activity")
+               else torch.index_select(src, 0, idx, out=self._buffer((name, len(idx)), src, 0))
+               for name, src in zip(("inputs", "activity", "weight"), sources)]
+        if time_major:
+            out[1] = self.take_time_major(idx).transpose(0, 1)
+        return tuple(out)  # type: ignore[return-value]
 
     def take_time_major(self, idx: torch.Tensor) -> torch.Tensor:
         """Activity of trials *idx* time-major, ``(T, len(idx), n_obs)``, in a buffer reused like ``take(reuse=True)``.
@@ -422,10 +429,12 @@ class LowRankFit(BaseEstimator):
 
     def _loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
         """Masked loss of trials *idx*: squared error, or Poisson for counts (latent coordinates when low-rank)."""
-        inputs, target, weight = tensors.take(idx, reuse=True)  # consumed by this step's forward/backward
+        latent = isinstance(model, LowRankRNN)
+        # consumed by this step's forward/backward (the latent loss reads a time-major target without copying it)
+        inputs, target, weight = tensors.take(idx, reuse=True, time_major=latent and model.device.type == "cpu")
         table, rows = self._start_rows(tensors.condition_index[idx])
         readout = self.readout_ if self.target == "counts" else None
-        if isinstance(model, LowRankRNN):
+        if latent:
             return lowrank_loss(model.m, model.n, model.w_in, table, rows, inputs, target, weight, model.alpha,
                                 model.nonlinearity, self._compared, readout)
         traj = model(inputs, x0=rows @ table if rows.is_floating_point() else table[rows], noise_std=0.0)
