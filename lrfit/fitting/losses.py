@@ -60,13 +60,17 @@ def masked_mse(pred: Tensor, target: Tensor, weight: Tensor | None, dims: tuple[
     Tensor
         The loss (one value per remaining index when *dims* leaves some axes).
     """
-    err = (pred - target).square()
+    return _masked_mean((pred - target).square(), weight, dims)
+
+
+def _masked_mean(terms: Tensor, weight: Tensor | None, dims: tuple[int, ...] | None) -> Tensor:
+    """``sum(weight * terms) / (sum(weight) * n_obs)`` over *dims* (all by default); *weight* lacks the last axis."""
     if weight is None:
-        return err.mean() if dims is None else err.mean(dim=dims)
-    w = weight.unsqueeze(-1).to(err.dtype)
+        return terms.mean() if dims is None else terms.mean(dim=dims)
+    w = weight.unsqueeze(-1).to(terms.dtype)
     if dims is None:
-        return (err * w).sum() / (w.sum() * pred.shape[-1]).clamp_min(1.0)
-    return (err * w).sum(dim=dims) / (w.sum(dim=dims) * pred.shape[-1]).clamp_min(1.0)
+        return (terms * w).sum() / (w.sum() * terms.shape[-1]).clamp_min(1.0)
+    return (terms * w).sum(dim=dims) / (w.sum(dim=dims) * terms.shape[-1]).clamp_min(1.0)
 
 
 #: Floor of ``softplus`` in the Poisson terms: keeps ``log(rate)`` finite far below a neuron's range.
@@ -151,13 +155,7 @@ def poisson_nll(s: Tensor, counts: Tensor, weight: Tensor | None, readout: Count
     lead = s.dim() - readout.gain.dim()
     shape = readout.gain.shape[:-1] + (1,) * lead + readout.gain.shape[-1:]
     gain, bias, scale = (v.reshape(shape) for v in readout)
-    terms, _ = count_terms(s, counts, gain, bias, scale)
-    if weight is None:
-        return terms.mean() if dims is None else terms.mean(dim=dims)
-    w = weight.unsqueeze(-1).to(terms.dtype)
-    if dims is None:
-        return (terms * w).sum() / (w.sum() * s.shape[-1]).clamp_min(1.0)
-    return (terms * w).sum(dim=dims) / (w.sum(dim=dims) * s.shape[-1]).clamp_min(1.0)
+    return _masked_mean(count_terms(s, counts, gain, bias, scale)[0], weight, dims)
 
 
 @functools.lru_cache(maxsize=32)
