@@ -5,6 +5,8 @@ Sections (those that do not apply to a run are left out):
 1. Summary — the network, its origin and headline metrics.
 2. Fit quality — rank curve (``rank_selection.json``), training history, per-neuron
    held-out R^2, example neurons recorded vs fitted (runs of ``lrfit fit``).
+   Against the teacher — with ``compare.json`` (``lrfit compare``): activity, Rate and
+   State R² both ways, fixed points paired with the teacher's, and the failure mode.
 3. Latent trajectories — ``kappa_r(t)`` averaged per condition, variance explained by
    the recurrent and input subspaces (``analysis/latents.npz``).
 4. Connectivity and populations — loadings coloured by population, BIC/ARI curve,
@@ -35,6 +37,7 @@ import pandas as pd
 from .errors import LrfitError
 from .fit_data import run_data
 from .rundir import (
+    COMPARE_FILE,
     FIXED_POINTS_FILE,
     INACTIVATION_JSON,
     INACTIVATION_PNG,
@@ -262,6 +265,45 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
         page.h2("Fit quality")
         page.figures(figs)
         page.figures(examples, wide=True)
+
+
+def _against_teacher(page: _Page, ctx: RunContext) -> None:
+    """``compare.json``: are the student's dynamics the teacher's? (:mod:`lrfit.analysis.dynamics_match`)."""
+    res = ctx.run.read(COMPARE_FILE)
+    if not res or "state_r2" not in res:
+        return
+    page.h2("Against the teacher: are the dynamics real?")
+    modes = res.get("failure_modes") or []
+    page.p(("Failure mode: " if modes else "") + str(res.get("dynamics_verdict", "")), "banner" if modes else "note")
+    rows = [
+        ("activity R² (fitted neurons, fresh trials)", res.get("r2_activity")),
+        ("Rate R² (student rates vs teacher rates, no map)", res.get("rate_r2")),
+        ("State R² (teacher state -> student state)", res.get("state_r2")),
+        ("cycle consistency (student state -> teacher state)", res.get("cycle_consistency")),
+        ("State R², recurrent coordinates only", res.get("state_r2_recurrent")),
+        ("cycle consistency, recurrent coordinates only", res.get("cycle_consistency_recurrent")),
+        ("task accuracy through the teacher's readout: student", res.get("accuracy_student")),
+        ("task accuracy: teacher", res.get("accuracy_teacher")),
+    ]
+    page.table(pd.DataFrame([(k, v) for k, v in rows if isinstance(v, (int, float))], columns=["", "value"]), digits=4)
+    state = res.get("state") or {}
+    page.p(f"On {res.get('n_trials')} fresh trials; {state.get('fit_trials', '')}. A network's state is its recurrent "
+           f"coordinates plus the leaky-integrated inputs (teacher: {state.get('teacher', '?')}; student: "
+           f"{state.get('student', '?')}); affine maps, variance-weighted R² (the Computation-through-Dynamics "
+           "definitions; low State R² = feature invention, low cycle consistency = underfitting, flagged below 0.9). "
+           f"Input R²: {res.get('input_r2_note', 'not computed')}.", "muted")
+    fp = res.get("fixed_points") or {}
+    if "counts_teacher" in fp:
+        labels = [k for k in ("stable", "saddle", "source", "marginal")
+                  if fp["counts_teacher"].get(k) or fp["counts_student"].get(k)]
+        matched = {k: sum(1 for p in fp["pairs"] if p["matched"] and p["stability"] == k) for k in labels}
+        page.p(f"Fixed points without input, paired one to one in activity space (a pair matches within "
+               f"{100 * fp['tol']:.0f}% of the teacher's rms activity, {fp['scale']:.3g}): {fp['summary']}.")
+        page.table(pd.DataFrame([(k, fp["counts_teacher"].get(k, 0), fp["counts_student"].get(k, 0), matched[k],
+                                  fp["missing"].get(k, 0), fp["spurious"].get(k, 0)) for k in labels],
+                                columns=["type", "teacher", "student", "matched", "missing", "spurious"]))
+    elif fp.get("summary"):
+        page.p(f"Fixed points: {fp['summary']}.", "muted")
 
 
 def _latents(page: _Page, ctx: RunContext) -> None:
@@ -514,6 +556,7 @@ def build_report(
     _summary(page, ctx)
     _held_out(page, ctx)
     _fit_quality(page, ctx)
+    _against_teacher(page, ctx)
     if ctx.is_lowrank:
         _latents(page, ctx)
         _connectivity(page, ctx)
