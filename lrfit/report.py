@@ -469,6 +469,7 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
         _activity_inactivation(page, ctx, rec)
         return
     _whole_network_note(page, ctx, rec)
+    _rank_note(page, rec)
     agr = rec.get("agreement")
     table = merged_table(pd.DataFrame(rec["predicted"]["table"]), pd.DataFrame(agr["table"]) if agr else None)
     cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "output_change"]
@@ -487,6 +488,25 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     png = ctx.run.analysis_dir / INACTIVATION_PNG
     if png.is_file():
         page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])
+
+
+def _rank_note(page: _Page, rec: dict[str, Any]) -> None:
+    """Which rank was silenced, and where the rank-1 prediction disagrees in sign with the rank-2 one."""
+    used = rec.get("rank") or {}
+    if used.get("rank"):
+        page.p(f"Silenced: the rank-{used['rank']} network ({used.get('how', '')}).", "muted")
+    check = rec.get("rank_check")
+    if not check:
+        return
+    rows = check.get("disagreements") or []
+    text = (f"Rank 1 against rank 2, same groups and trials: the same sign of accuracy change in "
+            f"{100 * check['sign_agreement']:.0f}% of group × context cases.")
+    if rows:
+        text += " Rank 1 disagrees in sign for " + "; ".join(
+            f"{r['group']} ({r['context']}: {r['delta_rank1']:+.3f} against {r['delta_rank2']:+.3f})" for r in rows) + (
+            ": a rank-1 network funnels a sub-population's lost drive through its one latent direction, so read "
+            "these rows from the rank-2 network.")
+    page.p(text, "note" if rows else "muted")
 
 
 def _whole_network_note(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:

@@ -506,6 +506,11 @@ class RunDir:
         """``rank_selection.json`` (rank lists)."""
         return read_json(self.path / RANK_SELECTION_FILE)
 
+    @property
+    def requested_rank(self) -> int | None:
+        """The rank asked for when the run was opened (``None``: the chosen rank of a rank list, or the only one)."""
+        return None if self._rank is None else int(self._rank)
+
     @cached_property
     def model_dir(self) -> Path:
         """Directory of the network analysed (``path`` or ``path/rank_<R>``)."""
