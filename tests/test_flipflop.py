@@ -71,12 +71,12 @@ def test_rank3_student_recovers_the_8_stable_states_and_rank2_is_flagged(tmp_pat
     result = train_teacher("flipflop", n_units=128, rank=3, seed=0, max_epochs=300, target_accuracy=0.98, out=teacher,
                            n_val=256, n_test=512, progress=False)
     assert result.accuracy >= 0.95
-    train = simulate_teacher(teacher, 600, seed=1, noise_std=0.0)
+    train = simulate_teacher(teacher, 400, seed=1, noise_std=0.0)
     out = {}
     for rank in (3, 2):
-        fit = LowRankFit(rank=rank, init="regression", max_epochs=30, random_state=0, progress=False).fit(train)
+        fit = LowRankFit(rank=rank, init="regression", max_epochs=20, random_state=0, progress=False).fit(train)
         fit.save(tmp_path / f"rank{rank}")
-        out[rank] = compare_student_teacher(tmp_path / f"rank{rank}", teacher, n_trials=300)
+        out[rank] = compare_student_teacher(tmp_path / f"rank{rank}", teacher, n_trials=200)
     good, bad = out[3], out[2]
     fp = good["fixed_points"]
     assert fp["counts_teacher"]["stable"] == 8 and fp["counts_student"]["stable"] == 8
