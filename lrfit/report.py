@@ -297,8 +297,9 @@ def _against_teacher(page: _Page, ctx: RunContext) -> None:
         labels = [k for k in ("stable", "saddle", "source", "marginal")
                   if fp["counts_teacher"].get(k) or fp["counts_student"].get(k)]
         matched = {k: sum(1 for p in fp["pairs"] if p["matched"] and p["stability"] == k) for k in labels}
-        page.p(f"Fixed points without input, paired one to one in activity space (a pair matches within "
-               f"{100 * fp['tol']:.0f}% of the teacher's rms activity, {fp['scale']:.3g}): {fp['summary']}.")
+        page.p(f"Fixed points without input of both networks, paired one to one in the activity of the recorded units "
+               f"(a pair matches when it lies within {100 * fp['tol']:.0f}% of the teacher's rms activity, "
+               f"{fp['scale']:.3g}, of each other):")
         page.table(pd.DataFrame([(k, fp["counts_teacher"].get(k, 0), fp["counts_student"].get(k, 0), matched[k],
                                   fp["missing"].get(k, 0), fp["spurious"].get(k, 0)) for k in labels],
                                 columns=["type", "teacher", "student", "matched", "missing", "spurious"]))

@@ -475,8 +475,8 @@ def compare_fixed_points(teacher: Any, student: Any, ids: Sequence[int], scale: 
         raise LrfitError(f"compare_fixed_points: scale must be a positive RMS activity, got {scale}.")
     u_t = as_input_vector(u, pt.n_inputs)
     u_s = u_t if u_student is None else as_input_vector(u_student, ps.n_inputs)
-    ft = teacher_points or find_fixed_points(teacher, u=u_t, n_starts=n_starts, seed=seed)
-    fs = student_points or find_fixed_points(student, u=u_s, n_starts=n_starts, seed=seed)
+    ft = find_fixed_points(teacher, u=u_t, n_starts=n_starts, seed=seed) if teacher_points is None else teacher_points
+    fs = find_fixed_points(student, u=u_s, n_starts=n_starts, seed=seed) if student_points is None else student_points
     xt = _points_in_activity(teacher, ft, ids)
     xs = _points_in_activity(student, fs, np.arange(ids.size))
     lt = [fp.stability for fp in ft.fixed_points]
