@@ -87,6 +87,19 @@ def test_export_writes_an_ayna_bundle_with_lrfits_numbers(student, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_exported_spikes_are_those_lrfit_simulate_records(student, tmp_path):
+    """Same trials seed, spike seed and noise-free teacher: the bundle's spikes are `lrfit simulate --record spikes`'s."""
+    import data_adapters
+
+    out, teacher = student
+    assert main(["simulate", str(teacher), "--trials", "12", "--seed", "7", "--noise-std", "0", "--record", "spikes",
+                 "--out", str(tmp_path / "sim.h5")]) == 0
+    assert main(["export", str(out), "--out", str(tmp_path / "b.npz"), "--trials", "12", "--seed", "7",
+                 "--spike-seed", "7"]) == 0
+    simulated = np.asarray(data_adapters.load(tmp_path / "sim.h5").activity)
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npz")["spikes"], simulated.astype(np.int64))
+
+
 def test_export_refuses_runs_without_counts_in_one_sentence(student, tmp_path, capsys):
     from lrfit import LowRankFit
     from lrfit.teachers import simulate_teacher
