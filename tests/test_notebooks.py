@@ -81,8 +81,9 @@ CHECKS = {
         "every grid point finished": lambda ns: len(ns["study"]) == len(ns["RANKS"]) * len(ns["FRACTIONS"]) * len(ns["SEEDS"]),
         "rank-2 students of all the units recover the teacher's stable points": lambda ns: (
             ns["study"].query("rank == 2 and fraction == 1")["landscape_agrees"].all()),
-        "rank-1 students are flagged as underfitting by the cycle consistency": lambda ns: (
-            ns["study"].query("rank == 1")["failure_modes"].str.contains("underfitting").all()),
+        "rank-1 students never have the teacher's landscape, and the metrics flag every one": lambda ns: (
+            not ns["study"].query("rank == 1")["landscape_agrees"].any()
+            and (ns["study"].query("rank == 1")["failure_modes"] != "none").all()),
         "activity alone does not tell: a student with held-out R² > 0.95 has the wrong landscape": lambda ns: (
             not ns["study"].query("r2_test > 0.95")["landscape_agrees"].all()),
         "a fraction from which the rank-2 landscape is trustworthy": lambda ns: ns["trust"][2] is not None,

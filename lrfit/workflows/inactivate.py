@@ -236,7 +236,6 @@ def _rank_check(run: RunDir, ctx: RunContext, unit_groups: dict[str, np.ndarray]
     ranks = (run.rank_selection or {}).get("ranks") or []
     if not {1, 2} <= {int(r) for r in ranks}:
         return None, "the run does not hold both a rank-1 and a rank-2 fit (a rank list with ranks 1 and 2)"
-    ids = [ctx.neuron_ids[i] for i in range(len(ctx.neuron_ids))]
     results = {}
     for rank in (1, 2):
         if int(getattr(ctx.model, "rank", 0)) == rank and run.requested_rank in (None, rank):
@@ -244,7 +243,7 @@ def _rank_check(run: RunDir, ctx: RunContext, unit_groups: dict[str, np.ndarray]
             continue
         other = load_context(RunDir.open(run.path, teacher=teacher if teacher is not None else run.teacher_dir, rank=rank),
                              command="inactivate")
-        if other.neuron_ids != ids:
+        if list(other.neuron_ids) != list(ctx.neuron_ids):
             return None, f"the rank-{rank} fit's units are not the same neurons as the rank-{int(ctx.model.rank)} fit's"
         results[rank] = predict_inactivation(other.model, ctx.task, unit_groups, trials=trials)
     return compare_inactivation(results[1], results[2]), None
