@@ -15,6 +15,7 @@ from lrfit.analysis import (
     compare_states,
     failure_modes,
     gaussian_lowrank_rnn,
+    latent_step,
     leaky_inputs,
     network_state,
     rms_activity,
@@ -60,6 +61,11 @@ def test_network_state_splits_the_currents_exactly():
     np.testing.assert_allclose(rebuilt, traj.currents.detach().double().numpy(), atol=1e-4)
     np.testing.assert_allclose(leaky_inputs(u, net.alpha)[:, 0], net.alpha * u[:, 0], rtol=1e-6)
     assert state.dims == {"recurrent": 2, "inputs": 2} and "columns of M" in state.definition
+    # the latent step (ayna's dynamics callable) advances the state as the network does, once x0 has decayed
+    net0 = LowRankRNN(60, rank=2, n_inputs=2, seed=1, noise_std=0.0)
+    zero = network_state(net0, net0(torch.from_numpy(u), noise_std=0.0).currents, u)
+    z = zero.full
+    np.testing.assert_allclose(latent_step(net0)(z[:, 10], u[:, 11]), z[:, 11], atol=1e-5)
 
 
 def test_full_rank_state_keeps_the_components_of_99_percent():

@@ -45,14 +45,14 @@ the stable fixed points do not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import LrfitError
-from ._common import as_input_vector, jsonable, lowrank_params, to_numpy
+from ._common import as_input_vector, jsonable, lowrank_params, phi_fns, to_numpy
 from .fixed_points import FixedPointResult, find_fixed_points
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "compare_fixed_points",
     "compare_states",
     "failure_modes",
+    "latent_step",
     "leaky_inputs",
     "network_state",
     "rms_activity",
@@ -262,6 +263,44 @@ def network_state(model: Any, currents: Any, inputs: Any, x0: Any = None, fit_tr
     pcs = np.concatenate([(recurrent_part(sl) - mean) @ evecs[:, :k] for sl in blocks])
     return NetworkState(pcs, v, f"the top {k} principal components of the recurrent currents "
                                 f"({100 * share[k - 1]:.1f}% of their variance)", float(share[k - 1]))
+
+
+def latent_step(model: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """One Euler step of a low-rank network's state ``z = [kappa, v]`` (:func:`network_state`): ``f(z, u) -> z_next``.
+
+    ``kappa <- (1 - a) kappa + a n^T phi(m kappa + W_in v) / N`` and ``v <- (1 - a) v + a u``
+    (``a = dt / tau``), exact once the initial state has decayed; the form ayna takes as a
+    bundle's ``dynamics`` (``ayna.load_bundle(path, dynamics=latent_step(fit.model_))``).
+
+    Parameters
+    ----------
+    model : LowRankRNN
+        The network.
+
+    Returns
+    -------
+    callable
+        ``f(z, u)`` with ``z`` of shape ``(M, R + C)`` and ``u`` of shape ``(M, C)``.
+
+    Examples
+    --------
+    >>> from lrfit import LowRankRNN
+    >>> step = latent_step(LowRankRNN(20, rank=1, n_inputs=2, seed=0))
+    >>> step(np.zeros((3, 3)), np.ones((3, 2))).shape
+    (3, 3)
+    """
+    p = lowrank_params(model)
+    phi = phi_fns(p.nonlinearity)[0]
+    r, a = p.rank, p.alpha
+
+    def step(z: np.ndarray, u: np.ndarray) -> np.ndarray:
+        z = np.atleast_2d(np.asarray(z, np.float64))
+        u = np.atleast_2d(np.asarray(u, np.float64))
+        kappa, v = z[:, :r], z[:, r:]
+        rates = phi(kappa @ p.m.T + v @ p.w_in.T)
+        return np.concatenate([(1 - a) * kappa + a * rates @ p.n / p.n_units, (1 - a) * v + a * u], axis=1)
+
+    return step
 
 
 def _trial_mask(trials: np.ndarray, n: int) -> np.ndarray:

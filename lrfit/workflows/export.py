@@ -30,6 +30,11 @@ Two kinds of run can be exported:
 
 Runs fitted to rates or currents of a recording without a teacher have no counts to
 export and are refused in one sentence.
+
+ayna's tier-1 probes need the model's dynamics as a callable, which no ``.npz`` holds; in
+Python, :func:`lrfit.analysis.latent_step` is that step for the bundle's latents::
+
+    ayna.scan(ayna.load_bundle(path, dynamics=latent_step(LowRankFit.load(run).model_)))
 """
 
 from __future__ import annotations
