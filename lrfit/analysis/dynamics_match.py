@@ -52,8 +52,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import LrfitError
-from ._common import as_input_vector, jsonable, lowrank_params, phi_fns, to_numpy
+from ._common import as_input_vector, jsonable, lowrank_params, to_numpy
 from .fixed_points import FixedPointResult, find_fixed_points
+from .fixed_points import _flow as latent_flow_batch
 
 __all__ = [
     "FixedPointAgreement",
@@ -290,15 +291,14 @@ def latent_step(model: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     (3, 3)
     """
     p = lowrank_params(model)
-    phi = phi_fns(p.nonlinearity)[0]
     r, a = p.rank, p.alpha
 
     def step(z: np.ndarray, u: np.ndarray) -> np.ndarray:
         z = np.atleast_2d(np.asarray(z, np.float64))
         u = np.atleast_2d(np.asarray(u, np.float64))
         kappa, v = z[:, :r], z[:, r:]
-        rates = phi(kappa @ p.m.T + v @ p.w_in.T)
-        return np.concatenate([(1 - a) * kappa + a * rates @ p.n / p.n_units, (1 - a) * v + a * u], axis=1)
+        flow = latent_flow_batch(p, kappa, v @ p.w_in.T)  # dkappa/dt of the fixed-point analysis, per row's drive
+        return np.concatenate([kappa + a * flow, (1 - a) * v + a * u], axis=1)
 
     return step
 
