@@ -69,6 +69,8 @@ _EXPORTS: dict[str, str] = {
     "load_teacher": "lrfit.teachers",
     "principal_angle_cosines": "lrfit.analysis",
     "simulate_teacher": "lrfit.teachers",
+    "peak_rates": "lrfit.teachers",
+    "rates_to_hz": "lrfit.teachers",
     "train_teacher": "lrfit.teachers",
     # runs: configs, fits, analyses, sweeps, the command line
     "load_config": "lrfit.config",

@@ -191,8 +191,17 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+#: Config keys holding a file or directory: given with ``--set``, a relative one is relative to the
+#: current directory (where the command was typed), not to the config file's folder.
+PATH_KEYS = (("data", "path"), ("data", "teacher"))
+
+
 def apply_overrides(config: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """Apply ``--set key=value`` overrides (dotted keys) to a copy of *config*."""
+    """Apply ``--set key=value`` overrides (dotted keys) to a copy of *config*.
+
+    A relative path given for a key of :data:`PATH_KEYS` is made absolute from the current
+    directory, as a path typed on the command line is.
+    """
     out = copy.deepcopy(config)
     for text in overrides:
         path, value = parse_override(text)
@@ -201,6 +210,8 @@ def apply_overrides(config: dict[str, Any], overrides: Iterable[str]) -> dict[st
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise LrfitError(f"--set {text}: '{part}' is not a section of the config.")
+        if tuple(path) in PATH_KEYS and isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            value = str(Path(value).expanduser().resolve())
         node[path[-1]] = value
     return out
 

@@ -5,6 +5,8 @@ Sections (those that do not apply to a run are left out):
 1. Summary — the network, its origin and headline metrics.
 2. Fit quality — rank curve (``rank_selection.json``), training history, per-neuron
    held-out R^2, example neurons recorded vs fitted (runs of ``lrfit fit``).
+   Against the teacher — with ``compare.json`` (``lrfit compare``): activity, Rate and
+   State R² both ways, fixed points paired with the teacher's, and the failure mode.
 3. Latent trajectories — ``kappa_r(t)`` averaged per condition, variance explained by
    the recurrent and input subspaces (``analysis/latents.npz``).
 4. Connectivity and populations — loadings coloured by population, BIC/ARI curve,
@@ -35,6 +37,7 @@ import pandas as pd
 from .errors import LrfitError
 from .fit_data import run_data
 from .rundir import (
+    COMPARE_FILE,
     FIXED_POINTS_FILE,
     INACTIVATION_JSON,
     INACTIVATION_PNG,
@@ -350,6 +353,46 @@ def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str,
         "first four conditions.")
 
 
+def _against_teacher(page: _Page, ctx: RunContext) -> None:
+    """``compare.json``: are the student's dynamics the teacher's? (:mod:`lrfit.analysis.dynamics_match`)."""
+    res = ctx.run.read(COMPARE_FILE)
+    if not res or "state_r2" not in res:
+        return
+    page.h2("Against the teacher: are the dynamics real?")
+    modes = res.get("failure_modes") or []
+    page.p(("Failure mode: " if modes else "") + str(res.get("dynamics_verdict", "")), "banner" if modes else "note")
+    rows = [
+        ("activity R² (fitted neurons, fresh trials)", res.get("r2_activity")),
+        ("Rate R² (student rates vs teacher rates, no map)", res.get("rate_r2")),
+        ("State R² (teacher state -> student state)", res.get("state_r2")),
+        ("cycle consistency (student state -> teacher state)", res.get("cycle_consistency")),
+        ("State R², recurrent coordinates only", res.get("state_r2_recurrent")),
+        ("cycle consistency, recurrent coordinates only", res.get("cycle_consistency_recurrent")),
+        ("task accuracy through the teacher's readout: student", res.get("accuracy_student")),
+        ("task accuracy: teacher", res.get("accuracy_teacher")),
+    ]
+    page.table(pd.DataFrame([(k, v) for k, v in rows if isinstance(v, (int, float))], columns=["", "value"]), digits=4)
+    state = res.get("state") or {}
+    page.p(f"On {res.get('n_trials')} fresh trials; {state.get('fit_trials', '')}. A network's state is its recurrent "
+           f"coordinates plus the leaky-integrated inputs (teacher: {state.get('teacher', '?')}; student: "
+           f"{state.get('student', '?')}); affine maps, variance-weighted R² (the Computation-through-Dynamics "
+           "definitions; low State R² = feature invention, low cycle consistency = underfitting, flagged below 0.9). "
+           f"Input R²: {res.get('input_r2_note', 'not computed')}.", "muted")
+    fp = res.get("fixed_points") or {}
+    if "counts_teacher" in fp:
+        labels = [k for k in ("stable", "saddle", "source", "marginal")
+                  if fp["counts_teacher"].get(k) or fp["counts_student"].get(k)]
+        matched = {k: sum(1 for p in fp["pairs"] if p["matched"] and p["stability"] == k) for k in labels}
+        page.p(f"Fixed points without input of both networks, paired one to one in the activity of the recorded units "
+               f"(a pair matches when it lies within {100 * fp['tol']:.0f}% of the teacher's rms activity, "
+               f"{fp['scale']:.3g}, of each other):")
+        page.table(pd.DataFrame([(k, fp["counts_teacher"].get(k, 0), fp["counts_student"].get(k, 0), matched[k],
+                                  fp["missing"].get(k, 0), fp["spurious"].get(k, 0)) for k in labels],
+                                columns=["type", "teacher", "student", "matched", "missing", "spurious"]))
+    elif fp.get("summary"):
+        page.p(f"Fixed points: {fp['summary']}.", "muted")
+
+
 def _latents(page: _Page, ctx: RunContext) -> None:
     from .plotting import plot_latent_trajectories
 
@@ -522,6 +565,7 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
         _activity_inactivation(page, ctx, rec)
         return
     _whole_network_note(page, ctx, rec)
+    _rank_note(page, rec)
     agr = rec.get("agreement")
     table = merged_table(pd.DataFrame(rec["predicted"]["table"]), pd.DataFrame(agr["table"]) if agr else None)
     cols = ["group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "output_change"]
@@ -540,6 +584,25 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     png = ctx.run.analysis_dir / INACTIVATION_PNG
     if png.is_file():
         page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])
+
+
+def _rank_note(page: _Page, rec: dict[str, Any]) -> None:
+    """Which rank was silenced, and where the rank-1 prediction disagrees in sign with the rank-2 one."""
+    used = rec.get("rank") or {}
+    if used.get("rank"):
+        page.p(f"Silenced: the rank-{used['rank']} network ({used.get('how', '')}).", "muted")
+    check = rec.get("rank_check")
+    if not check:
+        return
+    rows = check.get("disagreements") or []
+    text = (f"Rank 1 against rank 2, same groups and trials: the same sign of accuracy change in "
+            f"{100 * check['sign_agreement']:.0f}% of group × context cases.")
+    if rows:
+        text += " Rank 1 disagrees in sign for " + "; ".join(
+            f"{r['group']} ({r['context']}: {r['delta_rank1']:+.3f} against {r['delta_rank2']:+.3f})" for r in rows) + (
+            ": a rank-1 network funnels a sub-population's lost drive through its one latent direction, so read "
+            "these rows from the rank-2 network.")
+    page.p(text, "note" if rows else "muted")
 
 
 def _whole_network_note(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:
@@ -609,6 +672,7 @@ def build_report(
     _summary(page, ctx)
     _held_out(page, ctx)
     _fit_quality(page, ctx)
+    _against_teacher(page, ctx)
     if ctx.is_lowrank:
         _latents(page, ctx)
         _connectivity(page, ctx)

@@ -56,8 +56,10 @@ skipped with a logged reason; those that need only the network run.
     latents.npz, latents.json, resample.json,
     inactivation.csv, inactivation.json, inactivation.png
 
-Other files of a run: ``RUN/compare.json`` (``lrfit compare``), ``RUN/report.html``
-(``lrfit report``).
+Other files of a run: ``RUN/compare.json`` (``lrfit compare``: activity, connectivity and
+the dynamics metrics of :mod:`lrfit.analysis.dynamics_match`), ``RUN/report.html``
+(``lrfit report``), ``RUN/ayna_bundle.npz`` (``lrfit export --format ayna``; keys in
+:mod:`lrfit.workflows.export`).
 
 Sweep directory (``lrfit sweep``, :mod:`lrfit.sweep`)::
 
@@ -106,6 +108,7 @@ SETTINGS_FILE = "settings.json"
 RANK_SELECTION_FILE = "rank_selection.json"
 CHECKPOINT_DIR = "checkpoint"
 COMPARE_FILE = "compare.json"
+AYNA_BUNDLE_FILE = "ayna_bundle.npz"
 LOCK_FILE = ".lock"
 REPORT_FILE = "report.html"
 ANALYSIS_DIR = "analysis"
@@ -211,7 +214,7 @@ def _write_file(path: Path, obj: Any, **kwargs: Any) -> Path:
 # -- locating the network ------------------------------------------------------------------
 #: What lrfit writes at the top of a fit run, besides ``rank_<R>/`` and ``fold_<k>/`` directories.
 RUN_ENTRIES = frozenset({CONFIG_FILE, METRICS_FILE, HISTORY_FILE, SPLIT_FILE, RANK_SELECTION_FILE, CHECKPOINT_DIR,
-                         COMPARE_FILE, REPORT_FILE, ANALYSIS_DIR, LOCK_FILE, *FIT_FILES})
+                         COMPARE_FILE, AYNA_BUNDLE_FILE, REPORT_FILE, ANALYSIS_DIR, LOCK_FILE, *FIT_FILES})
 
 
 def foreign_entries(path: Path) -> list[str]:
@@ -502,6 +505,11 @@ class RunDir:
     def rank_selection(self) -> dict[str, Any] | None:
         """``rank_selection.json`` (rank lists)."""
         return read_json(self.path / RANK_SELECTION_FILE)
+
+    @property
+    def requested_rank(self) -> int | None:
+        """The rank asked for when the run was opened (``None``: the chosen rank of a rank list, or the only one)."""
+        return None if self._rank is None else int(self._rank)
 
     @cached_property
     def model_dir(self) -> Path:

@@ -48,7 +48,8 @@ SWEEP_KEYS = {"base", "grid", "compare", "compare_trials", "max_retries"}
 METRIC_KEYS = ("r2_train", "r2_test", "r2_test_per_neuron_mean", "heldout_r2", "bits_per_spike_train",
                "bits_per_spike_test", "co_bps", "rank", "epochs", "seconds", "n_neurons")
 #: Metrics copied from ``compare.json`` (teacher data with ``compare: true``).
-COMPARE_KEYS = ("r2_activity", "accuracy_student", "accuracy_teacher", "r2_truncated_svd", "ecc")
+COMPARE_KEYS = ("r2_activity", "accuracy_student", "accuracy_teacher", "r2_truncated_svd", "ecc", "rate_r2", "state_r2",
+                "cycle_consistency")
 
 
 @dataclass

@@ -194,6 +194,8 @@ CASES: list[Case] = [
     ("model.pt with a wrong shape", _broken_run(_edit_weights(_m_of_wrong_shape), "shape")),
     ("missing fit_state.pt", _broken_run(lambda out: (out / "fit_state.pt").unlink(), "fit_state.pt")),
     ("corrupt fit_state.pt", _broken_run(lambda out: (out / "fit_state.pt").write_bytes(b"garbage"), "fit_state.pt")),
+    ("export of a rates fit without a teacher", _broken_run(lambda out: None, "without a known teacher",
+                                                            command="export")),
     ("corrupt checkpoint on --resume", _corrupt_checkpoint_on_resume),
     ("decreasing time axis", _decreasing_time),
     ("time in ms without time_units", _time_in_ms_without_units),

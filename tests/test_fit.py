@@ -307,3 +307,17 @@ def test_checkpoint_is_plain_tensors_and_json_with_the_batch_order_state(tmp_pat
     (tmp_path / "checkpoint.json").write_text(json.dumps({**meta, "epoch": 1}))
     with pytest.raises(LrfitError, match="is torn"):
         quick_fit(init="random", max_epochs=3, checkpoint_dir=tmp_path).fit(train, resume=True)
+
+
+def test_a_path_given_with_set_is_relative_to_the_current_directory(tmp_path, monkeypatch):
+    """``--set data.teacher=runs/T`` means runs/T where the command is typed, not beside the config file."""
+    from lrfit.config import load_config
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "fit.yaml").write_text("data: {teacher: ../runs/default}\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(tmp_path / "configs" / "fit.yaml", ["data.teacher=runs/T1", "data.path=rec.h5"])
+    assert config["data"]["teacher"] == str((tmp_path / "runs" / "T1").resolve())
+    assert config["data"]["path"] == str((tmp_path / "rec.h5").resolve())
+    kept = load_config(tmp_path / "configs" / "fit.yaml")  # a path in the file stays relative to the file
+    assert kept["data"]["teacher"] == "../runs/default"

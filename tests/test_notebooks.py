@@ -77,6 +77,17 @@ CHECKS = {
             "decode_context" in ns["table"] and ns["table"]["activity_change"].iloc[1:].gt(0).all()),
         "a report written": lambda ns: ns["report"].is_file(),
     },
+    "07_partial_observation": {
+        "every grid point finished": lambda ns: len(ns["study"]) == len(ns["RANKS"]) * len(ns["FRACTIONS"]) * len(ns["SEEDS"]),
+        "rank-2 students of all the units recover the teacher's stable points": lambda ns: (
+            ns["study"].query("rank == 2 and fraction == 1")["landscape_agrees"].all()),
+        "rank-1 students never have the teacher's landscape, and the metrics flag every one": lambda ns: (
+            not ns["study"].query("rank == 1")["landscape_agrees"].any()
+            and (ns["study"].query("rank == 1")["failure_modes"] != "none").all()),
+        "activity alone does not tell: a student with held-out R² > 0.95 has the wrong landscape": lambda ns: (
+            not ns["study"].query("r2_test > 0.95")["landscape_agrees"].all()),
+        "a fraction from which the rank-2 landscape is trustworthy": lambda ns: ns["trust"][2] is not None,
+    },
     "05_your_nwb": {
         "NWB round trip: good units only, trials x bins, inputs rebuilt exactly": lambda ns: (
             ns["data"].activity.shape == (ns["N_TRIALS"], 65, ns["UNITS"])

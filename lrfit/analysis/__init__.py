@@ -9,6 +9,8 @@
 - :mod:`.inactivation` — silencing groups of neurons and predicting the effect.
 - :mod:`.compare` — teacher vs student: principal angles, effective-connectivity correlation (ECC),
   connectivity recovery, fixed points of a teacher mapped into a student's latent space.
+- :mod:`.dynamics_match` — are a student's dynamics the teacher's?  State R² both ways, the
+  state of a network, fixed points paired in activity space, CtD's failure modes.
 """
 
 from .compare import (
@@ -18,6 +20,19 @@ from .compare import (
     effective_connectivity,
     match_fixed_points,
     principal_angle_cosines,
+)
+from .dynamics_match import (
+    FixedPointAgreement,
+    NetworkState,
+    StateAgreement,
+    affine_r2,
+    compare_fixed_points,
+    compare_states,
+    failure_modes,
+    latent_step,
+    leaky_inputs,
+    network_state,
+    rms_activity,
 )
 from .connectivity import ConnectivityStats, connectivity_stats, loading_columns, loading_matrix, loading_table
 from .fixed_points import (
@@ -63,6 +78,17 @@ from .resample import (
 )
 
 __all__ = [
+    "FixedPointAgreement",
+    "NetworkState",
+    "StateAgreement",
+    "affine_r2",
+    "compare_fixed_points",
+    "compare_states",
+    "failure_modes",
+    "latent_step",
+    "leaky_inputs",
+    "network_state",
+    "rms_activity",
     "ConnectivityStats",
     "EffectiveOverlaps",
     "FixedPoint",

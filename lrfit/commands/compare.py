@@ -6,7 +6,8 @@ import argparse
 import json
 
 NAME = "compare"
-HELP = "compare a fitted student with the teacher network its data came from (activity, accuracy, connectivity)"
+HELP = ("compare a fitted student with the teacher network its data came from (activity, accuracy, connectivity, "
+        "and whether its dynamics are the teacher's: State R² both ways, fixed points, the failure mode)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

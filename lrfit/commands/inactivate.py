@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     result = inactivate_run(run, groups=args.groups, fraction=args.fraction, seed=args.seed, n_trials=args.trials,
                             decode=args.decode)
     table = result["table"]
+    used = result.get("rank") or {}
+    if used.get("rank"):
+        print(f"silencing the rank-{used['rank']} network: {used['how']}")
     cols = [c for c in ("group", "context", "n_silenced", "accuracy", "delta_accuracy", "p_value", "accuracy_teacher",
                         "delta_teacher", "p_value_teacher", "gap", "activity_change", "latent_change") if c in table]
     cols += [c for c in table if c.startswith("decode_") or c.startswith("delta_decode_")]
@@ -67,5 +70,13 @@ def run(args: argparse.Namespace) -> int:
     if agr is not None:
         print(f"agreement with the teacher: sign {agr.sign_agreement:.2f} (a change counts when |delta| > {agr.tol:g} "
               f"and its paired test gives p < {agr.alpha:g}), mean |accuracy gap| {agr.mean_abs_gap:.3f}")
+    check = result.get("rank_check")
+    if check is not None:
+        print(f"rank 1 against rank 2 on the same trials: same sign of change in {100 * check.sign_agreement:.0f}% of "
+              "group x context cases")
+        for _, row in check.table[~check.table["sign_agree"]].iterrows():
+            print(f"  rank 1 disagrees in sign with rank 2 for {row['group']} ({row['context']}): delta "
+                  f"{row['delta_pred']:+.3f} (p {row['p_pred']:.2g}) against {row['delta_true']:+.3f} "
+                  f"(p {row['p_true']:.2g}) (the known rank-1 bias on sub-populations)")
     print(f"wrote {result['files']['csv'].parent}")
     return 0

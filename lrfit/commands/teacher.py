@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import LrfitError
 
 NAME = "teacher"
-HELP = "train a full-rank or low-rank teacher RNN on a cognitive task (cdm, pdm, dms, romo)"
+HELP = "train a full-rank or low-rank teacher RNN on a cognitive task (cdm, pdm, dms, romo, flipflop)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument("--task", required=True, help="task name: cdm, pdm, dms or romo")
+    parser.add_argument("--task", required=True, help="task name: cdm, pdm, dms, romo or flipflop")
     parser.add_argument("--units", type=int, default=512, help="number of units N (default 512)")
     parser.add_argument("--rank", default="full", help="'full' or an integer rank 1..N (default full)")
     parser.add_argument(

@@ -10,7 +10,7 @@ inputs, targets, loss mask and a per-trial conditions table::
 
 Tasks: ``"cdm"`` context-dependent decision making (Mante et al. 2013), ``"pdm"``
 perceptual decision making, ``"dms"`` delayed match-to-sample, ``"romo"``
-parametric working memory.
+parametric working memory, ``"flipflop"`` the three-bit flip-flop (8 stable states).
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from ..errors import LrfitError, check_choice
 from .base import DT_REF, DelayTask, Task, TaskTrials, ms_to_step
 from .cdm import ContextDecisionTask
 from .dms import DelayedMatchTask
+from .flipflop import FlipFlopTask
 from .pdm import PerceptualDecisionTask
 from .romo import ParametricWMTask
 
 #: task name -> class
 TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (ContextDecisionTask, PerceptualDecisionTask, DelayedMatchTask, ParametricWMTask)
+    cls.name: cls for cls in (ContextDecisionTask, PerceptualDecisionTask, DelayedMatchTask, ParametricWMTask,
+                              FlipFlopTask)
 }
 
 
@@ -36,7 +38,7 @@ def get_task(name: str, dt: float = 0.02, **params: Any) -> Task:
     Parameters
     ----------
     name : str
-        One of :data:`TASKS` (``"cdm"``, ``"pdm"``, ``"dms"``, ``"romo"``).
+        One of :data:`TASKS` (``"cdm"``, ``"pdm"``, ``"dms"``, ``"romo"``, ``"flipflop"``).
     dt : float
         Step in seconds (default 0.02); must not exceed any epoch of the task.
     **params
@@ -63,6 +65,7 @@ __all__ = [
     "ContextDecisionTask",
     "DelayTask",
     "DelayedMatchTask",
+    "FlipFlopTask",
     "ParametricWMTask",
     "PerceptualDecisionTask",
     "Task",

@@ -7,7 +7,7 @@
 """
 
 from .compare import COMPARE_FILE, compare_student_teacher, format_comparison
-from .record import choose_neurons, record_activity, simulate_teacher
+from .record import choose_neurons, peak_rates, rates_to_hz, record_activity, simulate_teacher, teacher_expected_counts
 from .train import (
     METRICS_FILE,
     RESUMABLE_CHANGES,
@@ -33,7 +33,10 @@ __all__ = [
     "format_comparison",
     "load_teacher",
     "parse_rank",
+    "peak_rates",
+    "rates_to_hz",
     "record_activity",
     "simulate_teacher",
+    "teacher_expected_counts",
     "train_teacher",
 ]

@@ -16,11 +16,19 @@ Reported (``compare_student_teacher``):
   restricted to the recorded neurons, and the effective-connectivity correlation
   ``ECC = <vec(M P(N)^T)_s, vec(M P(N)^T)_t> / (|.| |.|)``, where ``P`` projects the
   columns of ``N`` onto the span of the columns of ``M`` and of the input weights
-  (the part of ``N`` that the dynamics can see).
+  (the part of ``N`` that the dynamics can see);
+* **are the dynamics the teacher's?** (:mod:`lrfit.analysis.dynamics_match`, the
+  Computation-through-Dynamics metrics): State R² (teacher state -> student state) and
+  cycle consistency (student state -> teacher state), affine maps fitted on the first
+  80% of the fresh trials and scored on the rest; Rate R²; the fixed points of both
+  networks without input (low-rank teachers), paired in activity space; and one line
+  naming the failure mode (underfitting, feature invention, dynamical misattribution)
+  the numbers indicate, if any.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +36,14 @@ import numpy as np
 import torch
 
 from ..analysis.compare import connectivity_recovery
+from ..analysis.dynamics_match import (
+    NetworkState,
+    compare_fixed_points,
+    compare_states,
+    failure_modes,
+    network_state,
+    rms_activity,
+)
 from ..errors import LrfitError
 from ..fitting.estimator import LowRankFit
 from ..fitting.metrics import r2_score
@@ -37,6 +53,8 @@ from ..rundir import write_json as dump_json
 from .record import record_activity, teacher_expected_counts
 from .train import load_teacher
 
+#: Share of the fresh trials that fit the affine maps of the State R² (the rest score them, as ayna's default split).
+STATE_TRAIN_FRACTION = 0.8
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -46,6 +64,104 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 def _readout_accuracy(rates: np.ndarray, w_out: np.ndarray, task: Any, trials: Any) -> float:
     outputs = rates @ w_out / rates.shape[-1]
     return float(task.accuracy(outputs, trials))
+
+
+@dataclass(frozen=True)
+class FreshTrials:
+    """A student and its teacher run on the same fresh task trials (what every comparison starts from).
+
+    Attributes
+    ----------
+    fit : LowRankFit
+        The student.
+    teacher : RNNBase
+        The teacher (eval mode).
+    task : Task
+        The teacher's task.
+    ids : ndarray of int
+        Teacher unit of each fitted neuron.
+    trials : TaskTrials
+        The fresh trials.
+    data : TrialData
+        The teacher's noise-free recording of the fitted neurons (the student's target kind; for a
+        counts student, the true expected counts of its spikes).
+    pred : TrialData
+        The student's activity on the same trials.
+    teacher_rates, student_rates : ndarray
+        ``(trials, time, neurons)`` rates ``tanh(x)`` of the fitted neurons in each network.
+    """
+
+    fit: LowRankFit
+    teacher: Any
+    task: Any
+    ids: np.ndarray
+    trials: Any
+    data: Any
+    pred: Any
+    teacher_rates: np.ndarray
+    student_rates: np.ndarray
+
+
+def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int = 500, seed: int = 12345) -> FreshTrials:
+    """Load a student and its teacher and run both, noise-free, on fresh trials of the teacher's task.
+
+    Parameters
+    ----------
+    student_dir : str or Path
+        Run directory of the student (``lrfit fit``), or any ``LowRankFit.save`` directory.
+    teacher_dir : str or Path
+        Run directory of the teacher (``lrfit teacher``).
+    n_trials : int
+        Fresh task trials.
+    seed : int
+        Seed of those trials (pick one the fit never used).
+
+    Returns
+    -------
+    FreshTrials
+
+    Raises
+    ------
+    LrfitError
+        If the student was not fitted to this teacher's units and inputs.
+    """
+    fit = LowRankFit.load(student_dir)
+    teacher, task = load_teacher(teacher_dir)
+    try:
+        ids = np.asarray(fit.neuron_ids_).astype(np.int64)
+    except ValueError:
+        ids = np.asarray([-1])
+    if ids.min() < 0 or ids.max() >= teacher.n_units:
+        raise LrfitError(
+            f"The student in '{student_dir}' was fitted to neurons {ids[:5].tolist()}... which are not unit indices "
+            f"of the {teacher.n_units}-unit teacher in '{teacher_dir}'; compare a student fitted to that teacher's data."
+        )
+    record = "rates" if fit.target == "counts" else fit.target
+    if fit.input_names_ and list(fit.input_names_) != list(task.input_names):
+        raise LrfitError(
+            f"The student was driven by inputs {list(fit.input_names_)} but the teacher's task has "
+            f"{list(task.input_names)}; fit the student on data simulated from this teacher."
+        )
+    trials = task.generate(int(n_trials), seed=int(seed))
+    data = record_activity(teacher, trials.inputs, trials.conditions, trials.input_names, record, ids,
+                           noise_std=0.0, seed=seed)
+    teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
+    if fit.target == "counts":  # the spikes' true expected counts
+        data = data.replace(activity=teacher_expected_counts(_run_data_section(student_dir), data, teacher.n_units))
+    pred = fit.predict(data)
+    student_rates = fit.simulate(data).rates[..., : ids.size].cpu().numpy()
+    return FreshTrials(fit, teacher, task, ids, trials, data, pred, teacher_rates, student_rates)
+
+
+def _run_data_section(student_dir: str | Path) -> dict[str, Any]:
+    """The ``data`` section of a student run's config (how its spikes were recorded), or one sentence."""
+    from ..rundir import RunDir
+
+    config = RunDir.open(student_dir).config
+    if not config or "teacher" not in (config.get("data") or {}):
+        raise LrfitError(f"'{student_dir}' is a counts fit without the config.yaml of 'lrfit fit' on teacher spikes, so "
+                         "the peak rates behind its spikes are unknown; compare a run written by 'lrfit fit'.")
+    return dict(config["data"])
 
 
 def compare_student_teacher(
@@ -73,35 +189,13 @@ def compare_student_teacher(
     Returns
     -------
     dict
-        ``r2_activity``, ``accuracy_student``, ``accuracy_teacher``, and for low-rank
+        ``r2_activity``, ``accuracy_student``, ``accuracy_teacher``, for low-rank
         teachers ``m_cosines``, ``n_cosines``, ``ecc``; for full-rank teachers
-        ``r2_truncated_svd``.
+        ``r2_truncated_svd``; and the dynamics metrics of :func:`dynamics_agreement`.
     """
-    fit = LowRankFit.load(student_dir)
-    teacher, task = load_teacher(teacher_dir)
-    try:
-        ids = np.asarray(fit.neuron_ids_).astype(np.int64)
-    except ValueError:
-        ids = np.asarray([-1])
-    if ids.min() < 0 or ids.max() >= teacher.n_units:
-        raise LrfitError(
-            f"The student in '{student_dir}' was fitted to neurons {ids[:5].tolist()}... which are not unit indices "
-            f"of the {teacher.n_units}-unit teacher in '{teacher_dir}'; compare a student fitted to that teacher's data."
-        )
-    record = "rates" if fit.target == "counts" else fit.target
-    if fit.input_names_ and list(fit.input_names_) != list(task.input_names):
-        raise LrfitError(
-            f"The student was driven by inputs {list(fit.input_names_)} but the teacher's task has "
-            f"{list(task.input_names)}; fit the student on data simulated from this teacher."
-        )
-    trials = task.generate(int(n_trials), seed=int(seed))
-    data = record_activity(teacher, trials.inputs, trials.conditions, trials.input_names, record, ids,
-                           noise_std=0.0, seed=seed)
-    teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
-    if fit.target == "counts":  # the spikes' true expected counts
-        data = data.replace(activity=teacher_expected_counts(_run_data_section(student_dir), data, teacher.n_units))
-    pred = fit.predict(data)
-    truth, mask = np.asarray(data.activity), np.asarray(data.mask)
+    run = fresh_trials(student_dir, teacher_dir, n_trials, seed)
+    fit, teacher, task, ids, trials = run.fit, run.teacher, run.task, run.ids, run.trials
+    truth, mask = np.asarray(run.data.activity), np.asarray(run.data.mask)
     result: dict[str, Any] = {
         "student": str(Path(student_dir).resolve()),
         "teacher": str(Path(teacher_dir).resolve()),
@@ -110,30 +204,94 @@ def compare_student_teacher(
         "rank_student": int(fit.rank),
         "n_recorded": int(ids.size),
         "n_teacher_units": int(teacher.n_units),
-        "r2_activity": r2_score(truth, np.asarray(pred.activity), mask),
+        "r2_activity": r2_score(truth, np.asarray(run.pred.activity), mask),
     }
     w_out = _numpy(teacher.w_out)[ids]
-    student_rates = fit.simulate(data).rates[..., : ids.size].cpu().numpy()
-    result["accuracy_student"] = _readout_accuracy(student_rates, w_out, task, trials)
-    result["accuracy_teacher"] = _readout_accuracy(teacher_rates, w_out, task, trials)
+    result["accuracy_student"] = _readout_accuracy(run.student_rates, w_out, task, trials)
+    result["accuracy_teacher"] = _readout_accuracy(run.teacher_rates, w_out, task, trials)
     if isinstance(teacher, LowRankRNN):
         result.update(connectivity_recovery(fit.model_, teacher, ids))
     elif isinstance(teacher, FullRankRNN):
-        result["r2_truncated_svd"] = _truncated_baseline(teacher, int(fit.rank), trials, ids, record, truth, mask)
+        result["r2_truncated_svd"] = _truncated_baseline(teacher, int(fit.rank), trials, ids, fit.target, truth, mask)
+    result.update(dynamics_agreement(run))
     if write:
         dump_json(result, Path(student_dir) / COMPARE_FILE)
     return result
 
 
-def _run_data_section(student_dir: str | Path) -> dict[str, Any]:
-    """The ``data`` section of a student run's config (how its spikes were recorded), or one sentence."""
-    from ..rundir import RunDir
+def state_split(n_trials: int) -> np.ndarray:
+    """bool ``(n_trials,)``: the first :data:`STATE_TRAIN_FRACTION` of the trials fit the State R² maps."""
+    return np.arange(n_trials) < max(1, min(n_trials - 1, int(round(STATE_TRAIN_FRACTION * n_trials))))
 
-    config = RunDir.open(student_dir).config
-    if not config or "teacher" not in (config.get("data") or {}):
-        raise LrfitError(f"'{student_dir}' is a counts fit without the config.yaml of 'lrfit fit' on teacher spikes, so "
-                         "the peak rates behind its spikes are unknown; compare a run written by 'lrfit fit'.")
-    return dict(config["data"])
+
+def states(run: FreshTrials, train: np.ndarray) -> tuple[NetworkState, NetworkState, np.ndarray]:
+    """The teacher's and the student's states on the fresh trials (:func:`lrfit.analysis.network_state`).
+
+    Parameters
+    ----------
+    run : FreshTrials
+        The student and the teacher on the same trials.
+    train : ndarray of bool
+        Trials that fit a full-rank teacher's principal components.
+
+    Returns
+    -------
+    tuple
+        ``(teacher state, student state, teacher currents of the fitted neurons (trials, time, neurons))``.
+    """
+    inputs = np.asarray(run.data.inputs)
+    teacher = run.teacher
+    with torch.no_grad():
+        currents = teacher(torch.tensor(inputs, dtype=torch.float32, device=teacher.device), noise_std=0.0).currents
+    state_t = network_state(teacher, currents, inputs, fit_trials=train, mask=np.asarray(run.trials.valid, bool))
+    recorded = currents[..., torch.as_tensor(run.ids, device=currents.device)].cpu().numpy()
+    state_s = network_state(run.fit.model_, run.fit.simulate(run.data).currents, inputs,
+                            x0=run.fit.initial_states(run.data))
+    return state_t, state_s, recorded
+
+
+def dynamics_agreement(run: FreshTrials) -> dict[str, Any]:
+    """The Computation-through-Dynamics metrics of a student against its teacher on the same fresh trials.
+
+    Parameters
+    ----------
+    run : FreshTrials
+        The student and the teacher on the same trials (:func:`fresh_trials`).
+
+    Returns
+    -------
+    dict
+        ``rate_r2``, ``state_r2``, ``cycle_consistency`` (and their ``*_recurrent``
+        variants), ``state`` (definitions and sizes), ``input_r2`` (``None``: the
+        student's inputs are supplied), ``fixed_points`` (low-rank teachers, or the reason
+        they were not compared), ``failure_modes`` and ``dynamics_verdict``.
+    """
+    mask = np.asarray(run.trials.valid, bool)
+    train = state_split(mask.shape[0])
+    state_t, state_s, currents_t = states(run, train)
+    agreement = compare_states(state_t, state_s, train, mask)
+    out: dict[str, Any] = {
+        "rate_r2": r2_score(run.teacher_rates, run.student_rates, mask),
+        **agreement.to_json_dict(),
+        "state": {"teacher": state_t.definition, "student": state_s.definition,
+                  "fit_trials": f"the first {agreement.n_train_trials} fresh trials fit the affine maps, the other "
+                                f"{agreement.n_test_trials} score them"},
+        "input_r2": None,
+        "input_r2_note": "not applicable: the student is driven by the task's inputs (supplied, not inferred)",
+    }
+    points = None
+    if isinstance(run.teacher, LowRankRNN):
+        n_starts = 512 if run.teacher.rank <= 2 else 1024
+        points = compare_fixed_points(run.teacher, run.fit.model_, run.ids, rms_activity(currents_t, mask),
+                                      n_starts=n_starts)
+        out["fixed_points"] = points.to_json_dict()
+    else:
+        out["fixed_points"] = {"summary": "not compared: the teacher is full rank (lrfit finds the fixed points of "
+                                          "low-rank networks)"}
+    modes, line = failure_modes(out["rate_r2"], agreement, points)
+    out["failure_modes"] = modes
+    out["dynamics_verdict"] = line
+    return out
 
 
 def _truncated_baseline(teacher: FullRankRNN, rank: int, trials: Any, ids: np.ndarray, record: str,
@@ -156,4 +314,10 @@ def format_comparison(result: dict[str, Any]) -> str:
                      f"N {np.round(result['n_cosines'], 4).tolist()}")
     if "r2_truncated_svd" in result:
         lines.append(f"teacher's own truncated SVD at rank {result['rank_student']}: R^2 {result['r2_truncated_svd']:.4f}")
+    if "state_r2" in result:
+        lines.append(f"dynamics: Rate R^2 {result['rate_r2']:.4f}, State R^2 {result['state_r2']:.4f}, cycle consistency "
+                     f"{result['cycle_consistency']:.4f} (recurrent coordinates only: {result['state_r2_recurrent']:.4f} / "
+                     f"{result['cycle_consistency_recurrent']:.4f})")
+        lines.append(f"fixed points without input: {result['fixed_points']['summary']}")
+        lines.append(f"failure mode: {result['dynamics_verdict']}")
     return "\n".join(lines)

@@ -21,7 +21,17 @@ Files written to ``RUN/analysis/`` (names in :mod:`lrfit.rundir`):
 ``inactivation.json``
     ``groups`` (neuron ids), ``fraction``, ``n_trials``, ``predicted`` and ``teacher``
     (tables and psychometric curves), ``agreement`` (``sign_agreement``,
-    ``mean_abs_gap``, ``mean_abs_delta_gap``, per-row table) or ``null``.
+    ``mean_abs_gap``, ``mean_abs_delta_gap``, per-row table) or ``null``, ``rank`` (the
+    rank used and why) and ``rank_check`` (below) or ``null`` with ``rank_check_note``.
+
+The rank.  On a rank list (``model.rank: [1, 2, ...]``) the network silenced is the rank
+chosen on held-out data (``rank_selection.json``) unless ``--rank`` names another.  A
+rank-1 student is known to mispredict silencing a sub-population whose drive the teacher
+spreads over more than one direction (it funnels it through its one latent), so when the
+list holds ranks 1 and 2 the same groups are silenced on the same trials in both, and
+``rank_check`` (``sign_agreement`` and per-row table of :func:`lrfit.analysis.compare_inactivation`
+with rank 1 as "pred" and rank 2 as "true", plus ``disagreements``: the rows whose sign of
+change differs) says where the rank-1 prediction disagrees in sign with the rank-2 one.
 ``inactivation.png``
     Predicted accuracy per group and context, the teacher's actual accuracy as diamonds.
 """
@@ -37,7 +47,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
-from ..rundir import ANALYSIS_DIR, INACTIVATION_CSV, INACTIVATION_JSON, INACTIVATION_PNG, POPULATIONS_FILE, RunDir
+from ..rundir import (
+    ANALYSIS_DIR,
+    INACTIVATION_CSV,
+    INACTIVATION_JSON,
+    INACTIVATION_PNG,
+    POPULATIONS_FILE,
+    RANK_SELECTION_FILE,
+    RunDir,
+)
 from .analyze import populations_json
 from .context import RunContext, load_context
 from .groups import read_group_file
@@ -169,9 +187,14 @@ def inactivate_run(
         agreement = compare_inactivation(pred, actual)
         log.info("inactivation agreement: signs %.2f, mean |gap| %.3f", agreement.sign_agreement, agreement.mean_abs_gap)
     run = ctx.run
+    rank_used = _rank_used(run, ctx)
+    rank_check, rank_note = _rank_check(run, ctx, unit_groups, trials, pred, teacher)
     table = merged_table(pred.table, None if agreement is None else agreement.table)
     files = {"csv": run.write_analysis(INACTIVATION_CSV, table, index=False)}
     record = {
+        "rank": rank_used,
+        "rank_check": None if rank_check is None else rank_check_json(rank_check),
+        "rank_check_note": rank_note,
         "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
         "group_source": groups,
         "fraction": fraction,
@@ -187,7 +210,56 @@ def inactivate_run(
     title = "Accuracy after silencing\npredicted (bars)" + (" vs teacher (diamonds)" if actual is not None else "")
     fig = plot_inactivation(pred.table, None if actual is None else actual.table, title=title)
     files["png"] = save_figure(fig, run.target(f"{ANALYSIS_DIR}/{INACTIVATION_PNG}"))
-    return {"files": files, "table": table, "agreement": agreement}
+    return {"files": files, "table": table, "agreement": agreement, "rank": rank_used, "rank_check": rank_check,
+            "rank_check_note": rank_note}
+
+
+def _rank_used(run: RunDir, ctx: RunContext) -> dict[str, Any]:
+    """Which rank is silenced and why (``rank``, ``how``)."""
+    rank = int(getattr(ctx.model, "rank", 0) or 0) or None
+    selection = run.rank_selection
+    if run.requested_rank is not None:
+        how = "asked for with --rank"
+    elif selection and selection.get("chosen_rank") is not None:
+        how = (f"chosen on held-out data among ranks {selection.get('ranks')} ({RANK_SELECTION_FILE}); pass --rank "
+               "for another")
+    else:
+        how = "the run's only rank"
+    return {"rank": rank, "how": how}
+
+
+def _rank_check(run: RunDir, ctx: RunContext, unit_groups: dict[str, np.ndarray], trials: Any, pred: Any,
+                teacher: str | Path | None) -> tuple[Any, str | None]:
+    """Rank-1 against rank-2 predictions of the same silencing, when the run holds both (module docstring)."""
+    from ..analysis import compare_inactivation, predict_inactivation
+
+    ranks = (run.rank_selection or {}).get("ranks") or []
+    if not {1, 2} <= {int(r) for r in ranks}:
+        return None, "the run does not hold both a rank-1 and a rank-2 fit (a rank list with ranks 1 and 2)"
+    results = {}
+    for rank in (1, 2):
+        if int(getattr(ctx.model, "rank", 0)) == rank and run.requested_rank in (None, rank):
+            results[rank] = pred
+            continue
+        other = load_context(RunDir.open(run.path, teacher=teacher if teacher is not None else run.teacher_dir, rank=rank),
+                             command="inactivate")
+        if list(other.neuron_ids) != list(ctx.neuron_ids):
+            return None, f"the rank-{rank} fit's units are not the same neurons as the rank-{int(ctx.model.rank)} fit's"
+        results[rank] = predict_inactivation(other.model, ctx.task, unit_groups, trials=trials)
+    return compare_inactivation(results[1], results[2]), None
+
+
+def rank_check_json(check: Any) -> dict[str, Any]:
+    """``rank_check`` of ``inactivation.json``: the agreement of rank 1 ("pred") with rank 2 ("true"), and the
+    rows whose sign of change differs (``group``, ``context``, ``delta_rank1``, ``p_rank1``, ``delta_rank2``, ``p_rank2``)."""
+    d = check.to_json_dict()
+    rows = check.table[~check.table["sign_agree"]]
+    d["disagreements"] = [
+        {"group": r["group"], "context": r["context"], "delta_rank1": float(r["delta_pred"]), "p_rank1": float(r["p_pred"]),
+         "delta_rank2": float(r["delta_true"]), "p_rank2": float(r["p_true"])}
+        for _, r in rows.iterrows()
+    ]
+    return d
 
 
 def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, seed: int,
@@ -216,6 +288,9 @@ def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, s
     labels = saved.get("labels") if saved else None
     record = {
         "kind": "activity",
+        "rank": _rank_used(run, ctx),
+        "rank_check": None,
+        "rank_check_note": "the rank-1 against rank-2 check compares signs of accuracy changes, which need a task",
         "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
         "group_source": groups,
         "fraction": fraction,
@@ -229,4 +304,5 @@ def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, s
     files["json"] = run.write_analysis(INACTIVATION_JSON, record)
     fig = plot_activity_inactivation(table, title="Silencing each group (fit to recorded data)")
     files["png"] = save_figure(fig, run.target(f"{ANALYSIS_DIR}/{INACTIVATION_PNG}"))
-    return {"files": files, "table": table, "agreement": None}
+    return {"files": files, "table": table, "agreement": None, "rank": record["rank"], "rank_check": None,
+            "rank_check_note": record["rank_check_note"]}
