@@ -136,7 +136,7 @@ class LowRankEnsembleFit(BaseEstimator):
         return members
 
     @staticmethod
-    def _prepare(member: LowRankFit, train: Any, tensors: Any, same_start: LowRankFit | None) -> None:
+    def _prepare(member: LowRankFit, train: Any, same_start: LowRankFit | None) -> None:
         """What :meth:`LowRankFit.fit` does before optimising (same order, same seeds).
 
         The closed-form start depends on the data and the rank but not on the seed: a
@@ -151,7 +151,7 @@ class LowRankEnsembleFit(BaseEstimator):
         model = member._new_network(train)
         member.x0_table_ = nn.Parameter(torch.zeros(1, model.n_units, device=model.device))
         if same_start is None or member.init == "random":
-            member._initialise(model, train, tensors, None)
+            member._initialise(model, train, None)
         else:
             n_obs, ref = train.n_neurons, same_start.model_
             with torch.no_grad():
@@ -179,11 +179,11 @@ class LowRankEnsembleFit(BaseEstimator):
         seeds, ranks = self._seeds_and_ranks()
         members = self._members(seeds, ranks)
         first = members[0]
-        tensors = first._tensors(train)
         starts: dict[int, LowRankFit] = {}
         for member in members:
-            self._prepare(member, train, tensors, starts.get(member.rank))
+            self._prepare(member, train, starts.get(member.rank))
             starts.setdefault(member.rank, member)
+        tensors = first._tensors(train)
         settings = first._settings()
         k, r_max = len(members), max(ranks)
         models = [mb.model_ for mb in members]

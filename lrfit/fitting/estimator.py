@@ -19,6 +19,7 @@ from ..errors import LrfitError, NotFittedError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
 from .losses import lowrank_mse, masked_mse
 from .metrics import condition_labels, r2_per_condition, r2_per_neuron, r2_score
+from .reductions import column_moments
 from .solver import OptimiserSettings, optimise
 from .regression_init import reduced_rank_regression, to_currents
 
@@ -310,9 +311,11 @@ class LowRankFit(BaseEstimator):
             return np.array(["all"] * data.n_trials, dtype=object)
         return condition_labels(data.conditions, self.condition_columns)
 
-    def _tensors(self, data: Any) -> _Tensors:
+    def _tensors(self, data: Any, targets: bool = True) -> _Tensors:
+        """The split on the device; without *targets* (predictions) the activity is a stand-in of its shape."""
         dev = torch.device(self.device)
-        activity = np.asarray(data.activity, dtype=np.float32)
+        activity = (np.asarray(data.activity, dtype=np.float32) if targets
+                    else np.zeros((0, 0, data.n_neurons), dtype=np.float32))
         mask = np.asarray(data.mask, dtype=bool)
         if self.x0 == "per_condition" and hasattr(self, "condition_table_"):
             lookup = {c: i for i, c in enumerate(self.condition_table_)}
@@ -322,10 +325,11 @@ class LowRankFit(BaseEstimator):
             index = np.concatenate([np.ones((data.n_trials, 1), dtype=np.float32), first], 1)
         else:
             index = np.zeros(data.n_trials, dtype=np.int64)
-        valid = activity[mask]
-        variance = float(((valid - valid.mean(0)) ** 2).mean()) if valid.size else 1.0
+        count, _, ss = column_moments(activity, mask)  # block by block: no copy of the data
+        variance = float(ss.sum() / (count * ss.size)) if count and ss.size else 1.0
         return _Tensors(
-            activity=torch.as_tensor(np.where(mask[..., None], activity, 0.0), device=dev),
+            activity=torch.as_tensor(np.where(mask[..., None], activity, 0.0), device=dev) if targets
+            else torch.zeros((), device=dev).expand(data.n_trials, data.n_time, data.n_neurons),
             inputs=torch.tensor(np.asarray(data.inputs, dtype=np.float32), device=dev),
             weight=None if mask.all() else torch.as_tensor(mask.astype(np.float32), device=dev),
             condition_index=torch.as_tensor(index, device=dev),
@@ -409,7 +413,7 @@ class LowRankFit(BaseEstimator):
             return FullRankRNN(units, rho=1.0, **common)
         return LowRankRNN(units, rank=int(self.rank), **common)
 
-    def _initialise(self, model: LowRankRNN, train: Any, tensors: _Tensors, validation: _Tensors | None) -> None:
+    def _initialise(self, model: LowRankRNN, train: Any, validation: Any | None) -> None:
         """Closed-form start for the observed units; hidden units keep small random weights.
 
         The random start keeps ``M, N ~ N(0, 1)``, draws ``W_in ~ N(0, 0.1^2)`` and starts
@@ -431,7 +435,7 @@ class LowRankFit(BaseEstimator):
             )
             m, n, w_in = fit.m, fit.n, fit.w_in
         else:
-            full = self.fullrank_model or self._fit_fullrank(train, tensors, validation)
+            full = self.fullrank_model or self._fit_fullrank(train, validation)
             low = full.truncated(int(self.rank))
             m, n = low.m.detach().cpu().numpy()[:n_obs], low.n.detach().cpu().numpy()[:n_obs]
             w_in = full.w_in.detach().cpu().numpy()[:n_obs]
@@ -459,8 +463,9 @@ class LowRankFit(BaseEstimator):
             return np.linalg.lstsq(design, first, rcond=None)[0]
         return np.stack([first[labels == c].mean(0) for c in self.condition_table_])
 
-    def _fit_fullrank(self, train: Any, tensors: _Tensors, validation: _Tensors | None) -> FullRankRNN:
+    def _fit_fullrank(self, train: Any, validation: Any | None) -> FullRankRNN:
         """Full-rank fit from random connectivity (the original method's first stage)."""
+        tensors, validation = self._tensors(train), self._tensors(validation) if validation is not None else None
         log.info("init='fullrank_svd': fitting a full-rank network for %d epochs", self.fullrank_epochs)
         full = self._new_network(train, "fullrank")
         params = dict(full.named_parameters())
@@ -513,9 +518,9 @@ class LowRankFit(BaseEstimator):
         model = self._new_network(train)
         rows = 1 + train.n_inputs if self.x0 == "inputs" else len(self.condition_table_)
         self.x0_table_ = nn.Parameter(torch.zeros(rows, model.n_units, device=model.device))
+        self._initialise(model, train, validation)  # first: the closed-form start's arrays are the largest
         tensors = self._tensors(train)
         val_tensors = self._tensors(validation) if validation is not None else None
-        self._initialise(model, train, tensors, val_tensors)
         self.model_ = model
         params = {"m": model.m, "n": model.n, "w_in": model.w_in, "x0_table": self.x0_table_}
 
@@ -588,12 +593,12 @@ class LowRankFit(BaseEstimator):
     @torch.no_grad()
     def _predict_array(self, data: Any, chunk: int = 256) -> np.ndarray:
         self._check_compatible(data)
-        tensors = self._tensors(data)
-        parts = []
+        tensors = self._tensors(data, targets=False)
+        out = np.zeros((data.n_trials, data.n_time, data.n_neurons), dtype=np.float32)  # filled chunk by chunk
         for start in range(0, data.n_trials, chunk):
-            idx = torch.arange(start, min(start + chunk, data.n_trials), device=tensors.activity.device)
-            parts.append(self._simulate(self.model_, tensors, idx).cpu().numpy())
-        return np.concatenate(parts, 0) if parts else np.zeros_like(np.asarray(data.activity))
+            idx = torch.arange(start, min(start + chunk, data.n_trials), device=tensors.inputs.device)
+            out[start : start + len(idx)] = self._simulate(self.model_, tensors, idx).cpu().numpy()
+        return out
 
     def predict(self, data: Any) -> Any:
         """The network's activity for the trials of *data*, as a new ``TrialData``.

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .reductions import column_moments
+
 log = logging.getLogger(__name__)
 
 RATE_CLIP = 1.0 - 1e-3
@@ -102,6 +104,9 @@ def reduced_rank_regression(
     valid = np.asarray(mask[:, :-1] & mask[:, 1:], dtype=bool)
     x_now = x[:, :-1][valid]
     y = x[:, 1:][valid]  # a copy (boolean index): becomes the regression target in place
+    first = np.asarray(mask[:, 0], dtype=bool)
+    x0 = x[first, 0].mean(0) if first.any() else np.zeros(units)
+    del x  # (trials, time, N): no longer needed
     y -= np.float32(1.0 - alpha) * x_now
     y /= np.float32(alpha)
     u_next = np.asarray(inputs, dtype=np.float32)[:, 1:][valid]
@@ -122,7 +127,7 @@ def reduced_rank_regression(
     basis = eigvec[:, ::-1][:, :rank]  # (N, R) orthonormal, largest first
     m = basis * np.sqrt(units)
     n = j_hat.T @ basis * np.sqrt(units)  # m n^T / N = P J_hat
-    total = float(np.sum(y.var(0, dtype=np.float64))) * y.shape[0]
+    total = float(np.sum(column_moments(y)[2]))  # sum of squared deviations, block by block (no float64 copy)
     # Refit W_in on what the rank-R recurrent drive leaves unexplained (in place on y).
     y -= (r_now @ n.astype(np.float32)) @ (m.T / units).astype(np.float32)  # rank R, never N x N
     resid = y
@@ -135,7 +140,5 @@ def reduced_rank_regression(
         w_in = np.zeros((units, 0))
     flat = resid.ravel()
     r2 = 1.0 - float(flat @ flat) / max(total, 1e-300)
-    first = np.asarray(mask[:, 0], dtype=bool)
-    x0 = x[first, 0].mean(0) if first.any() else np.zeros(units)
     log.info("regression start: rank %d explains %.4f of the one-step drive", rank, r2)
     return RegressionStart(m=m, n=n, w_in=w_in, j_full=j_hat, x0=x0, r2_drive=float(r2))

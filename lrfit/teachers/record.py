@@ -63,6 +63,7 @@ def record_activity(
         traj = model(torch.as_tensor(np.asarray(inputs), dtype=torch.float32), noise_std=noise_std, generator=gen)
         values = traj.rates if record == "rates" else traj.currents
         activity = values[..., torch.as_tensor(units, device=values.device)].cpu().numpy()
+    del traj, values  # (trials, time, N) currents and rates: free them before TrialData copies the activity
     steps = activity.shape[1]
     info = {"source": f"simulated {type(model).__name__}", "record": record, "units": "a.u."}
     info.update(meta or {})
