@@ -29,6 +29,7 @@ from torch import nn
 
 from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
+from ..threads import step_work, with_fit_threads
 from .estimator import HIDDEN_INIT_SCALE, LowRankFit
 from .losses import lowrank_mse_members, masked_mse
 from .policies import RollbackPolicy
@@ -162,6 +163,13 @@ class LowRankEnsembleFit(BaseEstimator):
             member.init_seconds_ = 0.0
         member.model_ = model
 
+    def _step_work(self, train: Any) -> int:
+        """Multiply-adds of one training step of all members (the thread policy of :mod:`lrfit.threads`)."""
+        seeds, ranks = self._seeds_and_ranks()
+        return len(seeds) * step_work(self.batch_size, train.n_neurons + self.hidden_units,
+                                      2 * max(ranks) + train.n_inputs + 1)
+
+    @with_fit_threads(_step_work)
     def fit(self, train: Any) -> "LowRankEnsembleFit":
         """Fit every member to *train* (early stopping on the training loss, as ``LowRankFit.fit`` without validation).
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import LrfitError, NotFittedError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
+from ..threads import step_work, with_fit_threads
 from .losses import lowrank_mse, masked_mse
 from .metrics import condition_labels, r2_per_condition, r2_per_neuron, r2_score
 from .reductions import column_moments
@@ -483,7 +484,14 @@ class LowRankFit(BaseEstimator):
         )
         return full
 
+    def _step_work(self, train: Any, *args: Any, **kwargs: Any) -> int:
+        """Multiply-adds of one training step (the thread policy of :mod:`lrfit.threads`)."""
+        units = train.n_neurons + self.hidden_units
+        width = units if self.init == "fullrank_svd" else 2 * int(self.rank) + train.n_inputs + 1
+        return step_work(self.batch_size, units, width)
+
     # -- public API -------------------------------------------------------------------
+    @with_fit_threads(_step_work)
     def fit(self, train: Any, validation: Any | None = None, resume: bool = False) -> "LowRankFit":
         """Fit the network to *train*; early stopping watches *validation* when given.
 
