@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
               f"lrfit fit {args.config} --out {args.out} --resume")
         return 130
     keys = ("rank", "r2_train", "r2_test", "r2_test_folds", "r2_test_std", "r2_test_per_neuron_mean", "heldout_r2",
-            "best_baseline", "noise_ceiling", "epochs", "seconds")
+            "best_baseline", "noise_ceiling", "epochs", "stopped", "epochs_folds", "stopped_folds", "seconds")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
     print(summary_line(metrics))
     if "rank_selection" in metrics:

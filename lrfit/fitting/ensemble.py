@@ -192,7 +192,7 @@ class LowRankEnsembleFit(BaseEstimator):
             self._prepare(member, train, starts.get(member.rank))
             starts.setdefault(member.rank, member)
         tensors = first._tensors(train)
-        settings = first._settings()
+        settings = first._settings(scale=tensors.variance)
         k, r_max = len(members), max(ranks)
         models = [mb.model_ for mb in members]
         units, alpha, nonlin = models[0].n_units, models[0].alpha, models[0].nonlinearity
@@ -246,7 +246,7 @@ class LowRankEnsembleFit(BaseEstimator):
             return masked_mse(out, target, weight, dims=(1, 2, 3))
 
         named = dict(zip(("m", "n", "w_in", "x0"), params))
-        solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(), members=k,
+        solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(n_trials), members=k,
                         schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="'optim.lr'"),
                         progress=self.progress, desc="ensemble", stacked=True)
         result = solver.run(ShuffledBatches(n_trials, settings.batch_size, seeds, dev, stacked=True), member_losses,
@@ -271,6 +271,7 @@ class LowRankEnsembleFit(BaseEstimator):
                 row["train_r2"] = 1.0 - row["train_loss"] / variance
             member.history_ = history
             member.best_epoch_, member.epochs_, member.rollbacks_ = state.best_epoch, state.epoch, 0
+            member.stopped_ = state.stopped or "max_epochs"
             model.svd_normalize_()
             with torch.no_grad():
                 model.x0.copy_(member.x0_table_.mean(0))

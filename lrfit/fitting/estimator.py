@@ -50,6 +50,7 @@ CONFIG_KEYS: dict[str, str] = {
     "batch_size": "optim.batch_size",
     "clip_grad": "optim.clip_grad",
     "patience": "optim.patience",
+    "tol": "optim.tol",
     "weight_decay": "optim.weight_decay",
     "random_state": "seed",
     "device": "device",
@@ -141,6 +142,10 @@ class LowRankFit(BaseEstimator):
         Maximal gradient norm (0 disables clipping).
     patience : int
         Epochs without improvement of the monitored loss (validation, else training) before stopping (0: never).
+    tol : float
+        Stop at convergence: once the monitored R^2 (validation, else training) gained less than ``tol`` over the
+        last 10 epochs (and at least 250 gradient steps; see :func:`lrfit.fitting.policies.convergence_window`)
+        (0: never).  ``stopped_`` says why a fit stopped.
     weight_decay : float
         L2 penalty (Adam's ``weight_decay``).
     x0 : {"shared", "per_condition", "inputs"}
@@ -174,6 +179,8 @@ class LowRankFit(BaseEstimator):
         The fitted network (SVD-normalised).
     history_ : list of dict
         Per-epoch training metrics.
+    stopped_ : str
+        Why the training stopped: ``"converged"`` (see ``tol``), ``"patience"`` or ``"max_epochs"``.
     neuron_ids_, input_names_ : ndarray, tuple
         What the network was fitted to.
 
@@ -214,6 +221,7 @@ class LowRankFit(BaseEstimator):
         batch_size: int = 32,
         clip_grad: float = 1.0,
         patience: int = 30,
+        tol: float = 1e-4,
         weight_decay: float = 0.0,
         x0: str = "shared",
         condition_columns: list[str] | None = None,
@@ -235,6 +243,7 @@ class LowRankFit(BaseEstimator):
         self.batch_size = batch_size
         self.clip_grad = clip_grad
         self.patience = patience
+        self.tol = tol
         self.weight_decay = weight_decay
         self.x0 = x0
         self.condition_columns = condition_columns
@@ -257,7 +266,7 @@ class LowRankFit(BaseEstimator):
             raise LrfitError(f"hidden_units must be >= 0, got {self.hidden_units}.")
         for name, low, strict in (("lr", 0.0, True), ("tau", 0.0, True), ("batch_size", 1, False),
                                   ("max_epochs", 0, False), ("patience", 0, False), ("clip_grad", 0.0, False),
-                                  ("weight_decay", 0.0, False), ("ridge", 0.0, False)):
+                                  ("weight_decay", 0.0, False), ("ridge", 0.0, False), ("tol", 0.0, False)):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)):
                 raise LrfitError(f"{name} (config key '{CONFIG_KEYS.get(name, name)}') must be a number "
@@ -389,7 +398,7 @@ class LowRankFit(BaseEstimator):
             count += len(idx)
         return total / max(count, 1)
 
-    def _settings(self, epochs: int | None = None) -> OptimiserSettings:
+    def _settings(self, epochs: int | None = None, scale: float = 1.0) -> OptimiserSettings:
         return OptimiserSettings(
             max_epochs=int(self.max_epochs if epochs is None else epochs),
             lr=float(self.lr),
@@ -397,6 +406,8 @@ class LowRankFit(BaseEstimator):
             clip_grad=float(self.clip_grad),
             patience=int(self.patience),
             weight_decay=float(self.weight_decay),
+            tol=float(self.tol),
+            scale=float(scale),  # the monitored data's variance: tol is a gain of R^2
         )
 
     def _new_network(self, data: Any, kind: str = "lowrank") -> nn.Module:
@@ -478,7 +489,7 @@ class LowRankFit(BaseEstimator):
             tensors.n_trials,
             lambda idx: self._loss(full, tensors, idx),
             lambda: {"monitor": self._eval_loss(full, monitor_data)},
-            self._settings(self.fullrank_epochs),
+            self._settings(self.fullrank_epochs, monitor_data.variance),
             seed=int(self.random_state),
             progress=self.progress,
         )
@@ -554,7 +565,7 @@ class LowRankFit(BaseEstimator):
             train.n_trials,
             lambda idx: self._batch_loss(model, tensors, idx),
             monitor,
-            self._settings(),
+            self._settings(scale=watched.variance),
             seed=int(self.random_state),
             checkpoint_dir=self.checkpoint_dir,
             resume=resume,
@@ -568,6 +579,7 @@ class LowRankFit(BaseEstimator):
         self.history_ = state.history
         self.best_epoch_ = state.best_epoch
         self.epochs_ = state.epoch
+        self.stopped_ = state.stopped
         self.rollbacks_ = state.rollbacks
         self.start_loss_ = float(start_loss)
         final_loss = self._eval_loss(model, watched)
@@ -897,6 +909,7 @@ def fit_summary(fit: LowRankFit) -> dict[str, Any]:
         "rank": int(fit.rank),
         "epochs": int(getattr(fit, "epochs_", 0)),
         "best_epoch": int(getattr(fit, "best_epoch_", 0)),
+        "stopped": getattr(fit, "stopped_", None),
         "rollbacks": int(getattr(fit, "rollbacks_", 0)),
         "ended_worse_than_start": bool(getattr(fit, "ended_worse_than_start_", False)),
         "start_loss": getattr(fit, "start_loss_", None),
