@@ -143,9 +143,9 @@ class LowRankFit(BaseEstimator):
     patience : int
         Epochs without improvement of the monitored loss (validation, else training) before stopping (0: never).
     tol : float
-        Stop at convergence: once the monitored R^2 (validation, else training) gained less than ``tol`` over the
-        last 10 epochs (and at least 250 gradient steps; see :func:`lrfit.fitting.policies.convergence_window`)
-        (0: never).  ``stopped_`` says why a fit stopped.
+        Stop at convergence, once the monitored R^2 (validation, else training) gained less than this over the last
+        10 epochs and at least 250 gradient steps (0: never).  The window is
+        :func:`lrfit.fitting.policies.convergence_window`; ``stopped_`` says why a fit stopped.
     weight_decay : float
         L2 penalty (Adam's ``weight_decay``).
     x0 : {"shared", "per_condition", "inputs"}
