@@ -16,11 +16,13 @@ time that the other process needed (``benchmarks/bench_contention.py``: one fit 
 * **Threads from the problem size.**  Each fit, ensemble and teacher training runs
   inside :func:`fit_threads`, which sets torch's intra-op threads *and* every BLAS and
   OpenMP pool of numpy, scipy and scikit-learn (``threadpoolctl``) to
-  :func:`choose_threads` of its work per simulation step, and restores them afterwards.
-  A second thread is used only from :data:`WORK_PER_THREAD` multiply-adds per step
-  (measured: below it a second thread was no faster on a quiet machine and several
-  times slower on a busy one), and never more threads than the CPUs this process may use
-  (affinity and cgroup quota).
+  :func:`choose_threads` of its work per simulation step, and restores them afterwards:
+  one thread per :data:`WORK_PER_THREAD` multiply-adds, so a second one from 67 M, and
+  never more than the CPUs this process may use (affinity and cgroup quota).  Measured
+  on a quiet 2-core machine with passive waiting, a second thread made the reference fit
+  (2 M per step) 1.6x slower, and a full-rank forward and backward pass 1.03x faster at
+  8 M, 1.2x at 17 M and 1.4x at 67 M; on a busy one, 4x slower at 8 M and 1.6x faster
+  at 67 M.
 * **The user's choice wins.**  ``--threads N`` (every ``lrfit`` command) and
   :func:`set_threads` fix the count of everything; ``OMP_NUM_THREADS`` in the
   environment, or a count below the CPU count set with ``torch.set_num_threads``, is
