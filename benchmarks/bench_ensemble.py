@@ -8,18 +8,19 @@ resident memory (``ru_maxrss``) is that mode's alone.  Prints JSON with the wall
 times, their ratio, the peak memory, and the largest difference between the
 ensemble members' and the single fits' final training losses.
 
-    OMP_NUM_THREADS=2 python benchmarks/bench_ensemble.py --threads 2 [--k 8] [--epochs 5] [--trials 200] [--batched auto|yes|no]
+    python benchmarks/bench_ensemble.py [--threads N] [--k 8] [--epochs 5] [--trials 200] [--batched auto|yes|no]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import platform
 import resource
 import time
 from typing import Any
+
+from common import in_fresh_process
 
 
 def _data(units: int, trials: int) -> Any:
@@ -34,14 +35,15 @@ def _data(units: int, trials: int) -> Any:
 
 
 def _worker(mode: str, args: dict[str, Any], queue: Any) -> None:
-    import torch
-
-    torch.set_num_threads(args["threads"])
     from lrfit import LowRankFit
     from lrfit.fitting.ensemble import LowRankEnsembleFit
+    from lrfit.threads import set_threads
+
+    if args["threads"]:
+        set_threads(args["threads"])
 
     train = _data(args["units"], args["trials"])
-    common = dict(max_epochs=args["epochs"], batch_size=32, patience=0, progress=False)
+    common = dict(max_epochs=args["epochs"], batch_size=32, patience=0, tol=0.0, progress=False)
     seeds = list(range(args["k"]))
     start = time.perf_counter()
     if mode == "ensemble":
@@ -54,16 +56,6 @@ def _worker(mode: str, args: dict[str, Any], queue: Any) -> None:
                "final_train_loss": [f.history_[-1]["train_loss"] for f in fits]})
 
 
-def _run(mode: str, args: dict[str, Any]) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(mode, args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
-
-
 def main() -> None:
     """Run both modes and print JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,12 +63,12 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=512)
     parser.add_argument("--trials", type=int, default=200, help="training trials")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of every fit (no early stopping)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--threads", type=int, default=None, help="fix the threads (default: lrfit's thread policy)")
     parser.add_argument("--batched", choices=("auto", "yes", "no"), default="auto",
                         help="one batched rollout for all members (yes), member by member (no), or by device (auto)")
     args = vars(parser.parse_args())
-    ensemble = _run("ensemble", args)
-    sequential = _run("sequential", args)
+    ensemble = in_fresh_process(_worker, "ensemble", args)
+    sequential = in_fresh_process(_worker, "sequential", args)
     diff = max(abs(a - b) for a, b in zip(ensemble["final_train_loss"], sequential["final_train_loss"]))
     print(json.dumps({
         "benchmark": "bench_ensemble",

@@ -137,16 +137,21 @@ class TrialData:
             raise DataError(f"input_names{src} contain duplicates {names}; give each channel a unique name",
                             field="input_names")
 
+        step = max(1, (1 << 20) // max(1, T * max(N, C)))  # trials per block: checks without data-sized temporaries
         for name, arr in (("activity", act), ("inputs", inp)):
-            bad = ~np.isfinite(arr) & mask[:, :, None]
-            if bad.any():
+            if all(np.isfinite(arr[i : i + step][mask[i : i + step]]).all() for i in range(0, K, step)):
+                bad = None
+            else:
+                bad = ~np.isfinite(arr) & mask[:, :, None]
+            if bad is not None and bad.any():
                 k, t, n = np.argwhere(bad)[0]
                 what = "neuron" if name == "activity" else "channel"
                 raise DataError(
                     f"{name}{src} contains {int(bad.sum())} NaN/Inf values in valid bins (first at trial {k}, "
                     f"bin {t}, {what} {n}); drop or interpolate those values, or set mask=False for those bins",
                     field=name)
-            arr[~mask] = np.where(np.isfinite(arr[~mask]), arr[~mask], 0.0)
+            if not mask.all():
+                arr[~mask] = np.where(np.isfinite(arr[~mask]), arr[~mask], 0.0)
 
         try:
             dt = float(self.dt)

@@ -18,6 +18,7 @@ runs (what the CLI does)    ``RunDir``, ``load_config``, ``prepare_data``, ``pre
                             ``load_context``, ``run_activity``, ``analyze_run``,
                             ``run_sweep``, ``load_sweep``, ``main`` (the command line)
 errors                      ``LrfitError``, ``NotFittedError``
+threads                     ``set_threads`` (the thread policy: :mod:`lrfit.threads`)
 ==========================  =====================================================
 
 Examples
@@ -34,7 +35,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .threads import prepare_process as _prepare_process
+
 __version__ = "0.1.0"
+
+# Idle OpenMP threads sleep instead of spinning, when this runs before torch starts its
+# runtime (the thread policy of lrfit.threads; OMP_WAIT_POLICY set by the user wins).
+_prepare_process()
 
 #: Public name -> module it is defined in (imported on first use).
 _EXPORTS: dict[str, str] = {
@@ -90,6 +97,8 @@ _EXPORTS: dict[str, str] = {
     "load_sweep": "lrfit.sweep",
     "run_sweep": "lrfit.sweep",
     "main": "lrfit.cli",
+    # threads
+    "set_threads": "lrfit.threads",
 }
 
 #: Public submodules (documented by their own ``__all__``).

@@ -2,7 +2,11 @@
 
 Each subcommand lives in its own module under :mod:`lrfit.commands` and defines
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; they are
-discovered here, so adding a command never edits this file.
+discovered here, so adding a command never edits this file.  Every subcommand gets
+``--threads N`` here (unless it declares its own, as ``lrfit sweep`` does for its
+points), and runs under the thread policy of :mod:`lrfit.threads`: ``N`` threads for
+everything when given, else threads chosen per fit from its size and one thread for
+the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Sequence
 
 from . import commands
 from .errors import LrfitError
+from .threads import command_threads
 
 log = logging.getLogger("lrfit")
 
@@ -29,6 +34,24 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - data_adapters always ships with lrfit
         pass
     return tuple(errors)
+
+
+def _thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``, unless the command declares its own."""
+    if not any("--threads" in action.option_strings for action in parser._actions):
+        parser.add_argument("--threads", type=_thread_count, default=None, metavar="N",
+                            help="threads for torch, BLAS and OpenMP (default: chosen per fit from its size, one "
+                                 "thread for everything else; OMP_NUM_THREADS is respected)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
+        _add_threads_option(cmd)
         cmd.set_defaults(func=module.run)
     return parser
 
@@ -60,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with command_threads(getattr(args, "threads", None)):
+            return int(args.func(args) or 0)
     except _user_errors() as exc:
         print(f"lrfit {args.command}: error: {exc}", file=sys.stderr)
         return 2

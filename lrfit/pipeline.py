@@ -377,6 +377,7 @@ def fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
             out[f"{key}_folds"] = [float(v) for v in values]
     out["r2_test_std"] = float(np.std(out["r2_test_folds"]))
     out["test_conditions_folds"] = [m.get("test_conditions") for m in per_fold]
+    out["epochs_folds"], out["stopped_folds"] = [m.get("epochs") for m in per_fold], [m.get("stopped") for m in per_fold]
     names = set.intersection(*(set(m.get("baselines", {}).get("scores", {})) for m in per_fold))
     scores = {n: float(np.mean([m["baselines"]["scores"][n] for m in per_fold])) for n in sorted(names)}
     ceilings = [m.get("noise_ceiling") for m in per_fold]

@@ -18,8 +18,9 @@ Points whose run directory holds ``metrics.json`` (and ``compare.json`` when
 comparing) are skipped, so re-running after a crash or Ctrl-C runs only what is
 missing; a point interrupted mid-fit continues from its checkpoint
 (``run_fit(resume=True)``).  Points run in worker processes (a local process pool
-by default, or Ray tasks); each point is seeded by its config alone and runs with
-the same number of torch threads on both backends, so both give the same numbers.
+by default, or Ray tasks); each point is seeded by its config alone and runs under the
+same thread settings on both backends (:func:`thread_env`, :class:`PointThreads`), so
+both give the same numbers.
 """
 
 from __future__ import annotations
@@ -277,7 +278,17 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def run_point(config: dict[str, Any], directory: str, compare: bool, compare_trials: int, threads: int) -> str:
+@dataclass(frozen=True)
+class PointThreads:
+    """Threads of each sweep point: exactly *count* (``--threads``), or at most *count*, its share of the
+    CPUs, with the thread policy of :mod:`lrfit.threads` choosing from each fit's size below it."""
+
+    count: int
+    exact: bool = True
+
+
+def run_point(config: dict[str, Any], directory: str, compare: bool, compare_trials: int,
+              threads: PointThreads | int) -> str:
     """Fit one grid point into *directory* (resuming what is there); run in a worker process.
 
     Parameters
@@ -290,19 +301,22 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
         Also compare the student with its teacher (``compare.json``).
     compare_trials : int
         Fresh trials of that comparison.
-    threads : int
-        Torch threads of this fit (the same on every backend, for identical numbers).
+    threads : PointThreads or int
+        Threads of this point (an int: exactly that many); the same on every backend, for identical numbers.
 
     Returns
     -------
     str
         *directory*.
     """
-    import torch
-
     from .pipeline import run_fit
+    from .threads import cap_threads, set_threads
 
-    torch.set_num_threads(max(1, int(threads)))
+    threads = threads if isinstance(threads, PointThreads) else PointThreads(int(threads))
+    if threads.exact:
+        set_threads(max(1, threads.count))
+    else:
+        cap_threads(threads.count)
     run = RunDir(directory)
     if not run.has(METRICS_FILE):
         run_fit(config, run.path, resume=True, progress=False)
@@ -345,24 +359,28 @@ def die_with_parent() -> None:
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """Environment that starts a worker process with *threads* OpenMP/MKL threads.
+    """Environment that starts a worker process with *threads* OpenMP/MKL/OpenBLAS threads, waiting passively.
 
     The thread count must be set before torch starts: MKL picks its kernels at start-up,
     and a process started with one thread gives different last digits from one started
     with many and switched to one by ``torch.set_num_threads``.  Both backends start
     their workers with this environment, so the same point gives the same numbers.
+    Idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``, unless this process's
+    environment says otherwise): spinning workers would take the CPU from each other.
     """
-    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    from .threads import THREAD_ENV, WAIT_ENV
+
+    return {**{key: str(threads) for key in THREAD_ENV}, WAIT_ENV: os.environ.get(WAIT_ENV, "PASSIVE")}
 
 
-def _run_local(tasks: list[Task], sweep: Sweep, workers: int, threads: int,
+def _run_local(tasks: list[Task], sweep: Sweep, workers: int, threads: PointThreads,
                done: Callable[[SweepPoint, BaseException | None], None]) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
-    saved = {key: os.environ.get(key) for key in thread_env(threads)}
-    os.environ.update(thread_env(threads))  # inherited by the spawned workers
+    saved = {key: os.environ.get(key) for key in thread_env(threads.count)}
+    os.environ.update(thread_env(threads.count))  # inherited by the spawned workers
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent)
     try:
         futures = {pool.submit(run_point, cfg, d, sweep.compare, sweep.compare_trials, threads): p
@@ -390,7 +408,7 @@ def _import_ray() -> Any:
     return ray
 
 
-def _run_ray(tasks: list[Task], sweep: Sweep, workers: int, threads: int, address: str | None,
+def _run_ray(tasks: list[Task], sweep: Sweep, workers: int, threads: PointThreads, address: str | None,
              done: Callable[[SweepPoint, BaseException | None], None]) -> None:
     ray = _import_ray()
     started = not ray.is_initialized()
@@ -403,7 +421,7 @@ def _run_ray(tasks: list[Task], sweep: Sweep, workers: int, threads: int, addres
                              "'ray start --head' or check --address.") from None
     try:
         remote = ray.remote(num_cpus=1, max_retries=sweep.max_retries,
-                            runtime_env={"env_vars": thread_env(threads)})(run_point)
+                            runtime_env={"env_vars": thread_env(threads.count)})(run_point)
         refs = {remote.remote(cfg, d, sweep.compare, sweep.compare_trials, threads): p for p, cfg, d in tasks}
         pending = list(refs)
         while pending:
@@ -450,8 +468,10 @@ def run_sweep(
     progress : bool
         Show a progress bar over points.
     threads : int, optional
-        Torch threads per point; default ``cpu_count // workers`` (at least 1).  Results are
-        identical across backends for the same thread count.
+        Threads per point, for torch, BLAS and OpenMP alike.  By default each point may use
+        ``cpus // workers`` (at least 1) and the thread policy (:mod:`lrfit.threads`)
+        chooses from each fit's size below that.  Results are identical across backends
+        for the same setting.
 
     Returns
     -------
@@ -469,15 +489,17 @@ def run_sweep(
         raise LrfitError(f"Unknown backend '{backend}'{closest(backend, ['local', 'ray'])}; use local or ray.")
     if address and backend != "ray":
         raise LrfitError("--address names a Ray cluster; add --backend ray (or drop --address).")
-    cpus = os.cpu_count() or 1
+    from .threads import available_cpus
+
+    cpus = available_cpus()
     workers = max(1, int(workers or cpus))
-    threads = max(1, int(threads or cpus // workers))
+    point_threads = PointThreads(max(1, int(threads or cpus // workers)), exact=threads is not None)
     out = Path(out)
     with RunDir(out).lock():
-        return _run_locked(sweep, out, backend, address, workers, threads, progress)
+        return _run_locked(sweep, out, backend, address, workers, point_threads, progress)
 
 
-def _run_locked(sweep: Sweep, out: Path, backend: str, address: str | None, workers: int, threads: int,
+def _run_locked(sweep: Sweep, out: Path, backend: str, address: str | None, workers: int, threads: PointThreads,
                 progress: bool) -> pd.DataFrame:
     from tqdm.auto import tqdm
 

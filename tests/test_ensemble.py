@@ -68,6 +68,16 @@ def test_each_member_equals_its_single_fit(single_fits, batched, group_bytes, mo
         assert abs(member.score(train) - single.score(train)) < 1e-5
 
 
+def test_members_stop_at_convergence_as_their_single_fits():
+    train = planted_data(n_trials=160, n_units=16)
+    settings = dict(max_epochs=100, batch_size=8, lr=3e-3, progress=False)  # 20 steps per epoch: window 13
+    singles = [LowRankFit(rank=1, random_state=s, **settings).fit(train) for s in (0, 1)]
+    members = LowRankEnsembleFit(seeds=[0, 1], ranks=1, **settings).fit(train).fits_
+    for member, single in zip(members, singles):
+        assert member.stopped_ == single.stopped_ == "converged"
+        assert member.epochs_ == single.epochs_ < 100
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

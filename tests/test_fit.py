@@ -81,6 +81,23 @@ def test_random_init_trains_too():
     assert losses[-1] < losses[0]
 
 
+def test_a_converged_fit_stops_and_says_why():
+    train, test = planted_data(), planted_data(n_trials=60, seed=1)
+    fit = quick_fit(batch_size=8, max_epochs=200).fit(train, validation=test)  # 20 steps per epoch: window 13
+    assert fit.stopped_ == "converged" and fit.epochs_ < 60
+    assert fit.score(test) > 0.999
+    endless = quick_fit(batch_size=8, max_epochs=14, tol=0.0, patience=0).fit(train, validation=test)
+    assert (endless.stopped_, endless.epochs_) == ("max_epochs", 14)
+
+
+def test_convergence_is_judged_on_the_training_loss_without_validation():
+    from lrfit.fitting.policies import convergence_window
+
+    fit = quick_fit(batch_size=16, max_epochs=100).fit(planted_data())
+    assert convergence_window(10) == 25
+    assert fit.stopped_ == "converged" and 25 < fit.epochs_ < 100
+
+
 class InterruptedFit(LowRankFit):
     """Raises Ctrl-C after a given epoch, as a user would."""
 
@@ -259,6 +276,7 @@ def test_cli_fit_and_compare_on_a_tiny_teacher(tmp_path, capsys):
     assert main(["fit", str(config), "--out", str(student), "--no-progress", "--set", "optim.batch_size=16"]) == 0
     metrics = json.loads((student / "metrics.json").read_text())
     assert metrics["r2_test"] > 0.9 and metrics["rank"] == 1
+    assert metrics["stopped"] == "max_epochs" and '"stopped": "max_epochs"' in capsys.readouterr().out
     capsys.readouterr()
     assert main(["compare", str(student), str(teacher)]) == 0
     result = json.loads((student / "compare.json").read_text())

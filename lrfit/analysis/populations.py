@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits
 
 from ..errors import LrfitError
+from ..threads import single_threaded
 from ._common import jsonable
 from .connectivity import loading_columns, loading_matrix
 
@@ -399,9 +399,10 @@ def fit_populations(
     bic = np.empty(len(candidates))
     ari = np.empty(len(candidates))
     best: dict[int, GaussianMixture] = {}
-    # The matrices are tiny (D x D, D = a few loadings): multi-threaded BLAS only adds overhead,
-    # and its spinning threads fight torch's OpenMP pool (25x slower on 2 busy cores).
-    with threadpool_limits(limits=1, user_api="blas"):
+    # The matrices are tiny (D x D, D = a few loadings): more threads only add overhead, and the
+    # threads of BLAS, of scikit-learn's OpenMP (the KMeans start) and of torch's OpenMP pool fight
+    # each other on a busy machine (25x slower on 2 busy cores): every pool runs one thread here.
+    with single_threaded():
         for i, k in enumerate(candidates):
             fits, labs = [], []
             for s in range(n_seeds):

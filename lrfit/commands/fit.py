@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     keys = ("rank", "r2_train", "r2_test", "r2_test_folds", "r2_test_std", "r2_test_per_neuron_mean", "heldout_r2",
             "bits_per_spike_train", "bits_per_spike_test", "bits_per_spike_test_folds", "psth_r2_test", "co_bps",
-            "co_bps_pca", "best_baseline", "noise_ceiling", "epochs", "seconds")
+            "co_bps_pca", "best_baseline", "noise_ceiling", "epochs", "stopped", "epochs_folds", "stopped_folds",
+            "seconds")
     print(json.dumps({k: metrics[k] for k in keys if k in metrics}, indent=1))
     print(summary_line(metrics))
     if "rank_selection" in metrics:

@@ -17,9 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (e.g. ray://head:10001 or auto); a local Ray starts without it")
     parser.add_argument("--workers", type=int, default=None,
-                        help="points run at once (default: the CPU count); each gets cpu_count // workers threads")
+                        help="points run at once (default: the CPU count); each may use cpu_count // workers threads")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads per point (default: cpu_count // workers)")
+                        help="threads per point for torch, BLAS and OpenMP (default: chosen per fit from its size, "
+                             "at most cpu_count // workers)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -74,6 +74,7 @@ from data_adapters.neuron_trials import half_assignment
 from data_adapters.trialdata import TrialData
 
 from .metrics import condition_labels, r2_score
+from .reductions import column_moments, masked_time_mean, principal_axes
 
 __all__ = ["BASELINES", "Baselines", "CountBaselines", "NoiseCeiling", "baselines_not_beaten", "best_baseline",
            "compute_baselines", "compute_count_baselines", "noise_ceiling", "spearman_brown",
@@ -312,9 +313,7 @@ def default_condition_columns(train: TrialData, test: TrialData) -> list[str]:
 
 def _masked_mean(act: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean over trials per bin ``(T, N)`` of valid bins and the valid count ``(T,)``."""
-    w = mask[:, :, None].astype(np.float64)
-    n = w.sum(0)
-    return (act * w).sum(0) / np.maximum(n, 1), n[:, 0]
+    return masked_time_mean(act, mask)  # a block of trials at a time
 
 
 def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Sequence[str] | None = None,
@@ -348,10 +347,9 @@ def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Seq
         raise ValueError(f"train has {train.n_neurons} neurons and test {test.n_neurons} (or other neuron_ids); "
                          "baselines need the same neurons in both")
     skipped: dict[str, str] = {}
-    ya, ma = test.activity.astype(np.float64), test.mask
-    xa, xm = train.activity.astype(np.float64), train.mask
-    rows = xa[xm]
-    mu = rows.mean(0)
+    ya, ma = test.activity, test.mask
+    xa, xm = train.activity, train.mask  # reduced block by block in float64 (lrfit.fitting.reductions)
+    mu = column_moments(xa, xm)[1]
     score = lambda pred: r2_score(ya, pred, ma)  # noqa: E731
     mean = score(np.broadcast_to(mu, ya.shape))
 
@@ -384,8 +382,7 @@ def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Seq
             cond_pred = np.stack([means[lab] for lab in lab_te])
 
     k_eff = int(max(1, min(int(k), train.n_neurons)))
-    _, _, vt = np.linalg.svd(rows - mu, full_matrices=False)
-    v = vt[:k_eff].T
+    v = principal_axes(xa, xm, k_eff, mu)
     project = lambda a: (a - mu) @ v @ v.T + mu  # noqa: E731
     guess = cond_pred if cond_pred is not None else time_pred if time_pred is not None else np.broadcast_to(mu, ya.shape)
     pca_k = score(project(guess))

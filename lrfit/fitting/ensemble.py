@@ -29,6 +29,7 @@ from torch import nn
 
 from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
+from ..threads import step_work, with_fit_threads
 from .estimator import HIDDEN_INIT_SCALE, LowRankFit
 from .losses import lowrank_loss_members, masked_mse
 from .policies import RollbackPolicy
@@ -137,7 +138,7 @@ class LowRankEnsembleFit(BaseEstimator):
         return members
 
     @staticmethod
-    def _prepare(member: LowRankFit, train: Any, tensors: Any, same_start: LowRankFit | None) -> None:
+    def _prepare(member: LowRankFit, train: Any, same_start: LowRankFit | None) -> None:
         """What :meth:`LowRankFit.fit` does before optimising (same order, same seeds).
 
         The closed-form start depends on the data and the rank but not on the seed: a
@@ -152,7 +153,7 @@ class LowRankEnsembleFit(BaseEstimator):
         model = member._new_network(train)
         member.x0_table_ = nn.Parameter(torch.zeros(1, model.n_units, device=model.device))
         if same_start is None or member.init == "random":
-            member._initialise(model, train, tensors, None)
+            member._initialise(model, train, None)
         else:
             n_obs, ref = train.n_neurons, same_start.model_
             with torch.no_grad():
@@ -163,6 +164,13 @@ class LowRankEnsembleFit(BaseEstimator):
             member.init_seconds_ = 0.0
         member.model_ = model
 
+    def _step_work(self, train: Any) -> int:
+        """Multiply-adds of one training step of all members (the thread policy of :mod:`lrfit.threads`)."""
+        seeds, ranks = self._seeds_and_ranks()
+        return len(seeds) * step_work(self.batch_size, train.n_neurons + self.hidden_units,
+                                      2 * max(ranks) + train.n_inputs + 1)
+
+    @with_fit_threads(_step_work)
     def fit(self, train: Any) -> "LowRankEnsembleFit":
         """Fit every member to *train* (early stopping on the training loss, as ``LowRankFit.fit`` without validation).
 
@@ -180,12 +188,12 @@ class LowRankEnsembleFit(BaseEstimator):
         seeds, ranks = self._seeds_and_ranks()
         members = self._members(seeds, ranks)
         first = members[0]
-        tensors = first._tensors(train)
         starts: dict[int, LowRankFit] = {}
         for member in members:
-            self._prepare(member, train, tensors, starts.get(member.rank))
+            self._prepare(member, train, starts.get(member.rank))
             starts.setdefault(member.rank, member)
-        settings = first._settings()
+        tensors = first._tensors(train)
+        settings = first._settings(scale=tensors.variance)
         k, r_max = len(members), max(ranks)
         models = [mb.model_ for mb in members]
         units, alpha, nonlin = models[0].n_units, models[0].alpha, models[0].nonlinearity
@@ -239,7 +247,7 @@ class LowRankEnsembleFit(BaseEstimator):
             return masked_mse(out, target, weight, dims=(1, 2, 3))
 
         named = dict(zip(("m", "n", "w_in", "x0"), params))
-        solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(), members=k,
+        solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(n_trials), members=k,
                         schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="'optim.lr'"),
                         progress=self.progress, desc="ensemble", stacked=True)
         result = solver.run(ShuffledBatches(n_trials, settings.batch_size, seeds, dev, stacked=True), member_losses,
@@ -264,6 +272,7 @@ class LowRankEnsembleFit(BaseEstimator):
                 row["train_r2"] = 1.0 - row["train_loss"] / variance
             member.history_ = history
             member.best_epoch_, member.epochs_, member.rollbacks_ = state.best_epoch, state.epoch, 0
+            member.stopped_ = state.stopped or "max_epochs"
             model.svd_normalize_()
             with torch.no_grad():
                 model.x0.copy_(member.x0_table_.mean(0))

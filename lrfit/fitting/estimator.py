@@ -17,9 +17,11 @@ from torch import nn
 
 from ..errors import LrfitError, NotFittedError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
+from ..threads import step_work, with_fit_threads
 from .counts import COUNTS_FROM, CountStart, bits_per_spike, count_start
 from .losses import CountReadout, lowrank_loss, masked_mse, poisson_nll
 from .metrics import condition_labels, psth_r2, r2_per_condition, r2_per_neuron, r2_score
+from .reductions import column_moments
 from .solver import OptimiserSettings, optimise
 from .regression_init import reduced_rank_regression, to_currents
 
@@ -51,6 +53,7 @@ CONFIG_KEYS: dict[str, str] = {
     "batch_size": "optim.batch_size",
     "clip_grad": "optim.clip_grad",
     "patience": "optim.patience",
+    "tol": "optim.tol",
     "weight_decay": "optim.weight_decay",
     "random_state": "seed",
     "device": "device",
@@ -79,8 +82,13 @@ class _Tensors:
     def score(self, loss: float, counts: bool) -> float:
         """The score of a mean loss on these data: R^2, or for counts bits per spike over the null."""
         if counts:
-            return (self.null_loss - loss) / (self.spikes * math.log(2.0)) if self.spikes > 0 else float("nan")
-        return 1.0 - loss / self.variance
+            return (self.null_loss - loss) / self.loss_unit(counts) if self.spikes > 0 else float("nan")
+        return 1.0 - loss / self.loss_unit(counts)
+
+    def loss_unit(self, counts: bool) -> float:
+        """The change of the mean loss that moves :meth:`score` by one: the variance (R^2), or for
+        counts the spikes per entry times ln 2 (bits per spike)."""
+        return self.spikes * math.log(2.0) if counts else self.variance
 
     def take(self, idx: torch.Tensor, reuse: bool = False,
              time_major: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -165,6 +173,10 @@ class LowRankFit(BaseEstimator):
         Maximal gradient norm (0 disables clipping).
     patience : int
         Epochs without improvement of the monitored loss (validation, else training) before stopping (0: never).
+    tol : float
+        Stop at convergence, once the monitored R^2 (validation, else training; bits per spike for counts) gained
+        less than this over the last 10 epochs and at least 250 gradient steps (0: never).  The window is
+        :func:`lrfit.fitting.policies.convergence_window`; ``stopped_`` says why a fit stopped.
     weight_decay : float
         L2 penalty (Adam's ``weight_decay``).
     x0 : {"shared", "per_condition", "inputs"}
@@ -200,6 +212,8 @@ class LowRankFit(BaseEstimator):
         Per-epoch training metrics (R^2, or bits per spike for counts).
     readout_ : CountReadout
         With ``target="counts"``: per-neuron gain, offset and unit of the Poisson readout.
+    stopped_ : str
+        Why the training stopped: ``"converged"`` (see ``tol``), ``"patience"`` or ``"max_epochs"``.
     neuron_ids_, input_names_ : ndarray, tuple
         What the network was fitted to.
 
@@ -241,6 +255,7 @@ class LowRankFit(BaseEstimator):
         batch_size: int = 32,
         clip_grad: float = 1.0,
         patience: int = 30,
+        tol: float = 1e-4,
         weight_decay: float = 0.0,
         x0: str = "shared",
         condition_columns: list[str] | None = None,
@@ -263,6 +278,7 @@ class LowRankFit(BaseEstimator):
         self.batch_size = batch_size
         self.clip_grad = clip_grad
         self.patience = patience
+        self.tol = tol
         self.weight_decay = weight_decay
         self.x0 = x0
         self.condition_columns = condition_columns
@@ -286,7 +302,7 @@ class LowRankFit(BaseEstimator):
             raise LrfitError(f"hidden_units must be >= 0, got {self.hidden_units}.")
         for name, low, strict in (("lr", 0.0, True), ("tau", 0.0, True), ("batch_size", 1, False),
                                   ("max_epochs", 0, False), ("patience", 0, False), ("clip_grad", 0.0, False),
-                                  ("weight_decay", 0.0, False), ("ridge", 0.0, False)):
+                                  ("weight_decay", 0.0, False), ("ridge", 0.0, False), ("tol", 0.0, False)):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)):
                 raise LrfitError(f"{name} (config key '{CONFIG_KEYS.get(name, name)}') must be a number "
@@ -343,9 +359,11 @@ class LowRankFit(BaseEstimator):
             return np.array(["all"] * data.n_trials, dtype=object)
         return condition_labels(data.conditions, self.condition_columns)
 
-    def _tensors(self, data: Any) -> _Tensors:
+    def _tensors(self, data: Any, targets: bool = True) -> _Tensors:
+        """The split on the device; without *targets* (predictions) the activity is a stand-in of its shape."""
         dev = torch.device(self.device)
-        activity = np.asarray(data.activity, dtype=np.float32)
+        activity = (np.asarray(data.activity, dtype=np.float32) if targets
+                    else np.zeros((0, 0, data.n_neurons), dtype=np.float32))
         mask = np.asarray(data.mask, dtype=bool)
         if self.x0 == "per_condition" and hasattr(self, "condition_table_"):
             lookup = {c: i for i, c in enumerate(self.condition_table_)}
@@ -355,17 +373,17 @@ class LowRankFit(BaseEstimator):
             index = np.concatenate([np.ones((data.n_trials, 1), dtype=np.float32), first], 1)
         else:
             index = np.zeros(data.n_trials, dtype=np.int64)
-        valid = activity[mask]
-        variance = float(((valid - valid.mean(0)) ** 2).mean()) if valid.size else 1.0
+        count, mean, ss = column_moments(activity, mask)  # block by block: no copy of the data
+        variance = float(ss.sum() / (count * ss.size)) if count and ss.size else 1.0
         counts = {}
-        if self.target == "counts" and valid.size:  # the per-neuron mean-count null of bits per spike
+        if self.target == "counts" and count:  # the per-neuron mean-count null of bits per spike
             from scipy.special import xlogy
 
             # mean over entries of mean_n - y log(mean_n): per neuron mean_n - mean_n log(mean_n)
-            mean = valid.mean(0, dtype=np.float64)
             counts = {"null_loss": float((mean - xlogy(mean, mean)).mean()), "spikes": float(mean.mean())}
         return _Tensors(
-            activity=torch.as_tensor(np.where(mask[..., None], activity, 0.0), device=dev),
+            activity=torch.as_tensor(np.where(mask[..., None], activity, 0.0), device=dev) if targets
+            else torch.zeros((), device=dev).expand(data.n_trials, data.n_time, data.n_neurons),
             inputs=torch.tensor(np.asarray(data.inputs, dtype=np.float32), device=dev),
             weight=None if mask.all() else torch.as_tensor(mask.astype(np.float32), device=dev),
             condition_index=torch.as_tensor(index, device=dev),
@@ -451,7 +469,7 @@ class LowRankFit(BaseEstimator):
             count += len(idx)
         return total / max(count, 1)
 
-    def _settings(self, epochs: int | None = None) -> OptimiserSettings:
+    def _settings(self, epochs: int | None = None, scale: float = 1.0) -> OptimiserSettings:
         return OptimiserSettings(
             max_epochs=int(self.max_epochs if epochs is None else epochs),
             lr=float(self.lr),
@@ -459,6 +477,8 @@ class LowRankFit(BaseEstimator):
             clip_grad=float(self.clip_grad),
             patience=int(self.patience),
             weight_decay=float(self.weight_decay),
+            tol=float(self.tol),
+            scale=float(scale),  # the monitored score's unit: tol is a gain of R^2 (bits per spike for counts)
         )
 
     def _new_network(self, data: Any, kind: str = "lowrank") -> nn.Module:
@@ -476,7 +496,7 @@ class LowRankFit(BaseEstimator):
             return FullRankRNN(units, rho=1.0, **common)
         return LowRankRNN(units, rank=int(self.rank), **common)
 
-    def _initialise(self, model: LowRankRNN, train: Any, tensors: _Tensors, validation: _Tensors | None) -> None:
+    def _initialise(self, model: LowRankRNN, train: Any, validation: Any | None) -> None:
         """Closed-form start for the observed units; hidden units keep small random weights.
 
         The random start keeps ``M, N ~ N(0, 1)``, draws ``W_in ~ N(0, 0.1^2)`` and starts
@@ -499,7 +519,7 @@ class LowRankFit(BaseEstimator):
             )
             m, n, w_in = fit.m, fit.n, fit.w_in
         else:
-            full = self.fullrank_model or self._fit_fullrank(train, tensors, validation)
+            full = self.fullrank_model or self._fit_fullrank(train, validation)
             low = full.truncated(int(self.rank))
             m, n = low.m.detach().cpu().numpy()[:n_obs], low.n.detach().cpu().numpy()[:n_obs]
             w_in = full.w_in.detach().cpu().numpy()[:n_obs]
@@ -543,8 +563,9 @@ class LowRankFit(BaseEstimator):
             return np.linalg.lstsq(design, first, rcond=None)[0]
         return np.stack([first[labels == c].mean(0) for c in self.condition_table_])
 
-    def _fit_fullrank(self, train: Any, tensors: _Tensors, validation: _Tensors | None) -> FullRankRNN:
+    def _fit_fullrank(self, train: Any, validation: Any | None) -> FullRankRNN:
         """Full-rank fit from random connectivity (the original method's first stage)."""
+        tensors, validation = self._tensors(train), self._tensors(validation) if validation is not None else None
         log.info("init='fullrank_svd': fitting a full-rank network for %d epochs", self.fullrank_epochs)
         full = self._new_network(train, "fullrank")
         params = dict(full.named_parameters())
@@ -557,7 +578,7 @@ class LowRankFit(BaseEstimator):
             tensors.n_trials,
             lambda idx: self._loss(full, tensors, idx),
             lambda: {"monitor": self._eval_loss(full, monitor_data)},
-            self._settings(self.fullrank_epochs),
+            self._settings(self.fullrank_epochs, monitor_data.loss_unit(self.target == "counts")),
             seed=int(self.random_state),
             progress=self.progress,
         )
@@ -569,7 +590,14 @@ class LowRankFit(BaseEstimator):
             return {}
         return {"gain": self.readout_.gain, "bias": self.readout_.bias}
 
+    def _step_work(self, train: Any, *args: Any, **kwargs: Any) -> int:
+        """Multiply-adds of one training step (the thread policy of :mod:`lrfit.threads`)."""
+        units = train.n_neurons + self.hidden_units
+        width = units if self.init == "fullrank_svd" else 2 * int(self.rank) + train.n_inputs + 1
+        return step_work(self.batch_size, units, width)
+
     # -- public API -------------------------------------------------------------------
+    @with_fit_threads(_step_work)
     def fit(self, train: Any, validation: Any | None = None, resume: bool = False) -> "LowRankFit":
         """Fit the network to *train*; early stopping watches *validation* when given.
 
@@ -604,9 +632,9 @@ class LowRankFit(BaseEstimator):
         model = self._new_network(train)
         rows = 1 + train.n_inputs if self.x0 == "inputs" else len(self.condition_table_)
         self.x0_table_ = nn.Parameter(torch.zeros(rows, model.n_units, device=model.device))
+        self._initialise(model, train, validation)  # first: the closed-form start's arrays are the largest
         tensors = self._tensors(train)
         val_tensors = self._tensors(validation) if validation is not None else None
-        self._initialise(model, train, tensors, val_tensors)
         self.model_ = model
         params = {"m": model.m, "n": model.n, "w_in": model.w_in, "x0_table": self.x0_table_,
                   **self._readout_params()}
@@ -637,7 +665,7 @@ class LowRankFit(BaseEstimator):
             train.n_trials,
             lambda idx: self._batch_loss(model, tensors, idx),
             monitor,
-            self._settings(),
+            self._settings(scale=watched.loss_unit(counts)),
             seed=int(self.random_state),
             checkpoint_dir=self.checkpoint_dir,
             resume=resume,
@@ -651,6 +679,7 @@ class LowRankFit(BaseEstimator):
         self.history_ = state.history
         self.best_epoch_ = state.best_epoch
         self.epochs_ = state.epoch
+        self.stopped_ = state.stopped
         self.rollbacks_ = state.rollbacks
         self.start_loss_ = float(start_loss)
         final_loss = self._eval_loss(model, watched)
@@ -684,12 +713,12 @@ class LowRankFit(BaseEstimator):
     @torch.no_grad()
     def _predict_array(self, data: Any, chunk: int = 256) -> np.ndarray:
         self._check_compatible(data)
-        tensors = self._tensors(data)
-        parts = []
+        tensors = self._tensors(data, targets=False)
+        out = np.zeros((data.n_trials, data.n_time, data.n_neurons), dtype=np.float32)  # filled chunk by chunk
         for start in range(0, data.n_trials, chunk):
-            idx = torch.arange(start, min(start + chunk, data.n_trials), device=tensors.activity.device)
-            parts.append(self._simulate(self.model_, tensors, idx).cpu().numpy())
-        return np.concatenate(parts, 0) if parts else np.zeros_like(np.asarray(data.activity))
+            idx = torch.arange(start, min(start + chunk, data.n_trials), device=tensors.inputs.device)
+            out[start : start + len(idx)] = self._simulate(self.model_, tensors, idx).cpu().numpy()
+        return out
 
     def predict(self, data: Any) -> Any:
         """The network's activity for the trials of *data*, as a new ``TrialData``.
@@ -1018,6 +1047,7 @@ def fit_summary(fit: LowRankFit) -> dict[str, Any]:
         "rank": int(fit.rank),
         "epochs": int(getattr(fit, "epochs_", 0)),
         "best_epoch": int(getattr(fit, "best_epoch_", 0)),
+        "stopped": getattr(fit, "stopped_", None),
         "rollbacks": int(getattr(fit, "rollbacks_", 0)),
         "ended_worse_than_start": bool(getattr(fit, "ended_worse_than_start_", False)),
         "start_loss": getattr(fit, "start_loss_", None),

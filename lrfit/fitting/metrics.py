@@ -5,13 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def _masked(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """Rows ``(samples, neurons)`` of the valid bins."""
-    values = np.asarray(values, dtype=np.float64)
-    if mask is None:
-        return values.reshape(-1, values.shape[-1])
-    return values[np.asarray(mask, dtype=bool)]
+from .reductions import residual_sums
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -32,9 +26,7 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = N
     float
         The pooled R^2.
     """
-    yt, yp = _masked(y_true, mask), _masked(y_pred, mask)
-    ss_res = np.sum((yt - yp) ** 2)
-    ss_tot = np.sum((yt - yt.mean(0)) ** 2)
+    ss_res, ss_tot = (float(np.sum(s)) for s in residual_sums(y_true, y_pred, mask))  # block by block
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
 
 
@@ -53,9 +45,7 @@ def r2_per_neuron(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | Non
     ndarray
         ``(neurons,)``.
     """
-    yt, yp = _masked(y_true, mask), _masked(y_pred, mask)
-    ss_res = np.sum((yt - yp) ** 2, axis=0)
-    ss_tot = np.sum((yt - yt.mean(0)) ** 2, axis=0)
+    ss_res, ss_tot = residual_sums(y_true, y_pred, mask)  # block by block, no copy of the data
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
 

@@ -6,7 +6,8 @@ ensemble), and chooses:
 
 * an optimiser (:func:`adam`, or any object with ``zero_grad``/``step``/``state_dict``);
 * a :class:`~lrfit.fitting.policies.StopRule`: epochs, patience on the monitored loss, the relative improvement
-  that counts as progress, and the target accuracy of task training;
+  that counts as progress, convergence (the monitored loss gained less than a tolerance over a window of
+  epochs), and the target accuracy of task training;
 * a :class:`~lrfit.fitting.policies.Plateau` schedule (optional): the learning rate drops by a factor when the
   monitored loss stops improving;
 * a :class:`~lrfit.fitting.policies.RollbackPolicy`: a non-finite loss or gradient restores the parameters and
@@ -38,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ..errors import LrfitError
 from .checkpoint import CHECKPOINT_META, CHECKPOINT_WEIGHTS, load_checkpoint, save_checkpoint
-from .policies import Plateau, RollbackPolicy, StopRule, StopState
+from .policies import Plateau, RollbackPolicy, StopRule, StopState, convergence_window
 
 __all__ = [
     "CHECKPOINT_META",
@@ -195,7 +196,7 @@ class SolverResult:
 
     @property
     def stopped(self) -> str:
-        """Why the first (single) member stopped: ``"target"``, ``"patience"`` or ``"max_epochs"``."""
+        """Why the first (single) member stopped: ``"converged"``, ``"patience"``, ``"max_epochs"`` or ``"target"``."""
         return self.states[0].stopped or "max_epochs"
 
 
@@ -505,8 +506,13 @@ class OptimiserSettings:
         ``max(1, patience // 3)`` epochs.
     min_lr : float
         Floor of the learning rate.
+    threshold : float
+        Relative improvement that counts as progress (patience and schedule).
     tol : float
-        Relative improvement that counts as progress.
+        Convergence tolerance: stop once the best monitored loss gained less than
+        ``tol * scale`` over :func:`~lrfit.fitting.policies.convergence_window` epochs (0: never).
+    scale : float
+        The loss scale of *tol*: the variance of the monitored data, so that *tol* is a gain of R^2.
     """
 
     max_epochs: int = 200
@@ -517,15 +523,19 @@ class OptimiserSettings:
     lr_factor: float = 0.5
     min_lr: float = 1e-5
     weight_decay: float = 0.0
-    tol: float = 1e-4
+    threshold: float = 1e-4
+    tol: float = 0.0
+    scale: float = 1.0
 
-    def stop_rule(self) -> StopRule:
-        """Patience and tolerance on the monitored loss."""
-        return StopRule(self.max_epochs, self.patience, self.tol)
+    def stop_rule(self, n_trials: int | None = None) -> StopRule:
+        """Patience, convergence (its window from the batches of *n_trials*) and the epoch bound."""
+        batches = 1 if n_trials is None else -(-int(n_trials) // max(1, self.batch_size))
+        return StopRule(self.max_epochs, self.patience, self.threshold, tol=self.tol,
+                        window=convergence_window(batches), scale=self.scale)
 
     def plateau(self) -> Plateau:
         """The learning-rate schedule."""
-        return Plateau.for_patience(self.patience, self.lr_factor, self.min_lr, self.tol)
+        return Plateau.for_patience(self.patience, self.lr_factor, self.min_lr, self.threshold)
 
 
 def optimise(
@@ -544,9 +554,9 @@ def optimise(
     """Minimise ``batch_loss`` over shuffled mini-batches of trial indices (a fit's use of :class:`Solver`).
 
     Adam (fused where possible), gradient clipping, the :class:`Plateau` schedule, early
-    stopping on ``monitor()["monitor"]`` (the validation loss; the epoch's training loss
-    without one), rollback of non-finite values (``optim.lr`` is the key to lower), and
-    checkpoints in *checkpoint_dir* that resume to the same parameters.
+    stopping and convergence on ``monitor()["monitor"]`` (the validation loss; the epoch's
+    training loss without one), rollback of non-finite values (``optim.lr`` is the key to
+    lower), and checkpoints in *checkpoint_dir* that resume to the same parameters.
 
     Parameters
     ----------
@@ -582,7 +592,7 @@ def optimise(
     # The fused kernel updates all tensors in one call (a third of the per-step cost on a CPU).
     fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in trainable)
     solver = Solver(
-        params, adam([(trainable, settings.lr)], settings.weight_decay, fused or None), settings.stop_rule(),
+        params, adam([(trainable, settings.lr)], settings.weight_decay, fused or None), settings.stop_rule(n_trials),
         schedule=settings.plateau(), rollback=RollbackPolicy(min_lr=settings.min_lr, lr_key="'optim.lr'"),
         clip=settings.clip_grad, clip_params=trainable, checkpoint_dir=checkpoint_dir, progress=progress,
     )

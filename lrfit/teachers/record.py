@@ -135,6 +135,7 @@ def record_activity(
         traj = model(torch.as_tensor(np.asarray(inputs), dtype=torch.float32), noise_std=noise_std, generator=gen)
         values = traj.currents if record == "currents" else traj.rates
         activity = values[..., torch.as_tensor(units, device=values.device)].cpu().numpy()
+    del traj, values  # (trials, time, N) currents and rates: free them before TrialData copies the activity
     info = {"source": f"simulated {type(model).__name__}", "record": record, "units": "a.u."}
     if record == "spikes":
         peaks = peak_rates(len(units), max_rate_hz, neuron_seed)

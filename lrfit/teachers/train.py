@@ -74,6 +74,7 @@ from ..models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_me
 from ..rundir import METRICS_FILE, SETTINGS_FILE, RunDir
 from ..seeding import derive_seed, torch_generator
 from ..tasks import Task, get_task
+from ..threads import fit_threads, step_work
 
 log = logging.getLogger(__name__)
 
@@ -397,10 +398,12 @@ def train_teacher(
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         RunDir.create(out_dir, resume, overwrite, owned=[CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"])
-    result = _train(model, task, settings, out_dir, resume, progress, callback)
-    if result.stopped == "max_epochs" and result.best_epoch and result.best_epoch != result.epoch:
-        log.info("Target accuracy not reached; keeping the best validation epoch %d.", result.best_epoch)
-    metrics = _final_metrics(model, task, settings, result)
+    width = n_units if rank_value is None else 2 * rank_value + model.n_inputs + model.n_outputs + 1
+    with fit_threads(step_work(batch_size, n_units, width)):  # the thread policy of lrfit.threads
+        result = _train(model, task, settings, out_dir, resume, progress, callback)
+        if result.stopped == "max_epochs" and result.best_epoch and result.best_epoch != result.epoch:
+            log.info("Target accuracy not reached; keeping the best validation epoch %d.", result.best_epoch)
+        metrics = _final_metrics(model, task, settings, result)
     if out_dir is not None:
         extra = {
             "task": task.to_dict(),
