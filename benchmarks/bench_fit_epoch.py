@@ -8,7 +8,10 @@ start inside the timed fit), the seconds per epoch, the epochs run and why the f
 (the estimator's defaults: convergence tolerance, patience, at most ``--epochs``), the wall
 time (start included) until the test R^2 first reaches 0.99, the final test R^2, and the
 peak resident memory of the process that ran it (each init runs in its own process, which
-loads the recordings from disk).  Prints JSON.
+loads the recordings from disk).  With ``--counts`` (the default) the same problem is also fitted
+as spike counts (issue 19): Poisson spikes of the same trials (each unit's peak 20-50 Hz), a
+counts fit from the regression start (``LowRankFit(target="counts")``), its s/epoch beside the
+rates fit's and the ratio.  Prints JSON.
 
     python benchmarks/bench_fit_epoch.py [--threads N] [--teacher DIR] [--inits regression random]
 
@@ -51,6 +54,9 @@ def write_recordings(teacher: Path, workdir: Path, train_trials: int, test_trial
     for name, trials, seed in (("train", train_trials, 1), ("test", test_trials, 2)):
         d = simulate_teacher(teacher, trials, seed=seed, noise_std=noise_std)
         np.savez(workdir / f"{name}.npz", activity=d.activity, inputs=d.inputs, mask=d.mask, dt=d.dt)
+        spikes = simulate_teacher(teacher, trials, seed=seed, noise_std=noise_std, record="spikes",
+                                  max_rate_hz=(20.0, 50.0))
+        np.savez(workdir / f"{name}_spikes.npz", activity=spikes.activity, inputs=d.inputs, mask=d.mask, dt=d.dt)
     return workdir
 
 
@@ -113,6 +119,32 @@ def bench_init(init: str, args: dict, queue) -> None:
     })
 
 
+def bench_counts(args: dict, queue) -> None:
+    """The same problem as spike counts: a counts fit's s/epoch, epochs and held-out bits per spike (own process)."""
+    import lrfit  # noqa: F401  (before torch: the thread policy's passive waiting)
+
+    from lrfit import LowRankFit
+    from lrfit.threads import set_threads
+
+    if args["threads"]:
+        set_threads(args["threads"])
+    train, test = read_recording(args["data"], "train_spikes"), read_recording(args["data"], "test_spikes")
+    fit = LowRankFit(rank=1, target="counts", batch_size=args["batch_size"], lr=args["lr"], random_state=0,
+                     progress=False, max_epochs=args["epochs"]).fit(train, validation=test)
+    rows = fit.history_
+    epoch_seconds = [b["seconds"] - a["seconds"] for a, b in zip([{"seconds": 0.0}] + rows[:-1], rows)]
+    queue.put({
+        "target": "counts",
+        "init": "regression",
+        "init_seconds": round(fit.init_seconds_, 3),
+        "seconds_per_epoch_median": round(statistics.median(epoch_seconds), 4) if rows else None,
+        "epochs_run": len(rows),
+        "stopped": fit.stopped_,
+        "final_bits_per_spike_test": round(fit.score(test, metric="bits_per_spike"), 5),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    })
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="fix the threads (default: lrfit's policy)")
@@ -128,12 +160,15 @@ def main() -> None:
     parser.add_argument("--fullrank-epochs", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--inits", nargs="+", default=["regression", "random", "fullrank_svd"])
+    parser.add_argument("--no-counts", dest="counts", action="store_false",
+                        help="skip the counts fit of the same trials' Poisson spikes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         teacher = ensure_teacher(args.teacher, Path(tmp), args.units)
         data = write_recordings(teacher, Path(tmp), args.train_trials, args.test_trials, args.noise_std)
         settings = {**vars(args), "data": str(data)}
         results = [in_fresh_process(bench_init, init, settings) for init in args.inits]  # own threads, own peak
+        counts = in_fresh_process(bench_counts, settings) if args.counts else None
         import numpy as np
 
         shape = np.load(data / "train.npz")["activity"].shape
@@ -150,6 +185,13 @@ def main() -> None:
         "batch_size": args.batch_size,
         "noise_std": args.noise_std,
         "results": results,
+        **({} if counts is None else {"counts": {
+            **counts,
+            "rates_seconds_per_epoch_median": next((r["seconds_per_epoch_median"] for r in results
+                                                    if r["init"] == "regression"), None),
+            "counts_over_rates": next((round(counts["seconds_per_epoch_median"] / r["seconds_per_epoch_median"], 2)
+                                       for r in results if r["init"] == "regression"), None),
+        }}),
     }, indent=2))
 
 

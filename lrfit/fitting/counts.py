@@ -60,8 +60,10 @@ def count_scale(counts: np.ndarray, mask: np.ndarray, dt: float, floor_hz: float
     ndarray
         ``(neurons,)`` float32.
     """
-    valid = np.asarray(counts, dtype=np.float64)[np.asarray(mask, dtype=bool)]
-    mean = valid.mean(0) if valid.size else np.zeros(np.shape(counts)[-1])
+    from .reductions import column_moments
+
+    count, mean, _ = column_moments(np.asarray(counts), np.asarray(mask, dtype=bool))  # no copy of the data
+    mean = mean if count else np.zeros(np.shape(counts)[-1])
     return (np.maximum(mean, floor_hz * dt) / MEAN_LEVEL).astype(np.float32)
 
 
@@ -92,9 +94,11 @@ def smooth_counts(counts: np.ndarray, mask: np.ndarray, sd_bins: float) -> np.nd
     from scipy.ndimage import convolve1d
 
     valid = np.asarray(mask, dtype=np.float32)[..., None]
-    x = np.multiply(np.asarray(counts, dtype=np.float32), valid)
+    x = np.asarray(counts, dtype=np.float32)
+    if not valid.all():  # (a fully valid recording is read as it is: no copy)
+        x = x * valid
     if sd_bins <= 0:
-        return x
+        return x.copy() if x is counts else x
     kernel = gaussian_kernel(sd_bins).astype(np.float32)
     out = convolve1d(x, kernel, axis=1, mode="constant")
     den = convolve1d(valid, kernel, axis=1, mode="constant")
@@ -104,13 +108,15 @@ def smooth_counts(counts: np.ndarray, mask: np.ndarray, sd_bins: float) -> np.nd
     return out
 
 
-def _softplus_inverse(y: np.ndarray) -> np.ndarray:
-    """``log(exp(y) - 1)`` for ``y > 0``, without overflow, in place."""
-    tmp = np.negative(y)
-    np.expm1(tmp, out=tmp)
-    np.negative(tmp, out=tmp)
-    np.log(tmp, out=tmp)
-    y += tmp
+def _softplus_inverse(y: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """``log(exp(y) - 1)`` for ``y > 0``, without overflow, in place (a chunk of the first axis at a time)."""
+    for start in range(0, len(y), chunk):
+        part = y[start : start + chunk]
+        tmp = np.negative(part)
+        np.expm1(tmp, out=tmp)
+        np.negative(tmp, out=tmp)
+        np.log(tmp, out=tmp)
+        part += tmp
     return y
 
 
