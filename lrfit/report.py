@@ -363,7 +363,7 @@ def _against_teacher(page: _Page, ctx: RunContext) -> None:
     page.p(("Failure mode: " if modes else "") + str(res.get("dynamics_verdict", "")), "banner" if modes else "note")
     rows = [
         ("activity R² (fitted neurons, fresh trials)", res.get("r2_activity")),
-        ("Rate R² (student rates vs teacher rates, no map)", res.get("rate_r2")),
+        (f"Rate R² (student vs teacher {res.get('rate_r2_of', 'rates')}, no map)", res.get("rate_r2")),
         ("State R² (teacher state -> student state)", res.get("state_r2")),
         ("cycle consistency (student state -> teacher state)", res.get("cycle_consistency")),
         ("State R², recurrent coordinates only", res.get("state_r2_recurrent")),

@@ -150,6 +150,12 @@ def test_a_counts_fit_exports_its_own_trials(student, tmp_path):
     assert r2_score(bundle["true_rates"], bundle["rates"]) > 0.5
     assert abs(bundle["spikes"].mean() - bundle["true_rates"].mean()) < 0.05 * bundle["true_rates"].mean()
     assert "state_r2" in bundle["meta"]["lrfit"]
+    # compare judges a counts student where it is observed: Rate R² and fixed points as expected counts per bin
+    assert main(["compare", str(out), str(teacher), "--trials", "60"]) == 0
+    result = json.loads((out / "compare.json").read_text())
+    assert "expected counts" in result["rate_r2_of"] and result["rate_r2"] > 0.5
+    peak_count = 50 * float(data.train.dt)  # the fastest neuron's count per bin at its peak rate
+    assert 0 < result["fixed_points"]["scale"] < peak_count
 
 
 @pytest.mark.slow

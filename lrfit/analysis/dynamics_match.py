@@ -478,8 +478,15 @@ def _points_in_activity(model: Any, found: FixedPointResult, units: np.ndarray) 
 def compare_fixed_points(teacher: Any, student: Any, ids: Sequence[int], scale: float, u: Any = None,
                          u_student: Any = None, tol: float = 0.1, n_starts: int = 512, seed: int = 0,
                          teacher_points: FixedPointResult | None = None,
-                         student_points: FixedPointResult | None = None) -> FixedPointAgreement:
+                         student_points: FixedPointResult | None = None,
+                         observe_teacher: Callable[[np.ndarray], np.ndarray] | None = None,
+                         observe_student: Callable[[np.ndarray], np.ndarray] | None = None) -> FixedPointAgreement:
     """Fixed points of a low-rank teacher and a low-rank student, paired one to one in activity space.
+
+    By default the activity is the recorded units' currents at each point.  Where the
+    student sees its units through another observation (a counts fit's Poisson readout),
+    *observe_teacher* and *observe_student* map ``(points, units)`` currents to what is
+    compared (e.g. expected counts), and *scale* is the teacher's RMS in that space.
 
     Parameters
     ----------
@@ -498,6 +505,8 @@ def compare_fixed_points(teacher: Any, student: Any, ids: Sequence[int], scale: 
         Starts of :func:`find_fixed_points` (for both networks).
     teacher_points, student_points : FixedPointResult, optional
         Fixed points already found (else searched here).
+    observe_teacher, observe_student : callable, optional
+        Maps from the recorded units' currents ``(points, units)`` to the compared activity.
 
     Returns
     -------
@@ -518,6 +527,10 @@ def compare_fixed_points(teacher: Any, student: Any, ids: Sequence[int], scale: 
     fs = find_fixed_points(student, u=u_s, n_starts=n_starts, seed=seed) if student_points is None else student_points
     xt = _points_in_activity(teacher, ft, ids)
     xs = _points_in_activity(student, fs, np.arange(ids.size))
+    if observe_teacher is not None:
+        xt = np.asarray(observe_teacher(xt), dtype=np.float64).reshape(len(xt), ids.size)
+    if observe_student is not None:
+        xs = np.asarray(observe_student(xs), dtype=np.float64).reshape(len(xs), ids.size)
     lt = [fp.stability for fp in ft.fixed_points]
     ls = [fp.stability for fp in fs.fixed_points]
     pairs = [{"teacher": i, "stability": lab, "student": None, "distance": None, "matched": False}

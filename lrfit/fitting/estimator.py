@@ -438,12 +438,21 @@ class LowRankFit(BaseEstimator):
             ``(trials, time, n_observed)``: the observed units' rates or currents, or for a
             counts fit their expected counts per bin.
         """
+        n_obs = len(self.neuron_ids_)
         out = trajectory.rates if self._compared == "rates" else trajectory.currents
-        out = out[..., : len(self.neuron_ids_)]
-        if self.target == "counts":
-            gain, bias, scale = self.readout_
-            out = torch.nn.functional.softplus(torch.addcmul(bias, out, gain)) * scale
-        return out
+        out = out[..., :n_obs]
+        return out if self.target != "counts" else self._read_out(out)
+
+    def observe_currents(self, currents: Any) -> torch.Tensor:
+        """:meth:`observe` of the observed units' currents ``(..., n_observed)`` alone (e.g. at fixed points)."""
+        x = torch.as_tensor(currents, dtype=torch.float32, device=self.model_.device)
+        out = self.model_.phi(x) if self._compared == "rates" else x
+        return out if self.target != "counts" else self._read_out(out)
+
+    def _read_out(self, s: torch.Tensor) -> torch.Tensor:
+        """Expected counts per bin of a counts fit's compared quantity *s* (rates or currents)."""
+        gain, bias, scale = self.readout_
+        return torch.nn.functional.softplus(torch.addcmul(bias, s, gain)) * scale
 
     def _loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
         """Masked loss of trials *idx*: squared error, or Poisson for counts (latent coordinates when low-rank)."""

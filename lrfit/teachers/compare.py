@@ -20,7 +20,8 @@ Reported (``compare_student_teacher``):
 * **are the dynamics the teacher's?** (:mod:`lrfit.analysis.dynamics_match`, the
   Computation-through-Dynamics metrics): State R² (teacher state -> student state) and
   cycle consistency (student state -> teacher state), affine maps fitted on the first
-  80% of the fresh trials and scored on the rest; Rate R²; the fixed points of both
+  80% of the fresh trials and scored on the rest; Rate R² (for a counts student, of the
+  expected counts, in whose space its fixed points are also compared); the fixed points of both
   networks without input (low-rank teachers), paired in activity space; and one line
   naming the failure mode (underfitting, feature invention, dynamical misattribution)
   the numbers indicate, if any.
@@ -50,7 +51,7 @@ from ..fitting.metrics import r2_score
 from ..models import FullRankRNN, LowRankRNN
 from ..rundir import COMPARE_FILE
 from ..rundir import write_json as dump_json
-from .record import record_activity, teacher_expected_counts
+from .record import rates_to_hz, record_activity, recorded_peaks
 from .train import load_teacher
 
 #: Share of the fresh trials that fit the affine maps of the State R² (the rest score them, as ayna's default split).
@@ -89,6 +90,8 @@ class FreshTrials:
         The student's activity on the same trials.
     teacher_rates, student_rates : ndarray
         ``(trials, time, neurons)`` rates ``tanh(x)`` of the fitted neurons in each network.
+    peaks : ndarray or None
+        For a counts student, each fitted neuron's peak rate (Hz) in the recorded spikes.
     """
 
     fit: LowRankFit
@@ -100,6 +103,7 @@ class FreshTrials:
     pred: Any
     teacher_rates: np.ndarray
     student_rates: np.ndarray
+    peaks: np.ndarray | None = None
 
 
 def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int = 500, seed: int = 12345) -> FreshTrials:
@@ -146,11 +150,13 @@ def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int
     data = record_activity(teacher, trials.inputs, trials.conditions, trials.input_names, record, ids,
                            noise_std=0.0, seed=seed)
     teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
+    peaks = None
     if fit.target == "counts":  # the spikes' true expected counts
-        data = data.replace(activity=teacher_expected_counts(_run_data_section(student_dir), data, teacher.n_units))
+        peaks = recorded_peaks(_run_data_section(student_dir), ids, teacher.n_units)
+        data = data.replace(activity=(rates_to_hz(teacher_rates, peaks) * data.dt).astype(np.float32))
     pred = fit.predict(data)
     student_rates = fit.simulate(data).rates[..., : ids.size].cpu().numpy()
-    return FreshTrials(fit, teacher, task, ids, trials, data, pred, teacher_rates, student_rates)
+    return FreshTrials(fit, teacher, task, ids, trials, data, pred, teacher_rates, student_rates, peaks)
 
 
 def _run_data_section(student_dir: str | Path) -> dict[str, Any]:
@@ -270,8 +276,14 @@ def dynamics_agreement(run: FreshTrials) -> dict[str, Any]:
     train = state_split(mask.shape[0])
     state_t, state_s, currents_t = states(run, train)
     agreement = compare_states(state_t, state_s, train, mask)
+    # a counts student sees its units through its Poisson readout: rates and fixed points are compared as the
+    # expected counts both networks give the recorded spikes
+    counts = run.peaks is not None
+    observed = (np.asarray(run.data.activity), np.asarray(run.pred.activity)) if counts else (run.teacher_rates,
+                                                                                             run.student_rates)
     out: dict[str, Any] = {
-        "rate_r2": r2_score(run.teacher_rates, run.student_rates, mask),
+        "rate_r2": r2_score(*observed, mask),
+        "rate_r2_of": "expected counts of the recorded spikes" if counts else "rates tanh(x)",
         **agreement.to_json_dict(),
         "state": {"teacher": state_t.definition, "student": state_s.definition,
                   "fit_trials": f"the first {agreement.n_train_trials} fresh trials fit the affine maps, the other "
@@ -282,8 +294,15 @@ def dynamics_agreement(run: FreshTrials) -> dict[str, Any]:
     points = None
     if isinstance(run.teacher, LowRankRNN):
         n_starts = 512 if run.teacher.rank <= 2 else 1024
-        points = compare_fixed_points(run.teacher, run.fit.model_, run.ids, rms_activity(currents_t, mask),
-                                      n_starts=n_starts)
+        if counts:
+            dt = float(run.data.dt)
+            points = compare_fixed_points(
+                run.teacher, run.fit.model_, run.ids, rms_activity(observed[0], mask), n_starts=n_starts,
+                observe_teacher=lambda x: rates_to_hz(np.tanh(x), run.peaks) * dt,
+                observe_student=lambda x: run.fit.observe_currents(x).cpu().numpy())
+        else:
+            points = compare_fixed_points(run.teacher, run.fit.model_, run.ids, rms_activity(currents_t, mask),
+                                          n_starts=n_starts)
         out["fixed_points"] = points.to_json_dict()
     else:
         out["fixed_points"] = {"summary": "not compared: the teacher is full rank (lrfit finds the fixed points of "

@@ -156,6 +156,35 @@ def record_activity(
     )
 
 
+def recorded_peaks(section: dict[str, Any], ids: np.ndarray, n_units: int) -> np.ndarray:
+    """Each recorded unit's peak rate (Hz) as a fit config's teacher ``data`` section drew it.
+
+    Parameters
+    ----------
+    section : dict
+        The ``data`` section (``record: spikes``, ``max_rate_hz``, ``neurons``, ``seed``).
+    ids : ndarray of int
+        Teacher units (a subset of the recorded ones, e.g. the fitted neurons).
+    n_units : int
+        Units of the teacher.
+
+    Returns
+    -------
+    ndarray
+        ``(len(ids),)`` peak rates in Hz.
+    """
+    seed = int(section.get("seed", 0))
+    recorded = choose_neurons(n_units, section.get("neurons"), seed)
+    recorded = np.arange(n_units) if recorded is None else recorded
+    peaks = peak_rates(len(recorded), section.get("max_rate_hz", DEFAULT_MAX_RATE_HZ), seed)
+    ids = np.asarray(ids).astype(np.int64)
+    position = np.searchsorted(recorded, ids)
+    if np.any(position >= len(recorded)) or np.any(recorded[np.minimum(position, len(recorded) - 1)] != ids):
+        raise LrfitError("The compared neurons were not among the units this config records; compare the student with "
+                         "the teacher its spikes came from.")
+    return peaks[position]
+
+
 def teacher_expected_counts(section: dict[str, Any], rates: TrialData, n_units: int) -> np.ndarray:
     """The true expected counts per bin behind spikes recorded by a fit config's teacher ``data`` section.
 
@@ -172,18 +201,10 @@ def teacher_expected_counts(section: dict[str, Any], rates: TrialData, n_units: 
     -------
     ndarray
         ``(trials, time, neurons)``: ``dt * peak_i * (r_i + 1) / 2`` with each unit's peak as
-        the recording drew it.
+        the recording drew it (:func:`recorded_peaks`).
     """
-    seed = int(section.get("seed", 0))
-    recorded = choose_neurons(n_units, section.get("neurons"), seed)
-    recorded = np.arange(n_units) if recorded is None else recorded
-    peaks = peak_rates(len(recorded), section.get("max_rate_hz", DEFAULT_MAX_RATE_HZ), seed)
-    ids = np.asarray(rates.neuron_ids).astype(np.int64)
-    position = np.searchsorted(recorded, ids)
-    if np.any(position >= len(recorded)) or np.any(recorded[np.minimum(position, len(recorded) - 1)] != ids):
-        raise LrfitError("The compared neurons were not among the units this config records; compare the student with "
-                         "the teacher its spikes came from.")
-    return (rates_to_hz(np.asarray(rates.activity), peaks[position]) * rates.dt).astype(np.float32)
+    peaks = recorded_peaks(section, rates.neuron_ids, n_units)
+    return (rates_to_hz(np.asarray(rates.activity), peaks) * rates.dt).astype(np.float32)
 
 
 def choose_neurons(n_units: int, neurons: int | float | None, seed: int = 0) -> np.ndarray | None:
