@@ -120,8 +120,13 @@ class _Tensors:
         """
         if self._time_major is None:
             self._time_major = self.activity.transpose(0, 1).contiguous()
+        steps, n_trials = self._time_major.shape[:2]
         out = self._buffer(("time_major", len(idx)), self._time_major, 1)
-        return torch.index_select(self._time_major, 1, idx, out=out)
+        # rows of the (T * trials, n_obs) view: a gather along the first dimension splits across
+        # intra-op threads (0.26 ms instead of 0.39 for the reference batch on two), one along the second does not
+        rows = (torch.arange(steps, device=idx.device)[:, None] * n_trials + idx[None, :]).reshape(-1)
+        torch.index_select(self._time_major.view(steps * n_trials, -1), 0, rows, out=out.view(-1, out.shape[-1]))
+        return out
 
     def _buffer(self, key: tuple[str, int], like: torch.Tensor, dim: int) -> torch.Tensor:
         """The buffer kept under *key* = ``(name, size)``: shaped like *like* with *size* entries along *dim*."""
