@@ -55,6 +55,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .pages import base_pages
+
 log = logging.getLogger(__name__)
 
 #: Multiply-adds per simulation step that make one more thread pay (see the module docstring).
@@ -188,6 +190,8 @@ def cap_threads(threads: int | None) -> None:
 def command_threads(threads: int | None = None) -> Iterator[int]:
     """The command line's policy for one command (restored afterwards, so in-process calls leave no trace).
 
+    The command runs with numpy's huge-page advice off (:func:`lrfit.pages.base_pages`).
+
     With *threads* (``--threads``) every pool runs that many threads, child processes
     included; otherwise the user's choice (:func:`user_threads`) or one thread runs the
     work outside fits, and each fit chooses its own count (:func:`fit_threads`).
@@ -210,7 +214,7 @@ def command_threads(threads: int | None = None) -> Iterator[int]:
             os.environ.update({key: str(int(threads)) for key in THREAD_ENV})
         chosen = user_threads()
         _SETTINGS.managed = chosen is None
-        with limited_threads(chosen if chosen is not None else 1) as n:
+        with base_pages(), limited_threads(chosen if chosen is not None else 1) as n:
             yield n
     finally:
         _SETTINGS.exact, _SETTINGS.managed = saved_settings
@@ -250,7 +254,8 @@ def limited_threads(threads: int) -> Iterator[int]:
 
 @contextmanager
 def fit_threads(work: float | None) -> Iterator[int]:
-    """Run a fit with :func:`choose_threads` of its *work* per simulation step (see the module docstring).
+    """Run a fit with :func:`choose_threads` of its *work* per simulation step (see the module docstring),
+    and with numpy's huge-page advice off (:func:`lrfit.pages.base_pages`).
 
     Parameters
     ----------
@@ -264,7 +269,7 @@ def fit_threads(work: float | None) -> Iterator[int]:
     """
     threads = choose_threads(work)
     log.debug("running with %d thread(s) (%s multiply-adds per simulation step)", threads, work)
-    with limited_threads(threads) as n:
+    with base_pages(), limited_threads(threads) as n:
         yield n
 
 

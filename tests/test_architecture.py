@@ -35,7 +35,7 @@ PACKAGES = ("lrfit", "data_adapters")
 #: Layers, lowest first: component name -> module prefixes.  ``lrfit`` itself (the lazy
 #: facade of ``lrfit/__init__.py``) sits above every layer.
 LAYERS: list[dict[str, tuple[str, ...]]] = [
-    {"errors": ("lrfit.errors",), "seeding": ("lrfit.seeding",), "threads": ("lrfit.threads",)},
+    {"errors": ("lrfit.errors",), "seeding": ("lrfit.seeding",), "threads": ("lrfit.threads", "lrfit.pages")},
     {"models": ("lrfit.models",), "tasks": ("lrfit.tasks",)},
     {"fitting": ("lrfit.fitting",)},
     {"analysis": ("lrfit.analysis",)},

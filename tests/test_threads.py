@@ -12,7 +12,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from lrfit import LowRankRNN, threads
+from lrfit import LowRankRNN, pages, threads
 from lrfit.cli import build_parser, main
 from lrfit.sweep import thread_env
 
@@ -75,13 +75,38 @@ def test_a_fit_runs_under_the_policy_and_leaves_the_process_as_it_was(no_user_ch
         def _on_epoch_end(self, epoch: int) -> None:
             seen["torch"] = torch.get_num_threads()
             seen["pools"] = {p["num_threads"] for p in threadpool_info()}
+            seen["huge_pages"] = _huge_page_advice()
 
-    before = torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()]
+    before = torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()], _huge_page_advice()
     with threads.limited_threads(2):
         Probe(rank=1, max_epochs=1, progress=False).fit(data)
         assert torch.get_num_threads() == 2
-    assert seen == {"torch": 1, "pools": {1}}  # a small fit: one thread for torch, BLAS and OpenMP
-    assert (torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()]) == before
+    # a small fit: one thread for torch, BLAS and OpenMP, and numpy's huge-page advice off (lrfit.pages)
+    assert seen == {"torch": 1, "pools": {1}, "huge_pages": False}
+    assert (torch.get_num_threads(), [p["num_threads"] for p in threadpool_info()], _huge_page_advice()) == before
+
+
+def _huge_page_advice() -> bool:
+    """Whether numpy currently advises huge pages for large arrays."""
+    switch = pages._advice_switch()
+    current = switch(False)
+    switch(current)
+    return current
+
+
+def test_base_pages_turns_the_advice_off_and_back_and_leaves_a_users_choice(monkeypatch):
+    monkeypatch.delenv(pages.HUGEPAGE_ENV, raising=False)
+    switch = pages._advice_switch()
+    before = switch(True)
+    try:
+        with pages.base_pages() as changed:
+            assert changed and _huge_page_advice() is False
+        assert _huge_page_advice() is True
+        monkeypatch.setenv(pages.HUGEPAGE_ENV, "1")  # the user's choice, read by numpy at import
+        with pages.base_pages() as changed:
+            assert not changed and _huge_page_advice() is True
+    finally:
+        switch(before)
 
 
 def test_every_command_takes_threads_and_the_command_leaves_no_trace(tmp_path, monkeypatch):
