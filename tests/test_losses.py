@@ -172,3 +172,43 @@ def test_poisson_nll_is_minimal_at_the_true_rate():
                                                                  torch.ones(1, dtype=torch.float64))))
         best = (value, rate) if best is None or value < best[0] else best
     assert best[1] == 1.5
+
+
+def test_the_workspace_lends_the_smallest_large_enough_buffer_and_keeps_a_bounded_few():
+    import numpy as np
+
+    from lrfit.fitting.losses import _Workspace
+
+    ws = _Workspace(keep=2)
+    batch = ws.take((3, 4, 5), np.float32)
+    ws.give((batch,))
+    last = ws.take((2, 4, 5), np.float32)  # an epoch's smaller last batch reuses the memory
+    assert np.shares_memory(batch, last) and last.shape == (2, 4, 5) and ws.allocated == 1
+    other = ws.take((3, 4, 5), np.float32)  # *last* is still lent: a new buffer
+    assert not np.shares_memory(last, other) and ws.allocated == 2
+    ws.give((last, other, ws.take((100,), np.float32)))
+    assert sorted(b.size for b in ws._free[np.dtype(np.float32)]) == [60, 100]  # the smallest one dropped
+    assert ws.take((7,), np.float64).dtype == np.float64 and ws.allocated == 4
+
+
+def test_a_fit_maps_its_working_arrays_once(monkeypatch):
+    import numpy as np
+
+    from lrfit import LowRankFit, LowRankRNN
+    from lrfit.fitting import losses
+    from lrfit.teachers import record_activity
+
+    net = LowRankRNN(64, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=0)
+    inputs = np.random.default_rng(0).normal(size=(40, 15, 1)).astype(np.float32)
+    data = record_activity(net, inputs, noise_std=0.0)
+    monkeypatch.setattr(losses, "_WORKSPACE", losses._Workspace())
+    mapped = []
+
+    class Probe(LowRankFit):
+        def _on_epoch_end(self, epoch: int) -> None:
+            mapped.append(losses._WORKSPACE.allocated)
+
+    Probe(rank=1, batch_size=16, max_epochs=4, tol=0.0, progress=False, random_state=0).fit(data)
+    # one set of rates and residuals, mapped by the first batch: each batch's graph is freed before the next
+    # forward pass, and the smaller last batch of an epoch takes views of the same buffers
+    assert mapped == [2, 2, 2, 2]

@@ -31,6 +31,7 @@ on the whole stack of states at once.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -358,25 +359,42 @@ class _Workspace:
     """The large per-batch arrays, kept from one mini-batch to the next.
 
     A fresh multi-megabyte array is mapped page by page on first touch; on a virtual
-    machine those page faults cost as much as the simulation itself.  A forward pass
-    leases its arrays; they come back when its graph is freed (after the backward
-    pass, once the loss is dropped), so a retained graph keeps them.
+    machine those page faults can cost more than the simulation itself (0.1-1 s for the
+    72 MB of an 8-member ensemble's first batch, see :mod:`lrfit.pages`).  A forward pass
+    leases its arrays; they come back when its graph is freed (after the backward pass,
+    once the loss is dropped), so a retained graph keeps them.  Buffers are flat and
+    handed out as views of their first entries, the smallest free one that is large
+    enough, so the last, smaller mini-batch of an epoch and an evaluation reuse the
+    training batches' memory instead of mapping their own.
     """
 
-    def __init__(self, keep: int = 2) -> None:
-        self._free: dict[tuple[tuple[int, ...], np.dtype], list[np.ndarray]] = {}
+    def __init__(self, keep: int = 8) -> None:
+        self._free: dict[np.dtype, list[np.ndarray]] = {}
         self._keep = keep
+        self.allocated = 0  # buffers mapped so far (a steady fit stops adding to it after its first batches)
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        stack = self._free.get((tuple(shape), np.dtype(dtype)))
-        return stack.pop() if stack else np.empty(shape, dtype=dtype)
+        size, free = math.prod(shape), self._free.get(np.dtype(dtype), [])
+        large_enough = [i for i, buffer in enumerate(free) if buffer.size >= size]
+        if large_enough:
+            flat = free.pop(min(large_enough, key=lambda i: free[i].size))
+        else:
+            flat = np.empty(size, dtype=dtype)
+            self.allocated += 1
+        return flat[:size].reshape(shape)
 
     def give(self, arrays: tuple[np.ndarray | None, ...]) -> None:
         for array in arrays:
-            if array is not None:
-                stack = self._free.setdefault((array.shape, array.dtype), [])
-                if len(stack) < self._keep:
-                    stack.append(array)
+            if array is None:
+                continue
+            flat = array
+            while isinstance(flat.base, np.ndarray):
+                flat = flat.base
+            free = self._free.setdefault(flat.dtype, [])
+            if flat.ndim == 1 and flat.flags.c_contiguous and not any(flat is b for b in free):
+                free.append(flat)
+                if len(free) > self._keep:
+                    free.pop(min(range(len(free)), key=lambda i: free[i].size))
 
 
 class _Lease:

@@ -338,6 +338,7 @@ class Solver:
                     raise
                 return None
             values = loss.detach().double().cpu().reshape(-1)
+            del loss  # frees the graph now, so its workspace arrays serve the next batch (no fresh pages)
             sums += values * n
             per_batch.append(float(values[0]))
             seen += n
