@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # bench_fit_epoch: the reference problem
+from common import peak_rss_mb  # noqa: E402
 BUSY = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end:\n    pass\n"
 
 
@@ -66,7 +66,7 @@ def _worker(args: argparse.Namespace) -> None:
     rows = fit.history_
     seconds = [b["seconds"] - a["seconds"] for a, b in zip(rows[:-1], rows[1:])]  # the first epoch warms up
     print(json.dumps({"seconds_per_epoch": statistics.median(seconds), "threads": threads.get("torch"),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "peak_rss_mb": round(peak_rss_mb()),
                       "wait_policy": os.environ.get("OMP_WAIT_POLICY")}))
 
 

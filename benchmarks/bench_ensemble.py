@@ -4,7 +4,7 @@ The data are the rates of a random 512-unit rank-1 network driven by the inputs 
 the context-dependent decision-making task (about 68 steps per trial).  One run
 fits the K seeds as one :class:`LowRankEnsembleFit`, the other fits them one after
 another with :class:`LowRankFit`; each runs in its own process so that the peak
-resident memory (``ru_maxrss``) is that mode's alone.  Prints JSON with the wall
+resident memory (``VmHWM``) is that mode's alone.  Prints JSON with the wall
 times, their ratio, the peak memory, and the largest difference between the
 ensemble members' and the single fits' final training losses.
 
@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import time
 from typing import Any
 
-from common import in_fresh_process
+from common import in_fresh_process, peak_rss_mb
 
 
 def _data(units: int, trials: int) -> Any:
@@ -52,7 +51,7 @@ def _worker(mode: str, args: dict[str, Any], queue: Any) -> None:
     else:
         fits = [LowRankFit(rank=1, random_state=s, **common).fit(train) for s in seeds]
     seconds = time.perf_counter() - start
-    queue.put({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    queue.put({"seconds": seconds, "peak_rss_mb": peak_rss_mb(),
                "final_train_loss": [f.history_[-1]["train_loss"] for f in fits]})
 
 

@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from common import in_fresh_process
+from common import in_fresh_process, peak_rss_mb
 
 
 def ensure_teacher(path: str | None, workdir: Path, units: int) -> Path:
@@ -115,7 +114,7 @@ def bench_init(init: str, args: dict, queue) -> None:
         "fit_seconds": round(fit.fit_seconds_, 2),
         "final_r2_test": round(fit.score(test), 5),
         f"seconds_to_r2_{target}": None if reached is None else round(reached, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_mb()),
     })
 
 
@@ -141,7 +140,7 @@ def bench_counts(args: dict, queue) -> None:
         "epochs_run": len(rows),
         "stopped": fit.stopped_,
         "final_bits_per_spike_test": round(fit.score(test, metric="bits_per_spike"), 5),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(peak_rss_mb()),
     })
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,21 +24,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
-
-def peak_rss() -> int:
-    """Peak resident memory (bytes) of this process image: ``VmHWM`` (Linux), else ``ru_maxrss``.
-
-    ``ru_maxrss`` survives ``exec`` on Linux (a child started by a big parent reports the
-    parent's peak), so ``/proc/self/status`` is preferred.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from common import peak_rss
 
 
 def measure_load(path: str, dt: float) -> dict:

@@ -13,9 +13,9 @@ import argparse
 import json
 import platform
 import time
-import resource
 
 import torch
+from common import peak_rss_mb
 
 from lrfit import LowRankRNN
 
@@ -50,7 +50,7 @@ def time_pass(n_units: int, rank: int, trials: int, steps: int, repeats: int, de
         "forward_s": round(forward[mid], 4),
         "backward_s": round(backward[mid], 4),
         "forward_backward_s": round(forward[mid] + backward[mid], 4),
-        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "process_peak_rss_mb": round(peak_rss_mb(), 1),
         "activity_mb": round(trials * steps * n_units * 4 / 2**20, 1),
     }
 
