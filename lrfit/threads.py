@@ -76,6 +76,20 @@ class _Settings:
 _SETTINGS = _Settings()
 
 
+_LOOP_THREADS: list[int | None] = [None]  # threads of the compiled latent loops (None: numba's default)
+
+
+def _set_loop_threads(threads: int | None) -> int | None:
+    """Ask the compiled latent loops for *threads* threads from now on; returns the previous request."""
+    previous, _LOOP_THREADS[0] = _LOOP_THREADS[0], None if threads is None else max(1, int(threads))
+    return previous
+
+
+def loop_threads_in_force() -> int | None:
+    """The thread count the compiled latent loops run on now (``None``: numba's default, every CPU)."""
+    return _LOOP_THREADS[0]
+
+
 def prepare_process() -> None:
     """Ask OpenMP runtimes not started yet to wait passively (``OMP_WAIT_POLICY=PASSIVE``).
 
@@ -230,24 +244,33 @@ def _apply(threads: int) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
+
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     threadpool_limits(limits=threads)
+    _set_loop_threads(threads)
 
 
 @contextmanager
-def limited_threads(threads: int) -> Iterator[int]:
-    """Run the block with torch and every loaded BLAS/OpenMP pool at *threads* threads, then restore them."""
+def limited_threads(threads: int, loops: int | None = None) -> Iterator[int]:
+    """Run the block with torch and every loaded BLAS/OpenMP pool at *threads* threads, then restore them.
+
+    The compiled loops of the latent loss (:mod:`lrfit.fitting.latent_kernels`) run on
+    *loops* threads (default: *threads*).
+    """
     import torch
     from threadpoolctl import threadpool_limits
+
 
     before = torch.get_num_threads()
     if before != threads:
         torch.set_num_threads(threads)
+    loops_before = _set_loop_threads(threads if loops is None else loops)
     try:
         with threadpool_limits(limits=threads):
             yield threads
     finally:
+        _set_loop_threads(loops_before)
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
 
@@ -267,10 +290,25 @@ def fit_threads(work: float | None) -> Iterator[int]:
     int
         The thread count in force.
     """
-    threads = choose_threads(work)
-    log.debug("running with %d thread(s) (%s multiply-adds per simulation step)", threads, work)
-    with base_pages(), limited_threads(threads) as n:
+    threads, loops = choose_threads(work), loop_threads()
+    log.debug("running with %d thread(s) (%s multiply-adds per simulation step), %d for the compiled loops",
+              threads, work, loops)
+    with base_pages(), limited_threads(threads, loops) as n:
         yield n
+
+
+def loop_threads() -> int:
+    """Threads of the latent loss's compiled loops in a fit: the user's choice, else every CPU this process
+    may use (a sweep worker's share).
+
+    Unlike an intra-op kernel, whose threads meet at every step, one call of the loops
+    hands each thread whole trajectories for the whole mini-batch, so a thread that the
+    scheduler holds back delays the call by its share of the work and no more.
+    """
+    chosen = user_threads()
+    if chosen is not None:
+        return chosen
+    return available_cpus() if _SETTINGS.cap is None else min(_SETTINGS.cap, available_cpus())
 
 
 def step_work(batch: int, units: int, width: int) -> int:

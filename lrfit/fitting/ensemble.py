@@ -31,7 +31,7 @@ from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
 from ..threads import step_work, with_fit_threads
 from .estimator import HIDDEN_INIT_SCALE, LowRankFit
-from .losses import lowrank_loss_members, masked_mse
+from .losses import TrialRows, lowrank_loss_members, masked_mse
 from .policies import RollbackPolicy
 from .solver import ShuffledBatches, Solver, SolverResult
 
@@ -216,11 +216,8 @@ class LowRankEnsembleFit(BaseEstimator):
             flat = idx.reshape(-1)
             inputs = tensors.inputs.index_select(0, flat).view(kk, b, *tensors.inputs.shape[1:])
             weight = None if tensors.weight is None else tensors.weight.index_select(0, flat).view(kk, b, -1)
-            if dev.type == "cpu":
-                # A (K', B, T, n_obs) view of time-major storage, which the latent loss steps through as it is;
-                # the buffer is reused by the next gather, after this group's forward pass has run.
-                steps_first = tensors.take_time_major(flat)
-                target = steps_first.view(steps_first.shape[0], kk, b, -1).permute(1, 2, 0, 3)
+            if not batched:  # the latent loss reads the trials where they lie
+                target = TrialRows(tensors.activity, idx)
             else:
                 target = tensors.activity.index_select(0, flat).view(kk, b, *tensors.activity.shape[1:])
             return inputs, target, weight

@@ -19,7 +19,7 @@ from ..errors import LrfitError, NotFittedError, check_choice
 from ..models import FullRankRNN, LowRankRNN, load_model, read_model_meta, save_model
 from ..threads import step_work, with_fit_threads
 from .counts import COUNTS_FROM, CountStart, bits_per_spike, count_start
-from .losses import CountReadout, lowrank_loss, masked_mse, poisson_nll
+from .losses import CountReadout, TrialRows, lowrank_loss, masked_mse, poisson_nll
 from .metrics import condition_labels, psth_r2, r2_per_condition, r2_per_neuron, r2_score
 from .reductions import column_moments
 from .solver import OptimiserSettings, optimise
@@ -72,7 +72,6 @@ class _Tensors:
     null_loss: float = 0.0  # counts: mean Poisson term of each neuron's mean count (the bits-per-spike null)
     spikes: float = 1.0  # counts: mean count per valid entry
     _buffers: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict, repr=False)
-    _time_major: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def n_trials(self) -> int:
@@ -91,42 +90,21 @@ class _Tensors:
         return self.spikes * math.log(2.0) if counts else self.variance
 
     def take(self, idx: torch.Tensor, reuse: bool = False,
-             time_major: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+             activity: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Inputs, activity and mask weights of trials *idx* (contiguous copies).
 
         With ``reuse`` the copies are written into buffers kept for the next call with
         as many trials, and are only valid until then (a training step consumes them
         before the next mini-batch is taken): a fresh multi-megabyte tensor per batch
-        costs more in page faults than the copy itself.  With ``time_major`` (and
-        ``reuse``) the activity is a ``(B, T, n_obs)`` view of time-major storage
-        (:meth:`take_time_major`), the layout the latent loss steps through.
+        costs more in page faults than the copy itself.  Without ``activity`` the
+        activity is not copied (None): the latent loss reads it where it lies
+        (:class:`lrfit.fitting.losses.TrialRows`).
         """
-        sources = (self.inputs, self.activity, self.weight)
+        sources = (self.inputs, self.activity if activity else None, self.weight)
         if not reuse:
             return tuple(None if src is None else src.index_select(0, idx) for src in sources)  # type: ignore[return-value]
-        out = [None if src is None or (time_major and name == "activity")
-               else torch.index_select(src, 0, idx, out=self._buffer((name, len(idx)), src, 0))
-               for name, src in zip(("inputs", "activity", "weight"), sources)]
-        if time_major:
-            out[1] = self.take_time_major(idx).transpose(0, 1)
-        return tuple(out)  # type: ignore[return-value]
-
-    def take_time_major(self, idx: torch.Tensor) -> torch.Tensor:
-        """Activity of trials *idx* time-major, ``(T, len(idx), n_obs)``, in a buffer reused like ``take(reuse=True)``.
-
-        Gathered from a time-major copy of the activity made on first use, so a latent
-        loss (:func:`lrfit.fitting.losses.lowrank_loss_members`) receives its targets
-        in the layout it steps through without a transposing copy per mini-batch.
-        """
-        if self._time_major is None:
-            self._time_major = self.activity.transpose(0, 1).contiguous()
-        steps, n_trials = self._time_major.shape[:2]
-        out = self._buffer(("time_major", len(idx)), self._time_major, 1)
-        # rows of the (T * trials, n_obs) view: a gather along the first dimension splits across
-        # intra-op threads (0.26 ms instead of 0.39 for the reference batch on two), one along the second does not
-        rows = (torch.arange(steps, device=idx.device)[:, None] * n_trials + idx[None, :]).reshape(-1)
-        torch.index_select(self._time_major.view(steps * n_trials, -1), 0, rows, out=out.view(-1, out.shape[-1]))
-        return out
+        return tuple(None if src is None else torch.index_select(src, 0, idx, out=self._buffer((name, len(idx)), src, 0))
+                     for name, src in zip(("inputs", "activity", "weight"), sources))  # type: ignore[return-value]
 
     def _buffer(self, key: tuple[str, int], like: torch.Tensor, dim: int) -> torch.Tensor:
         """The buffer kept under *key* = ``(name, size)``: shaped like *like* with *size* entries along *dim*."""
@@ -462,8 +440,11 @@ class LowRankFit(BaseEstimator):
     def _loss(self, model: nn.Module, tensors: _Tensors, idx: torch.Tensor) -> torch.Tensor:
         """Masked loss of trials *idx*: squared error, or Poisson for counts (latent coordinates when low-rank)."""
         latent = isinstance(model, LowRankRNN)
-        # consumed by this step's forward/backward (the latent loss reads a time-major target without copying it)
-        inputs, target, weight = tensors.take(idx, reuse=True, time_major=latent and model.device.type == "cpu")
+        # consumed by this step's forward/backward; on a CPU the latent loss reads the trials where they lie
+        in_place = latent and model.device.type == "cpu"
+        inputs, target, weight = tensors.take(idx, reuse=True, activity=not in_place)
+        if in_place:
+            target = TrialRows(tensors.activity, idx)
         table, rows = self._start_rows(tensors.condition_index[idx])
         readout = self.readout_ if self.target == "counts" else None
         if latent:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..models.rollout import NONLINEARITIES, rollout
+from . import latent_kernels
 
 Tensor = torch.Tensor
 
@@ -159,6 +160,31 @@ def poisson_nll(s: Tensor, counts: Tensor, weight: Tensor | None, readout: Count
     return _masked_mean(count_terms(s, counts, gain, bias, scale)[0], weight, dims)
 
 
+class TrialRows(NamedTuple):
+    """Targets named by trial: trial ``index[k, b]`` of a ``(n_trials, T, n_obs)`` recording for member k's b-th trajectory.
+
+    The latent loss's compiled loops read the trials where they lie; other paths gather
+    them (:meth:`gather`).  Accepted wherever :func:`lowrank_loss_members` takes a target
+    (with ``(B,)`` indices for :func:`lowrank_loss`).
+    """
+
+    source: Tensor
+    index: Tensor
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the gathered target: ``(*index.shape, T, n_obs)``."""
+        return (*self.index.shape, *self.source.shape[1:])
+
+    def gather(self) -> Tensor:
+        """The targets as one tensor of :attr:`shape`."""
+        return self.source.index_select(0, self.index.reshape(-1)).view(self.shape)
+
+
+def _gathered(target: Tensor | TrialRows) -> Tensor:
+    return target.gather() if isinstance(target, TrialRows) else target
+
+
 @functools.lru_cache(maxsize=32)
 def _filters(steps: int, alpha: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """``(L, p)``: ``u~[1..T] = L @ u[0..T-1]`` and ``p[t-1] = (1 - alpha)^t`` for ``t = 1..T``."""
@@ -176,9 +202,16 @@ class _Problem:
     loadings: np.ndarray  # (K, R + C + S, N): rows m^T, W_in^T, x0 table
     n_c: np.ndarray  # (K, N, R): alpha N / N_units
     z: np.ndarray  # (T, K, B, R + C + S): kappa[t+1], u~[t+1], (1 - alpha)^(t+1) onehot(start row)
-    start: np.ndarray  # (K, B, N): x[0]
-    target: np.ndarray  # (T, K, B, n_obs), time-major so that a step's block is contiguous
+    start: np.ndarray | None  # (K, B, N): x[0] (numpy loops; the compiled ones compute it)
+    start_coef: np.ndarray | None  # (K, B, S): x[0] = start_coef @ table (compiled loops only)
+    inputs: np.ndarray | None  # (K, B, T, C) (compiled loops only)
+    alpha: float
+    n_obs: int
+    target: np.ndarray | None  # (T, K, B, n_obs), time-major so that a step's block is contiguous (numpy loops, counts)
     target_leased: bool  # target is a workspace copy (given back with the other arrays)
+    source: np.ndarray | None  # (n_trials, T, n_obs) and (K, B) rows: the compiled loops' squared residuals
+    rows: np.ndarray | None
+    compiled: bool  # run by the compiled loops of latent_kernels
     weight: np.ndarray | None  # (K, B, T)
     rank: int
     decay: float
@@ -190,30 +223,42 @@ class _Problem:
 
 def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind,
              readout: CountReadout | None = None) -> _Problem:
-    members, batch, steps, _ = target.shape
+    members, batch, steps, n_obs = target.shape
     units, rank = m.shape[1:]
     n_in, n_start = inputs.shape[3], table.shape[1]
-    filt, powers = _filters(steps, float(alpha), m.dtype)
-    z = torch.zeros((steps, members, batch, rank + n_in + n_start), dtype=m.dtype)
-    if n_in:
-        filtered = filt @ inputs.permute(2, 0, 1, 3).reshape(steps, -1)
-        z[..., rank : rank + n_in] = filtered.view(steps, members, batch, n_in)
-    member = torch.arange(members)[:, None]
-    if index.is_floating_point():  # (K, B, S) coefficients of the start rows: x[0] = coef @ table
-        z[..., rank + n_in :] = powers[:, None, None, None] * index.to(m.dtype)[None]
-        start = torch.bmm(index.to(m.dtype), table)
-    else:
-        z[:, member, torch.arange(batch)[None, :], rank + n_in + index] = powers[:, None, None]
-        start = table[member, index].contiguous()
     loadings = torch.cat([m, w_in, table.transpose(1, 2)], 2).transpose(1, 2).contiguous()
-    target_steps, leased = _time_major(target)
+    compiled = latent_kernels.available(m.dtype, nonlin)
+    source = rows = target_steps = start = None
+    leased = False
+    if compiled:  # the loops fill z and the start themselves
+        z = np.empty((steps, members, batch, rank + n_in + n_start), dtype=np.float32)
+        if index.is_floating_point():
+            coef = index.to(m.dtype).contiguous().numpy()
+        else:
+            coef = np.zeros((members, batch, n_start), dtype=np.float32)
+            np.put_along_axis(coef, index.numpy()[..., None], 1.0, axis=2)
+        if readout is None:
+            source, rows = _trial_major(target, m.dtype)
+        else:
+            target_steps, leased = _time_major(_gathered(target))
+    else:
+        z, start = _latent_blocks(table, index, inputs, steps, rank, alpha)
+        coef = None
+        target_steps, leased = _time_major(_gathered(target))
     return _Problem(
         loadings=loadings.numpy(),
         n_c=(n * (alpha / units)).numpy(),
-        z=z.numpy(),
-        start=start.numpy(),
+        z=z,
+        start=start,
+        start_coef=coef,
+        inputs=np.ascontiguousarray(inputs.numpy()) if compiled else None,
+        alpha=float(alpha),
+        n_obs=n_obs,
         target=target_steps,
         target_leased=leased,
+        source=source,
+        rows=rows,
+        compiled=compiled,
         weight=None if weight is None else weight.numpy(),
         rank=rank,
         decay=1.0 - alpha,
@@ -222,6 +267,42 @@ def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, ta
         counts=None if readout is None else tuple(v.detach().numpy() for v in readout),
         grad_factor=2.0 if readout is None else 1.0,
     )
+
+
+def _latent_blocks(table: Tensor, index: Tensor, inputs: Tensor, steps: int, rank: int, alpha: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``z`` ``(T, K, B, W)`` with the filtered inputs and start terms filled (kappa left 0), and ``x[0]`` ``(K, B, N)``."""
+    members, batch, _, n_in = inputs.shape
+    n_start, dtype = table.shape[1], table.dtype
+    filt, powers = _filters(steps, float(alpha), dtype)
+    z = torch.zeros((steps, members, batch, rank + n_in + n_start), dtype=dtype)
+    if n_in:
+        filtered = filt @ inputs.permute(2, 0, 1, 3).reshape(steps, -1)
+        z[..., rank : rank + n_in] = filtered.view(steps, members, batch, n_in)
+    member = torch.arange(members)[:, None]
+    if index.is_floating_point():  # (K, B, S) coefficients of the start rows: x[0] = coef @ table
+        coef = index.to(dtype)
+        z[..., rank + n_in :] = powers[:, None, None, None] * coef[None]
+        start = torch.bmm(coef, table)
+    else:
+        z[:, member, torch.arange(batch)[None, :], rank + n_in + index] = powers[:, None, None]
+        start = table[member, index].contiguous()
+    return z.numpy(), start.numpy()
+
+
+def _trial_major(target: Tensor | TrialRows, dtype: torch.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_trials, T, n_obs)`` trials and ``(K, B)`` rows of a target, without copying a recording."""
+    if isinstance(target, TrialRows):
+        source, rows = target.source, target.index
+        if source.dtype != dtype or not source.is_contiguous():  # not a recording of the model's type: gather
+            source, rows = target.gather().to(dtype), None
+    else:
+        source, rows = target, None
+    if rows is None:
+        members, batch = source.shape[:2]
+        source = source.to(dtype).contiguous().view(members * batch, *source.shape[2:])
+        rows = torch.arange(members * batch).view(members, batch)
+    return source.numpy(), rows.to(torch.int64).contiguous().numpy()
 
 
 def _time_major(target: Tensor) -> tuple[np.ndarray, bool]:
@@ -265,8 +346,11 @@ def _simulate(
     the compared quantity (``states`` for currents, ``rates`` otherwise).
     """
     steps, members, batch, _ = prob.z.shape
-    units, rank, n_obs, dtype = prob.loadings.shape[2], prob.rank, prob.target.shape[3], prob.z.dtype
+    units, rank, n_obs, dtype = prob.loadings.shape[2], prob.rank, prob.n_obs, prob.z.dtype
     block = (members, batch, units)
+    squares = prob.counts is None
+    if prob.compiled:
+        return _simulate_compiled(prob, rates, states, errors)
     # Per-step views and bound functions, made once: the loop's cost is mostly per call.
     z, loadings, n_c, decay, targets = list(prob.z), prob.loadings, prob.n_c, prob.decay, list(prob.target)
     kappas = [step[..., :rank] for step in z]
@@ -285,7 +369,6 @@ def _simulate(
     kappa_prev = np.empty((members, batch, rank), dtype=dtype)
     matmul, multiply, subtract = np.matmul, np.multiply, np.subtract
 
-    squares = prob.counts is None
     phi(prob.start, out=rs[0])
     step_sums = np.zeros((steps, members))  # each step's sums of squares (float64)
     for t in range(steps):
@@ -305,6 +388,33 @@ def _simulate(
     if squares:
         return step_sums.sum(0), None
     return _count_loss(prob, states if prob.currents else rates[1:], errors)
+
+
+def _simulate_compiled(
+    prob: _Problem, rates: np.ndarray | None, states: np.ndarray | None, errors: np.ndarray | None
+) -> tuple[np.ndarray, tuple[Tensor, Tensor] | None]:
+    """:func:`_simulate` by the compiled loops of :mod:`lrfit.fitting.latent_kernels` (float32, tanh).
+
+    The squared residuals are not stored (the backward pass recomputes them), so *errors*
+    is only filled for counts.
+    """
+    steps, members, batch, _ = prob.z.shape
+    block, dtype = (members, batch, prob.loadings.shape[2]), prob.z.dtype
+    squares = prob.counts is None
+    scratch = []
+    if rates is None:  # the loops keep every step's rates; an evaluation borrows them for the call
+        rates = _WORKSPACE.take((steps + 1, *block), dtype)
+        scratch.append(rates)
+    if states is None and prob.currents:
+        states = _WORKSPACE.take((steps, *block), dtype)
+        scratch.append(states)
+    empty = np.zeros((1, 0, 0), dtype=dtype)
+    sums = latent_kernels.forward(prob.z, prob.loadings, prob.n_c, prob.inputs, prob.start_coef, prob.alpha,
+                                  prob.source if squares else empty, prob.rows if squares else np.zeros((0, 0), np.int64),
+                                  prob.weight, prob.rank, prob.currents, squares, rates, states)
+    result = (sums, None) if squares else _count_loss(prob, states if prob.currents else rates[1:], errors)
+    _WORKSPACE.give(tuple(scratch))
+    return result
 
 
 def _count_loss(prob: _Problem, stack: np.ndarray, errors: np.ndarray | None
@@ -421,7 +531,8 @@ class _LowRankLoss(torch.autograd.Function):
         units, dtype = m.shape[1], prob.z.dtype
         rates = _WORKSPACE.take((steps + 1, members, batch, units), dtype)
         states = _WORKSPACE.take((steps, members, batch, units), dtype) if prob.currents else None
-        errors = _WORKSPACE.take(prob.target.shape, dtype)
+        # the compiled loops recompute squared residuals in the backward pass; counts inject stored derivatives
+        errors = None if prob.compiled and readout is None else _WORKSPACE.take((steps, members, batch, prob.n_obs), dtype)
         denom = _denominators(target, weight)
         sums, ctx.readout_grads = _simulate(prob, rates, states, errors)
         losses = sums / denom
@@ -432,77 +543,18 @@ class _LowRankLoss(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_losses):
-        prob, rates, states, errors = ctx.prob, ctx.rates, ctx.states, ctx.errors
-        steps, members, batch, width = prob.z.shape
-        units, rank = prob.loadings.shape[2], prob.rank
-        dtype = prob.z.dtype
-        tanh = prob.nonlin == "tanh"
-        deriv = None if tanh else NONLINEARITIES[prob.nonlin][2](torch.from_numpy(rates)).numpy()
+        prob = ctx.prob
+        members, width, units = prob.loadings.shape
+        rank, dtype, decay = prob.rank, prob.z.dtype, prob.decay
         n_c_t = np.ascontiguousarray(prob.n_c.transpose(0, 2, 1))  # (K, R, N)
         m = np.ascontiguousarray(prob.loadings[:, :rank].transpose(0, 2, 1))  # (K, N, R)
-        n_obs = prob.target.shape[3]
-
-        # Everything below is the gradient of the sums of squared residuals over 2;
-        # each member's factor 2 * grad_loss / denom is applied at the end.
-        block = (members, batch, units)
-        g = np.empty(block, dtype=dtype)  # dL/dx[t+1]
-        rec = np.empty_like(g)
-        grad_kappa = np.zeros((members, batch, rank), dtype=dtype)  # dL/dkappa[t+2], then [t+1]
-        decayed = np.empty_like(grad_kappa)
-        grad_loadings = np.zeros((members, width, units), dtype=dtype)
-        part_loadings = np.empty_like(grad_loadings)
-        grad_n, part_n = np.zeros((members, units, rank), dtype=dtype), np.empty((members, units, rank), dtype=dtype)
-        matmul, multiply = np.matmul, np.multiply
-        rs, errs = list(rates), list(errors)
-        rs_t = [r.transpose(0, 2, 1) for r in rs]
-        z_t = [step.transpose(0, 2, 1) for step in prob.z]
-        derivs = None if tanh else list(deriv)
-        decay, currents = prob.decay, prob.currents
-        rec_obs, g_obs = rec[..., :n_obs], g[..., :n_obs]
-        # The elementwise steps run as torch kernels on views of the same memory: a broadcast
-        # product fused with the residuals' injection, and tanh's derivative in one pass,
-        # cost a third of numpy's separate passes over a (K, B, N) block.
-        t_rec, t_g, t_grad_kappa, t_n_c = (torch.from_numpy(a) for a in (rec, g, grad_kappa, n_c_t))
-        t_rs, t_errs = [torch.from_numpy(r) for r in rs], [torch.from_numpy(e) for e in errs]
-        fused = not currents and n_obs == units  # the residuals join the recurrent part in one kernel
-        addcmul, bmm, baddbmm = torch.addcmul, torch.bmm, torch.baddbmm
-        thin = rank == 1
-
-        def recurrent_part(t: int | None) -> None:
-            """``rec = dkappa @ n_c^T`` (+ the residuals of step *t* when fused)."""
-            if t is not None and fused:
-                if thin:
-                    addcmul(t_errs[t], t_grad_kappa, t_n_c, out=t_rec)
-                else:
-                    baddbmm(t_errs[t], t_grad_kappa, t_n_c, out=t_rec)
-            elif thin:
-                torch.mul(t_grad_kappa, t_n_c, out=t_rec)
-            else:
-                bmm(t_grad_kappa, t_n_c, out=t_rec)
-
-        def times_derivative(t: int) -> None:
-            """``g = rec * phi'(x[t])``."""
-            if tanh:
-                torch.ops.aten.tanh_backward.grad_input(t_rec, t_rs[t], grad_input=t_g)
-            else:
-                multiply(rec, derivs[t], out=g)
-
-        for t in range(steps - 1, -1, -1):
-            recurrent_part(t)  # dL/dr[t+1]: recurrent part (and the residuals)
-            if currents:
-                times_derivative(t + 1)
-                g_obs += errs[t]
-            else:
-                if not fused:
-                    rec_obs += errs[t]
-                times_derivative(t + 1)
-            grad_loadings += matmul(z_t[t], g, out=part_loadings)
-            multiply(grad_kappa, decay, out=decayed)
-            matmul(g, m, out=grad_kappa)
-            grad_kappa += decayed
-            grad_n += matmul(rs_t[t], grad_kappa, out=part_n)  # kappa[t+1] = ... + n_c^T r[t]
-        recurrent_part(None)  # r[0] = phi(x[0]) feeds kappa[1]
-        times_derivative(0)
+        if prob.compiled:  # the initial currents' gradient is already in the x0 rows of the loadings
+            grad_loadings, grad_n = latent_kernels.backward(
+                prob.z, m, n_c_t, ctx.rates, ctx.states, ctx.errors, prob.source, prob.rows, prob.weight,
+                prob.start_coef, decay, prob.currents)
+            g = None
+        else:
+            grad_loadings, grad_n, g = _adjoint(prob, ctx.rates, ctx.errors, m, n_c_t)
 
         factor = prob.grad_factor * grad_losses.double().numpy() / ctx.denom
         scale = factor.astype(dtype)[:, None, None]
@@ -511,7 +563,9 @@ class _LowRankLoss(torch.autograd.Function):
         grad_m = grad_loadings[:, :rank].transpose(1, 2).contiguous()
         grad_w_in = grad_loadings[:, rank : rank + n_in].transpose(1, 2).contiguous()
         grad_table = grad_loadings[:, rank + n_in :].contiguous()
-        if ctx.index.is_floating_point():  # x[0] = coef @ table
+        if g is None:
+            pass
+        elif ctx.index.is_floating_point():  # x[0] = coef @ table
             grad_table += torch.bmm(ctx.index.to(grad_table.dtype).transpose(1, 2), torch.from_numpy(g * scale))
         else:
             rows = (ctx.index + torch.arange(members)[:, None] * n_start).reshape(-1)
@@ -525,10 +579,87 @@ class _LowRankLoss(torch.autograd.Function):
                 grad_gain, grad_bias, None)
 
 
-def _denominators(target: Tensor, weight: Tensor | None) -> np.ndarray:
+def _adjoint(prob: _Problem, rates: np.ndarray, errors: np.ndarray, m: np.ndarray, n_c_t: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The backward pass through the latents, by numpy loops over ``(K, B, N)`` blocks.
+
+    Returns the gradients of half the sums of squares (or of the terms whose derivatives
+    *errors* holds) in the loadings ``(K, W, N)``, in ``n_c`` before its scale ``(K, N, R)``
+    and in the initial currents ``(K, B, N)``.
+    """
+    steps, members, batch, width = prob.z.shape
+    units, rank, dtype = prob.loadings.shape[2], prob.rank, prob.z.dtype
+    tanh = prob.nonlin == "tanh"
+    deriv = None if tanh else NONLINEARITIES[prob.nonlin][2](torch.from_numpy(rates)).numpy()
+    n_obs = prob.n_obs
+    # Everything below is the gradient of the sums of squared residuals over 2;
+    # each member's factor 2 * grad_loss / denom is applied at the end.
+    block = (members, batch, units)
+    g = np.empty(block, dtype=dtype)  # dL/dx[t+1]
+    rec = np.empty_like(g)
+    grad_kappa = np.zeros((members, batch, rank), dtype=dtype)  # dL/dkappa[t+2], then [t+1]
+    decayed = np.empty_like(grad_kappa)
+    grad_loadings = np.zeros((members, width, units), dtype=dtype)
+    part_loadings = np.empty_like(grad_loadings)
+    grad_n, part_n = np.zeros((members, units, rank), dtype=dtype), np.empty((members, units, rank), dtype=dtype)
+    matmul, multiply = np.matmul, np.multiply
+    rs, errs = list(rates), list(errors)
+    rs_t = [r.transpose(0, 2, 1) for r in rs]
+    z_t = [step.transpose(0, 2, 1) for step in prob.z]
+    derivs = None if tanh else list(deriv)
+    decay, currents = prob.decay, prob.currents
+    rec_obs, g_obs = rec[..., :n_obs], g[..., :n_obs]
+    # The elementwise steps run as torch kernels on views of the same memory: a broadcast
+    # product fused with the residuals' injection, and tanh's derivative in one pass,
+    # cost a third of numpy's separate passes over a (K, B, N) block.
+    t_rec, t_g, t_grad_kappa, t_n_c = (torch.from_numpy(a) for a in (rec, g, grad_kappa, n_c_t))
+    t_rs, t_errs = [torch.from_numpy(r) for r in rs], [torch.from_numpy(e) for e in errs]
+    fused = not currents and n_obs == units  # the residuals join the recurrent part in one kernel
+    addcmul, bmm, baddbmm = torch.addcmul, torch.bmm, torch.baddbmm
+    thin = rank == 1
+
+    def recurrent_part(t: int | None) -> None:
+        """``rec = dkappa @ n_c^T`` (+ the residuals of step *t* when fused)."""
+        if t is not None and fused:
+            if thin:
+                addcmul(t_errs[t], t_grad_kappa, t_n_c, out=t_rec)
+            else:
+                baddbmm(t_errs[t], t_grad_kappa, t_n_c, out=t_rec)
+        elif thin:
+            torch.mul(t_grad_kappa, t_n_c, out=t_rec)
+        else:
+            bmm(t_grad_kappa, t_n_c, out=t_rec)
+
+    def times_derivative(t: int) -> None:
+        """``g = rec * phi'(x[t])``."""
+        if tanh:
+            torch.ops.aten.tanh_backward.grad_input(t_rec, t_rs[t], grad_input=t_g)
+        else:
+            multiply(rec, derivs[t], out=g)
+
+    for t in range(steps - 1, -1, -1):
+        recurrent_part(t)  # dL/dr[t+1]: recurrent part (and the residuals)
+        if currents:
+            times_derivative(t + 1)
+            g_obs += errs[t]
+        else:
+            if not fused:
+                rec_obs += errs[t]
+            times_derivative(t + 1)
+        grad_loadings += matmul(z_t[t], g, out=part_loadings)
+        multiply(grad_kappa, decay, out=decayed)
+        matmul(g, m, out=grad_kappa)
+        grad_kappa += decayed
+        grad_n += matmul(rs_t[t], grad_kappa, out=part_n)  # kappa[t+1] = ... + n_c^T r[t]
+    recurrent_part(None)  # r[0] = phi(x[0]) feeds kappa[1]
+    times_derivative(0)
+    return grad_loadings, grad_n, g
+
+
+def _denominators(target: Tensor | TrialRows, weight: Tensor | None) -> np.ndarray:
     """Entries that count per member: ``sum(weight) * n_obs`` (at least 1), shape ``(K,)``."""
     if weight is None:
-        return np.full(target.shape[0], float(target[0].numel()))
+        return np.full(target.shape[0], float(math.prod(target.shape[1:])))
     return np.maximum(weight.double().sum((1, 2)).numpy() * target.shape[3], 1.0)
 
 
@@ -539,7 +670,7 @@ def lowrank_loss_members(
     x0_table: Tensor,
     x0_index: Tensor,
     inputs: Tensor,
-    target: Tensor,
+    target: Tensor | TrialRows,
     weight: Tensor | None,
     alpha: float,
     nonlin: str = "tanh",
@@ -555,6 +686,7 @@ def lowrank_loss_members(
     """
     alpha = float(alpha)
     if m.device.type != "cpu":
+        target = _gathered(target)
         return torch.stack([
             lowrank_loss(*(a[k] for a in (m, n, w_in, x0_table, x0_index, inputs, target)),
                          None if weight is None else weight[k], alpha, nonlin, target_kind,
@@ -590,7 +722,7 @@ def lowrank_loss(
     x0_table: Tensor,
     x0_index: Tensor,
     inputs: Tensor,
-    target: Tensor,
+    target: Tensor | TrialRows,
     weight: Tensor | None,
     alpha: float,
     nonlin: str = "tanh",
@@ -651,12 +783,15 @@ def lowrank_loss(
     """
     alpha = float(alpha)
     if m.device.type != "cpu":
+        target = _gathered(target)
         drive = (inputs @ (w_in.T * alpha)).transpose(0, 1)
         start = x0_index.to(x0_table.dtype) @ x0_table if x0_index.is_floating_point() else x0_table[x0_index]
         states, rates = rollout(start, drive, "lowrank", alpha, nonlin, m, n, float(m.shape[0]))
         pred = (rates if target_kind == "rates" else states)[..., : target.shape[2]]
         return masked_mse(pred, target, weight) if readout is None else poisson_nll(pred, target, weight, readout)
-    one = [a.unsqueeze(0) for a in (m, n, w_in, x0_table, x0_index, inputs, target)]
+    one = [a.unsqueeze(0) for a in (m, n, w_in, x0_table, x0_index, inputs)]
+    target = (TrialRows(target.source, target.index.unsqueeze(0)) if isinstance(target, TrialRows)
+              else target.unsqueeze(0))
     weight = None if weight is None else weight.unsqueeze(0)
     members = None if readout is None else CountReadout(*(v.unsqueeze(0) for v in readout))
-    return lowrank_loss_members(*one, weight, alpha, nonlin, target_kind, members)[0]
+    return lowrank_loss_members(*one, target, weight, alpha, nonlin, target_kind, members)[0]
