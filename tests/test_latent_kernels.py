@@ -149,3 +149,25 @@ def test_the_policy_gives_the_loops_every_cpu_unless_the_user_chose(monkeypatch)
     with threads.fit_threads(1000):
         assert threads.loop_threads_in_force() == 1
     assert threads.loop_threads_in_force() == before  # restored
+
+
+def test_starting_the_loops_threads_keeps_torchs_thread_count():
+    # numba's OpenMP layer can share torch's runtime: starting its pool set torch to every CPU mid-fit
+    import subprocess
+    import sys
+
+    script = (
+        "import lrfit, numpy as np, torch\n"
+        "from lrfit import LowRankFit, LowRankRNN\n"
+        "from lrfit.teachers import record_activity\n"
+        "net = LowRankRNN(32, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=0)\n"
+        "data = record_activity(net, np.random.default_rng(0).normal(size=(20, 10, 1)).astype(np.float32), noise_std=0.0)\n"
+        "seen = []\n"
+        "fit = LowRankFit(rank=1, batch_size=8, max_epochs=2, tol=0.0, progress=False)\n"
+        "fit._on_epoch_end = lambda epoch: seen.append(torch.get_num_threads())\n"
+        "fit.fit(data)\n"
+        "print(seen)\n"
+    )
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[1, 1]"

@@ -58,6 +58,8 @@ def available(dtype: object, nonlin: str) -> bool:
 
 def _loops() -> ModuleType:
     """The compiled loops, with numba's thread count set to :func:`lrfit.threads.loop_threads_in_force`."""
+    if not _LAUNCHED:
+        _launch()
     from . import _latent_loops
 
     wanted = loop_threads_in_force()
@@ -68,6 +70,26 @@ def _loops() -> ModuleType:
         if numba.get_num_threads() != wanted:
             numba.set_num_threads(wanted)
     return _latent_loops
+
+
+_LAUNCHED: list[bool] = []
+
+
+def _launch() -> None:
+    """Start numba's thread pool, keeping torch's thread count.
+
+    numba's OpenMP layer can share torch's OpenMP runtime, and starting its pool sets
+    that runtime's thread count to numba's pool size (torch then ran a one-thread fit on
+    every CPU).
+    """
+    import numba
+    import torch
+
+    before = torch.get_num_threads()
+    numba.get_num_threads()  # starts the pool
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+    _LAUNCHED.append(True)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:

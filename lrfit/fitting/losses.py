@@ -15,11 +15,15 @@ transfer function, and the update of the ``R`` latents; the hand-written backwar
 pass runs through the latents the same way, accumulating the weight gradients as it
 goes.  Each step works on one ``(batch, N)`` block while it is in cache.
 
-On a CPU the cost of launching a kernel on such a block, not arithmetic, bounds an
-epoch of the fitter; numpy's small kernels cost a third of torch's, so the loops run
-on numpy views of the tensors.  On other devices :func:`lowrank_loss` simulates the
-network with :func:`lrfit.models.rollout.rollout` instead.  Both give the same loss
-and gradients to float rounding.
+On a CPU, float32 networks with ``tanh`` (the fitter's default) run the compiled loops
+of :mod:`lrfit.fitting.latent_kernels`: one trajectory at a time, with the targets read
+where they lie in the recording (:class:`TrialRows`) and the residuals recomputed in the
+backward pass.  Other problems (float64, other transfer functions, or every problem with
+``LRFIT_KERNELS=numpy``) run numpy loops over ``(members, batch, N)`` blocks, whose cost is
+mostly that of launching a kernel per operation; numpy's small kernels cost a third of
+torch's, so they run on numpy views of the tensors.  On other devices
+:func:`lowrank_loss` simulates the network with :func:`lrfit.models.rollout.rollout`
+instead.  All give the same loss and gradients to float rounding.
 
 Two observation models share that simulation: the masked mean squared error of the
 observed units' rates or currents (:func:`masked_mse`), and for spike counts the
