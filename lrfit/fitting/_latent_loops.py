@@ -59,6 +59,18 @@ def _residuals(pred, source, rows, weight, k, b, t, out):
     return total
 
 
+@numba.njit(inline="always", fastmath=True)
+def _recurrent(grad_kappa, n_c_t, out):
+    """``out = grad_kappa @ n_c_t``: ``(R,)`` by ``(R, N)``."""
+    for n in range(out.shape[0]):
+        out[n] = _ZERO
+    for q in range(grad_kappa.shape[0]):
+        gk = grad_kappa[q]
+        row = n_c_t[q]
+        for n in range(out.shape[0]):
+            out[n] += gk * row[n]
+
+
 @_pjit
 def forward(z, loadings, n_c, inputs, start_coef, alpha, source, rows, weight, rank, currents, squares, rates, states,
             sums):
@@ -155,13 +167,7 @@ def backward(z, m, n_c_t, rates, states, errors, source, rows, weight, start_coe
             for q in range(rank):
                 grad_kappa[q] = _ZERO
             for t in range(steps - 1, -1, -1):
-                for n in range(units):  # dL/dr[t+1], recurrent part
-                    rec[n] = _ZERO
-                for q in range(rank):
-                    gk = grad_kappa[q]
-                    row = n_c_t[k, q]
-                    for n in range(units):
-                        rec[n] += gk * row[n]
+                _recurrent(grad_kappa, n_c_t[k], rec)  # dL/dr[t+1], recurrent part
                 r = rates[t + 1, k, b]
                 if recompute:
                     _residuals(states[t, k, b] if currents else r, source, rows, weight, k, b, t, e)
@@ -194,13 +200,7 @@ def backward(z, m, n_c_t, rates, states, errors, source, rows, weight, start_coe
                     grad_kappa[q] = gk
                     for n in range(units):
                         gn[n, q] += prev[n] * gk
-            for n in range(units):  # r[0] = tanh(x[0]) feeds kappa[1]
-                rec[n] = _ZERO
-            for q in range(rank):
-                gk = grad_kappa[q]
-                row = n_c_t[k, q]
-                for n in range(units):
-                    rec[n] += gk * row[n]
+            _recurrent(grad_kappa, n_c_t[k], rec)  # r[0] = tanh(x[0]) feeds kappa[1]
             r = rates[0, k, b]
             for n in range(units):
                 g[n] = rec[n] * (_ONE - r[n] * r[n])
