@@ -60,15 +60,27 @@ def _residuals(pred, source, rows, weight, k, b, t, out):
 
 
 @numba.njit(inline="always", fastmath=True)
-def _recurrent(grad_kappa, n_c_t, out):
-    """``out = grad_kappa @ n_c_t``: ``(R,)`` by ``(R, N)``."""
+def _combine(coefs, rows, out):
+    """``out = coefs @ rows``: ``(W,)`` by ``(W, N)``, skipping zero coefficients."""
     for n in range(out.shape[0]):
         out[n] = _ZERO
-    for q in range(grad_kappa.shape[0]):
-        gk = grad_kappa[q]
-        row = n_c_t[q]
-        for n in range(out.shape[0]):
-            out[n] += gk * row[n]
+    for w in range(coefs.shape[0]):
+        c = coefs[w]
+        if c != _ZERO:
+            row = rows[w]
+            for n in range(out.shape[0]):
+                out[n] += c * row[n]
+
+
+@numba.njit(inline="always", fastmath=True)
+def _add_outer(coefs, g, rows):
+    """``rows += outer(coefs, g)``: ``(W,)`` and ``(N,)`` into ``(W, N)``, skipping zero coefficients."""
+    for w in range(coefs.shape[0]):
+        c = coefs[w]
+        if c != _ZERO:
+            row = rows[w]
+            for n in range(g.shape[0]):
+                row[n] += c * g[n]
 
 
 @_pjit
@@ -100,14 +112,7 @@ def forward(z, loadings, n_c, inputs, start_coef, alpha, source, rows, weight, r
             power *= decay
             for s in range(n_start):
                 zt[width - n_start + s] = power * start_coef[k, b, s]
-        for n in range(units):
-            x[n] = _ZERO
-        for s in range(n_start):
-            c = start_coef[k, b, s]
-            if c != _ZERO:
-                row = loadings[k, width - n_start + s]
-                for n in range(units):
-                    x[n] += c * row[n]
+        _combine(start_coef[k, b], loadings[k, width - n_start :], x)
         r = rates[0, k, b]
         for n in range(units):
             r[n] = _tanh(x[n])
@@ -120,14 +125,7 @@ def forward(z, loadings, n_c, inputs, start_coef, alpha, source, rows, weight, r
                 for n in range(units):
                     acc += prev[n] * n_c[k, n, q]
                 zt[q] = acc + decay * z[t - 1, k, b, q] if t else acc
-            for n in range(units):
-                x[n] = _ZERO
-            for w in range(width):
-                c = zt[w]
-                if c != _ZERO:
-                    row = loadings[k, w]
-                    for n in range(units):
-                        x[n] += c * row[n]
+            _combine(zt, loadings[k], x)
             r = rates[t + 1, k, b]
             for n in range(units):
                 r[n] = _tanh(x[n])
@@ -167,7 +165,7 @@ def backward(z, m, n_c_t, rates, states, errors, source, rows, weight, start_coe
             for q in range(rank):
                 grad_kappa[q] = _ZERO
             for t in range(steps - 1, -1, -1):
-                _recurrent(grad_kappa, n_c_t[k], rec)  # dL/dr[t+1], recurrent part
+                _combine(grad_kappa, n_c_t[k], rec)  # dL/dr[t+1], recurrent part
                 r = rates[t + 1, k, b]
                 if recompute:
                     _residuals(states[t, k, b] if currents else r, source, rows, weight, k, b, t, e)
@@ -184,13 +182,7 @@ def backward(z, m, n_c_t, rates, states, errors, source, rows, weight, start_coe
                         rec[n] += e[n]
                     for n in range(units):
                         g[n] = rec[n] * (_ONE - r[n] * r[n])
-                zt = z[t, k, b]
-                for w in range(width):
-                    coef = zt[w]
-                    if coef != _ZERO:
-                        row = gl[w]
-                        for n in range(units):
-                            row[n] += coef * g[n]
+                _add_outer(z[t, k, b], g, gl)
                 prev = rates[t, k, b]
                 for q in range(rank):  # dL/dkappa[t+1] = decay dL/dkappa[t+2] + m^T g
                     acc = _ZERO
@@ -200,13 +192,8 @@ def backward(z, m, n_c_t, rates, states, errors, source, rows, weight, start_coe
                     grad_kappa[q] = gk
                     for n in range(units):
                         gn[n, q] += prev[n] * gk
-            _recurrent(grad_kappa, n_c_t[k], rec)  # r[0] = tanh(x[0]) feeds kappa[1]
+            _combine(grad_kappa, n_c_t[k], rec)  # r[0] = tanh(x[0]) feeds kappa[1]
             r = rates[0, k, b]
             for n in range(units):
                 g[n] = rec[n] * (_ONE - r[n] * r[n])
-            for s in range(n_start):
-                coef = start_coef[k, b, s]
-                if coef != _ZERO:
-                    row = gl[width - n_start + s]
-                    for n in range(units):
-                        row[n] += coef * g[n]
+            _add_outer(start_coef[k, b], g, gl[width - n_start :])

@@ -27,6 +27,7 @@ first use.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 from types import ModuleType
@@ -58,8 +59,7 @@ def available(dtype: object, nonlin: str) -> bool:
 
 def _loops() -> ModuleType:
     """The compiled loops, with numba's thread count set to :func:`lrfit.threads.loop_threads_in_force`."""
-    if not _LAUNCHED:
-        _launch()
+    _launch()
     from . import _latent_loops
 
     wanted = loop_threads_in_force()
@@ -72,9 +72,7 @@ def _loops() -> ModuleType:
     return _latent_loops
 
 
-_LAUNCHED: list[bool] = []
-
-
+@functools.cache
 def _launch() -> None:
     """Start numba's thread pool, keeping torch's thread count.
 
@@ -89,7 +87,6 @@ def _launch() -> None:
     numba.get_num_threads()  # starts the pool
     if torch.get_num_threads() != before:
         torch.set_num_threads(before)
-    _LAUNCHED.append(True)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:
@@ -104,8 +101,15 @@ def _empty(ndim: int) -> np.ndarray:
     return np.zeros((0,) * ndim, dtype=np.float32)
 
 
+def _target(source: np.ndarray | None, rows: np.ndarray | None, weight: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loops' source, rows and weight arguments, with empty arrays for those absent."""
+    return (_empty(3) if source is None else source, np.zeros((0, 0), np.int64) if rows is None else rows,
+            _empty(3) if weight is None else weight)
+
+
 def forward(z: np.ndarray, loadings: np.ndarray, n_c: np.ndarray, inputs: np.ndarray, start_coef: np.ndarray,
-            alpha: float, source: np.ndarray, rows: np.ndarray, weight: np.ndarray | None, rank: int,
+            alpha: float, source: np.ndarray | None, rows: np.ndarray | None, weight: np.ndarray | None, rank: int,
             currents: bool, squares: bool, rates: np.ndarray, states: np.ndarray | None) -> np.ndarray:
     """Run the networks of one mini-batch; each member's sum of squared (masked) residuals.
 
@@ -124,10 +128,10 @@ def forward(z: np.ndarray, loadings: np.ndarray, n_c: np.ndarray, inputs: np.nda
         ``(K, B, S)``: ``x[0] = start_coef @ table`` (one-hot rows for a start index).
     alpha : float
         ``dt / tau``.
-    source : ndarray
+    source : ndarray or None
         ``(n_trials, T, n_obs)`` recording; trajectory ``(k, b)`` is compared with trial
-        ``rows[k, b]``.
-    rows : ndarray
+        ``rows[k, b]`` (None without *squares*).
+    rows : ndarray or None
         ``(K, B)`` integer trial indices.
     weight : ndarray or None
         ``(K, B, T)`` mask.
@@ -146,9 +150,8 @@ def forward(z: np.ndarray, loadings: np.ndarray, n_c: np.ndarray, inputs: np.nda
     """
     members, batch = z.shape[1:3]
     sums = np.zeros((members, batch))
-    _loops().forward(z, loadings, n_c, inputs, start_coef, np.float32(alpha), source, rows,
-                     _empty(3) if weight is None else weight, rank, currents, squares, rates,
-                     _empty(4) if states is None else states, sums)
+    _loops().forward(z, loadings, n_c, inputs, start_coef, np.float32(alpha), *_target(source, rows, weight),
+                     rank, currents, squares, rates, _empty(4) if states is None else states, sums)
     return sums.sum(1)
 
 
@@ -183,7 +186,5 @@ def backward(z: np.ndarray, m: np.ndarray, n_c_t: np.ndarray, rates: np.ndarray,
     grad_loadings = np.zeros((groups, members, width, units), dtype=np.float32)
     grad_n = np.zeros((groups, members, units, rank), dtype=np.float32)
     _loops().backward(z, m, n_c_t, rates, _empty(4) if states is None else states,
-                      _empty(4) if errors is None else errors, _empty(3) if source is None else source,
-                      np.zeros((0, 0), np.int64) if rows is None else rows, _empty(3) if weight is None else weight,
-                      start_coef, np.float32(decay), currents, groups, grad_loadings, grad_n)
+                      _empty(4) if errors is None else errors, *_target(source, rows, weight), start_coef, np.float32(decay), currents, groups, grad_loadings, grad_n)
     return grad_loadings.sum(0), grad_n.sum(0)

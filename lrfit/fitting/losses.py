@@ -232,8 +232,7 @@ def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, ta
     n_in, n_start = inputs.shape[3], table.shape[1]
     loadings = torch.cat([m, w_in, table.transpose(1, 2)], 2).transpose(1, 2).contiguous()
     compiled = latent_kernels.available(m.dtype, nonlin)
-    source = rows = target_steps = start = None
-    leased = False
+    start = coef = None
     if compiled:  # the loops fill z and the start themselves
         z = np.empty((steps, members, batch, rank + n_in + n_start), dtype=np.float32)
         if index.is_floating_point():
@@ -241,13 +240,13 @@ def _problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, ta
         else:
             coef = np.zeros((members, batch, n_start), dtype=np.float32)
             np.put_along_axis(coef, index.numpy()[..., None], 1.0, axis=2)
-        if readout is None:
-            source, rows = _trial_major(target, m.dtype)
-        else:
-            target_steps, leased = _time_major(_gathered(target))
     else:
         z, start = _latent_blocks(table, index, inputs, steps, rank, alpha)
-        coef = None
+    source = rows = target_steps = None
+    leased = False
+    if compiled and readout is None:  # squared residuals of the compiled loops: the trials where they lie
+        source, rows = _trial_major(target, m.dtype)
+    else:
         target_steps, leased = _time_major(_gathered(target))
     return _Problem(
         loadings=loadings.numpy(),
@@ -412,10 +411,8 @@ def _simulate_compiled(
     if states is None and prob.currents:
         states = _WORKSPACE.take((steps, *block), dtype)
         scratch.append(states)
-    empty = np.zeros((1, 0, 0), dtype=dtype)
     sums = latent_kernels.forward(prob.z, prob.loadings, prob.n_c, prob.inputs, prob.start_coef, prob.alpha,
-                                  prob.source if squares else empty, prob.rows if squares else np.zeros((0, 0), np.int64),
-                                  prob.weight, prob.rank, prob.currents, squares, rates, states)
+                                  prob.source, prob.rows, prob.weight, prob.rank, prob.currents, squares, rates, states)
     result = (sums, None) if squares else _count_loss(prob, states if prob.currents else rates[1:], errors)
     _WORKSPACE.give(tuple(scratch))
     return result
@@ -562,18 +559,13 @@ class _LowRankLoss(torch.autograd.Function):
 
         factor = prob.grad_factor * grad_losses.double().numpy() / ctx.denom
         scale = factor.astype(dtype)[:, None, None]
-        n_in, n_start = width - rank - ctx.n_start, ctx.n_start
+        n_in = width - rank - ctx.n_start
         grad_loadings = torch.from_numpy(grad_loadings * scale)
         grad_m = grad_loadings[:, :rank].transpose(1, 2).contiguous()
         grad_w_in = grad_loadings[:, rank : rank + n_in].transpose(1, 2).contiguous()
         grad_table = grad_loadings[:, rank + n_in :].contiguous()
-        if g is None:
-            pass
-        elif ctx.index.is_floating_point():  # x[0] = coef @ table
-            grad_table += torch.bmm(ctx.index.to(grad_table.dtype).transpose(1, 2), torch.from_numpy(g * scale))
-        else:
-            rows = (ctx.index + torch.arange(members)[:, None] * n_start).reshape(-1)
-            grad_table.view(members * n_start, units).index_add_(0, rows, torch.from_numpy(g * scale).view(-1, units))
+        if g is not None:  # the numpy loops return the initial currents' gradient apart
+            _add_start_gradient(grad_table, ctx.index, torch.from_numpy(g * scale))
         grad_n = torch.from_numpy(grad_n * (scale * (1.0 - decay) / units))
         grad_gain = grad_bias = None
         if ctx.readout_grads is not None:
@@ -581,6 +573,16 @@ class _LowRankLoss(torch.autograd.Function):
             grad_gain, grad_bias = ((g * member_factor).to(grad_m.dtype) for g in ctx.readout_grads)
         return (grad_m, grad_n, grad_w_in, grad_table, None, None, None, None, None, None, None,
                 grad_gain, grad_bias, None)
+
+
+def _add_start_gradient(grad_table: Tensor, index: Tensor, grad_start: Tensor) -> None:
+    """Add the initial currents' gradient ``(K, B, N)`` to the x0 table's ``(K, S, N)`` through *index*."""
+    members, n_start, units = grad_table.shape
+    if index.is_floating_point():  # x[0] = coef @ table
+        grad_table += torch.bmm(index.to(grad_table.dtype).transpose(1, 2), grad_start)
+    else:
+        rows = (index + torch.arange(members)[:, None] * n_start).reshape(-1)
+        grad_table.view(members * n_start, units).index_add_(0, rows, grad_start.reshape(-1, units))
 
 
 def _adjoint(prob: _Problem, rates: np.ndarray, errors: np.ndarray, m: np.ndarray, n_c_t: np.ndarray
