@@ -103,6 +103,7 @@ def bench_init(init: str, args: dict, queue) -> None:
                 break
     queue.put({
         "init": init,
+        "lr": fit.lr_,
         "threads": used.get("threads"),
         "start_r2_test": round(start_r2, 5),
         "start_seconds": round(start_seconds, 3),
@@ -144,6 +145,11 @@ def bench_counts(args: dict, queue) -> None:
     })
 
 
+def learning_rate(text: str) -> float | str:
+    """``--lr``: ``auto`` or a number."""
+    return text if text == "auto" else float(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="fix the threads (default: lrfit's policy)")
@@ -154,7 +160,8 @@ def main() -> None:
     parser.add_argument("--noise-std", type=float, default=None,
                         help="private noise of the recordings (default: the teacher's own; 0: noise-free)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--lr", type=learning_rate, default="auto",
+                        help="Adam's learning rate, or 'auto' (the estimator's default: by init)")
     parser.add_argument("--epochs", type=int, default=200, help="epochs per init (cap; the fit may stop earlier)")
     parser.add_argument("--fullrank-epochs", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.99)

@@ -6,6 +6,7 @@ import multiprocessing
 import resource
 from collections.abc import Callable
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 
@@ -33,12 +34,24 @@ def in_fresh_process(target: Callable[..., None], *args: Any) -> Any:
     """Run ``target(*args, queue)`` in a spawned process and return what it puts on the queue.
 
     A fresh process has its own thread settings (set before torch starts) and its own
-    peak resident memory (:func:`peak_rss`).
+    peak resident memory (:func:`peak_rss`).  A process that ends without a result (an
+    error, printed above by the child, or killed) raises instead of waiting forever.
     """
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Empty:
+            if not proc.is_alive():
+                try:  # it may have put its result just before ending
+                    result = queue.get(timeout=1.0)
+                    break
+                except Empty:
+                    raise RuntimeError(f"{target.__name__} ended (exit code {proc.exitcode}) without a result; "
+                                       "its error is printed above.") from None
     proc.join()
     return result

@@ -116,7 +116,7 @@ def config_schema() -> list[tuple[str, Any, str, str]]:
     ((1, 'int or list of int'), None)
     """
     meanings = {**_estimator_descriptions(), **DESCRIPTIONS}
-    kinds = {"model.rank": "int or list of int", "preprocess.subsample": "int or float",
+    kinds = {"model.rank": "int or list of int", "optim.lr": "float or 'auto'", "preprocess.subsample": "int or float",
              "preprocess.heldout_neurons": "int or float", "preprocess.split.column": "str or list of str",
              "preprocess.split.test_values": "list", "preprocess.split.folds": "int",
              "preprocess.denoise_pca": "int", "preprocess.normalise": "str", "model.inputs": "list of str",

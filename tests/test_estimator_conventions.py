@@ -17,7 +17,7 @@ import torch
 
 from lrfit import LowRankEnsembleFit, LowRankFit, LrfitError, NotFittedError
 from lrfit.config import DEFAULTS, load_config
-from lrfit.fitting.estimator import CONFIG_KEYS, params_from_config
+from lrfit.fitting.estimator import AUTO_LR, CONFIG_KEYS, params_from_config
 from lrfit.pipeline import make_fit
 from test_fit import planted_data
 
@@ -100,6 +100,26 @@ def test_make_fit_reads_every_config_key(tmp_path):
     assert isinstance(params["batch_size"], int) and isinstance(params["lr"], float)
     with pytest.raises(LrfitError, match="optim.lr"):
         params_from_config({**config, "optim": {**config["optim"], "lr": "fast"}}, rank=1)
+
+
+def test_auto_learning_rate_is_the_starts():
+    """lr='auto' (the default) trains exactly as the start's rate given by hand; fits record the rate used."""
+    data = tiny_data()
+    assert LowRankFit().lr == "auto" and AUTO_LR["random"] > AUTO_LR["regression"]
+    for init in ("regression", "random"):
+        auto = LowRankFit(rank=1, init=init, max_epochs=3, tol=0, progress=False).fit(data)
+        by_hand = LowRankFit(rank=1, init=init, max_epochs=3, tol=0, lr=AUTO_LR[init], progress=False).fit(data)
+        assert auto.lr_ == by_hand.lr_ == AUTO_LR[init]
+        assert [r["train_loss"] for r in auto.history_] == [r["train_loss"] for r in by_hand.history_]
+    other = LowRankFit(rank=1, init="random", max_epochs=3, tol=0, lr=AUTO_LR["regression"], progress=False).fit(data)
+    assert other.history_[-1]["train_loss"] != auto.history_[-1]["train_loss"]
+    ensemble = LowRankEnsembleFit(seeds=[0, 1], init="random", max_epochs=1, progress=False).fit(data)
+    assert [m.lr_ for m in ensemble.fits_] == [AUTO_LR["random"]] * 2
+    assert params_from_config(DEFAULTS, rank=1)["lr"] == "auto"
+    with pytest.raises(LrfitError, match=r"optim\.lr.*or 'auto'"):
+        params_from_config({**DEFAULTS, "optim": {**DEFAULTS["optim"], "lr": "fast"}}, rank=1)
+    with pytest.raises(LrfitError, match=r"lr .*or 'auto'"):
+        LowRankFit(lr="fast").fit(data)
 
 
 def test_validation_happens_in_fit_not_init():

@@ -146,6 +146,7 @@ class LowRankEnsembleFit(BaseEstimator):
         recomputing it (the hidden units keep their own seeded random weights).
         """
         member._check_settings(train)
+        member.lr_ = member._learning_rate()
         member.dt_ = float(train.dt)
         member.neuron_ids_ = np.asarray(train.neuron_ids)
         member.input_names_ = tuple(train.input_names or ())
