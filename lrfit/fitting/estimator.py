@@ -1042,7 +1042,7 @@ def _cast(value: Any, default: Any, key: str) -> Any:
         return value
     except (TypeError, ValueError):
         what = {int: "an integer", float: "a finite number", str: "a string"}[kind] + (" or 'auto'" if auto else "")
-        like = "'auto'" if auto else repr(default)
+        like = "'auto' or 0.01" if auto else repr(default)
         raise LrfitError(
             f"Config key '{key}' must be {what} (like {like}), got {value!r}; fix it in the config file or with --set."
         ) from None
