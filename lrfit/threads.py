@@ -71,23 +71,21 @@ class _Settings:
     exact: int | None = None  # --threads / set_threads: every pool, every step
     cap: int | None = None  # a sweep worker's share of the CPUs
     managed: bool = False  # the process's current count was set by lrfit (not a user's choice)
+    loops: int | None = None  # threads of the compiled latent loops (None: numba's default)
 
 
 _SETTINGS = _Settings()
 
 
-_LOOP_THREADS: list[int | None] = [None]  # threads of the compiled latent loops (None: numba's default)
-
-
 def _set_loop_threads(threads: int | None) -> int | None:
     """Ask the compiled latent loops for *threads* threads from now on; returns the previous request."""
-    previous, _LOOP_THREADS[0] = _LOOP_THREADS[0], None if threads is None else max(1, int(threads))
+    previous, _SETTINGS.loops = _SETTINGS.loops, None if threads is None else max(1, int(threads))
     return previous
 
 
 def loop_threads_in_force() -> int | None:
     """The thread count the compiled latent loops run on now (``None``: numba's default, every CPU)."""
-    return _LOOP_THREADS[0]
+    return _SETTINGS.loops
 
 
 def prepare_process() -> None:
@@ -167,8 +165,13 @@ def choose_threads(work: float | None, cpus: int | None = None) -> int:
         chosen = user_threads()
         if chosen is not None:
             return chosen
-        cpus = available_cpus() if _SETTINGS.cap is None else min(_SETTINGS.cap, available_cpus())
+        cpus = _usable_cpus()
     return int(max(1, min(cpus, (work or 0) // WORK_PER_THREAD)))
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may use (:func:`available_cpus`), at most a sweep worker's share."""
+    return available_cpus() if _SETTINGS.cap is None else min(_SETTINGS.cap, available_cpus())
 
 
 def set_threads(threads: int | None) -> None:
@@ -244,7 +247,6 @@ def _apply(threads: int) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     threadpool_limits(limits=threads)
@@ -260,7 +262,6 @@ def limited_threads(threads: int, loops: int | None = None) -> Iterator[int]:
     """
     import torch
     from threadpoolctl import threadpool_limits
-
 
     before = torch.get_num_threads()
     if before != threads:
@@ -306,9 +307,7 @@ def loop_threads() -> int:
     scheduler holds back delays the call by its share of the work and no more.
     """
     chosen = user_threads()
-    if chosen is not None:
-        return chosen
-    return available_cpus() if _SETTINGS.cap is None else min(_SETTINGS.cap, available_cpus())
+    return chosen if chosen is not None else _usable_cpus()
 
 
 def step_work(batch: int, units: int, width: int) -> int:

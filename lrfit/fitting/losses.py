@@ -348,12 +348,12 @@ def _simulate(
     compared quantity (what the backward pass needs).  Counts need the whole stack of
     the compared quantity (``states`` for currents, ``rates`` otherwise).
     """
+    if prob.compiled:
+        return _simulate_compiled(prob, rates, states, errors)
     steps, members, batch, _ = prob.z.shape
     units, rank, n_obs, dtype = prob.loadings.shape[2], prob.rank, prob.n_obs, prob.z.dtype
     block = (members, batch, units)
     squares = prob.counts is None
-    if prob.compiled:
-        return _simulate_compiled(prob, rates, states, errors)
     # Per-step views and bound functions, made once: the loop's cost is mostly per call.
     z, loadings, n_c, decay, targets = list(prob.z), prob.loadings, prob.n_c, prob.decay, list(prob.target)
     kappas = [step[..., :rank] for step in z]
