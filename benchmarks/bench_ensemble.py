@@ -47,7 +47,7 @@ def _worker(mode: str, args: dict[str, Any], queue: Any) -> None:
     start = time.perf_counter()
     if mode == "ensemble":
         batched = {"auto": None, "yes": True, "no": False}[args["batched"]]
-        fits = LowRankEnsembleFit(seeds=seeds, ranks=1, batched=batched, **common).fit(train).fits_
+        fits = LowRankEnsembleFit(LowRankFit(**common), seeds=seeds, ranks=1, batched=batched).fit(train).fits_
     else:
         fits = [LowRankFit(rank=1, random_state=s, **common).fit(train) for s in seeds]
     seconds = time.perf_counter() - start

@@ -10,7 +10,7 @@ time (start included) until the test R^2 first reaches 0.99, the final test R^2,
 peak resident memory of the process that ran it (each init runs in its own process, which
 loads the recordings from disk).  With ``--counts`` (the default) the same problem is also fitted
 as spike counts (issue 19): Poisson spikes of the same trials (each unit's peak 20-50 Hz), a
-counts fit from the regression start (``LowRankFit(target="counts")``), its s/epoch beside the
+counts fit from the regression start (``LowRankFit(observation="counts")``), its s/epoch beside the
 rates fit's and the ratio.  Prints JSON.
 
     python benchmarks/bench_fit_epoch.py [--threads N] [--teacher DIR] [--inits regression random]
@@ -129,7 +129,7 @@ def bench_counts(args: dict, queue) -> None:
     if args["threads"]:
         set_threads(args["threads"])
     train, test = read_recording(args["data"], "train_spikes"), read_recording(args["data"], "test_spikes")
-    fit = LowRankFit(rank=1, target="counts", batch_size=args["batch_size"], lr=args["lr"], random_state=0,
+    fit = LowRankFit(rank=1, observation="counts", batch_size=args["batch_size"], lr=args["lr"], random_state=0,
                      progress=False, max_epochs=args["epochs"]).fit(train, validation=test)
     rows = fit.history_
     epoch_seconds = [b["seconds"] - a["seconds"] for a, b in zip([{"seconds": 0.0}] + rows[:-1], rows)]

@@ -5,7 +5,7 @@ Problem (issue 19): a 256-unit rank-1 CDM teacher's rates turned into Poisson co
 ``--train-trials`` training trials (400, then ``--few-trials``, 50), 200 held-out trials
 and 300 fresh trials.  For each training size the script fits
 
-* a rank-1 counts fit (``LowRankFit(target="counts")``, Poisson likelihood);
+* a rank-1 counts fit (``LowRankFit(observation="counts")``, Poisson likelihood);
 * the classic fit (:class:`lrfit.SmoothedRateFit`: counts smoothed with the width the
   PSTH baseline chose on the training trials, normalised, fitted as rates by squared
   error), read back as expected counts;
@@ -54,7 +54,7 @@ def one_size(teacher: Path, n_train: int, test, fresh, truth_fresh, epochs: int)
     train, _ = recording(teacher, n_train, seed=1)
     params = dict(rank=1, max_epochs=epochs, patience=20, progress=False)
     t0 = time.perf_counter()
-    fit = LowRankFit(target="counts", **params).fit(train, validation=test)
+    fit = LowRankFit(observation="counts", **params).fit(train, validation=test)
     counts_seconds = time.perf_counter() - t0
     base = compute_count_baselines(train, test)
     t0 = time.perf_counter()
@@ -83,7 +83,7 @@ def co_smoothing(teacher: Path, test, epochs: int, heldout: float = 0.2) -> dict
     n = train.n_neurons
     out_idx = np.sort(np.random.default_rng(7919).choice(n, int(round(heldout * n)), replace=False))
     keep = np.setdiff1d(np.arange(n), out_idx)
-    fit = LowRankFit(rank=1, target="counts", max_epochs=epochs, patience=20, progress=False).fit(
+    fit = LowRankFit(rank=1, observation="counts", max_epochs=epochs, patience=20, progress=False).fit(
         train.select(neurons=keep), validation=test.select(neurons=keep))
     result = heldout_neuron_bits_per_spike(fit, train.select(neurons=keep), test.select(neurons=keep),
                                            train.select(neurons=out_idx), test.select(neurons=out_idx))

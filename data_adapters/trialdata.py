@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 IndexLike = int | slice | Sequence[int] | Sequence[bool] | np.ndarray
 
+#: ``meta["units"]`` of spike counts per bin (summed, not averaged, when bins are merged).
+COUNT_UNITS = "counts"
+
 
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
@@ -593,7 +596,7 @@ class TrialData:
         if factor < 1 or factor > self.n_time:
             raise DataError(f"rebin factor {factor} must be between 1 and the number of bins ({self.n_time})",
                             field="factor")
-        how = how or ("sum" if self.meta.get("units") == "counts" else "mean")
+        how = how or ("sum" if self.meta.get("units") == COUNT_UNITS else "mean")
         if how not in ("mean", "sum"):
             raise DataError(f"rebin how={how!r} is not known; use 'mean' or 'sum'", field="how")
         Tn = self.n_time // factor

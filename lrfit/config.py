@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 
 from .errors import LrfitError, closest
-from .fitting.estimator import config_defaults
+from .config_params import config_defaults
 
 #: The estimator's entries (``model``/``optim`` settings, ``seed``, ``device``), with the defaults of
-#: ``LowRankFit.__init__``; ``lrfit.fitting.estimator.CONFIG_KEYS`` says which parameter each one sets.
+#: ``LowRankFit.__init__``; ``lrfit.config_params.CONFIG_KEYS`` says which parameter each one sets.
 _FIT = config_defaults()
 
 #: Every key a fit config may hold, with its default.  ``data`` is open: its keys
@@ -77,6 +77,7 @@ DESCRIPTIONS: dict[str, str] = {
     "preprocess.heldout_neurons": "number or fraction of neurons withheld from the fit and predicted from its latents",
     "preprocess.lead_in": "seconds of unscored lead-in before the recorded window: the network runs from its start "
                           "with data.inputs evaluated over it (e.g. a context cue already on)",
+    "model.counts_from": "with model.target: counts, what drives each unit's Poisson readout: rates or currents",
     "model.inputs": "input channels that drive the network, in order (default: all of the data's)",
     "rank_selection.tolerance": "the smallest rank within this of the best held-out R^2 (among the ranks that beat "
                                 "the baselines) is chosen",
@@ -88,7 +89,8 @@ def _estimator_descriptions() -> dict[str, str]:
     import inspect as _inspect
     import re
 
-    from .fitting.estimator import CONFIG_KEYS, LowRankFit
+    from .config_params import CONFIG_KEYS
+    from .fitting.estimator import LowRankFit
 
     doc = _inspect.getdoc(LowRankFit) or ""
     section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\n    Attributes", 1)[0].split("Attributes\n", 1)[0]

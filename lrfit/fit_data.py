@@ -18,6 +18,7 @@ from data_adapters import TrialData
 
 from .config import TEACHER_DATA_KEYS
 from .errors import LrfitError
+from .fitting.observation import recorded_observation
 from .models.io import META_FILE
 from .teachers.record import simulate_teacher
 
@@ -274,7 +275,7 @@ VALUE_STEPS = ("normalise", "remove_condition_independent", "denoise_pca")
 
 def check_counts_preprocessing(config: dict[str, Any]) -> None:
     """A counts fit takes raw counts per bin: one sentence for a preprocessing step that would change them."""
-    if config["model"].get("target") != "counts":
+    if not recorded_observation(config["model"]).counts:
         return
     pre = config["preprocess"]
     steps = [f"preprocess.{k}" for k in VALUE_STEPS if pre.get(k)] + (

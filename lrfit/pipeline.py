@@ -20,7 +20,8 @@ import pandas as pd
 
 from .errors import LrfitError
 from .fit_data import PreparedData, prepare_data, prepare_folds, run_data
-from .fitting.estimator import LowRankFit, fit_summary, params_from_config
+from .config_params import check_fit_config, params_from_config
+from .fitting.estimator import LowRankFit
 from .fitting.baselines import (
     baselines_not_beaten,
     best_baseline,
@@ -28,6 +29,7 @@ from .fitting.baselines import (
     compute_count_baselines,
     noise_ceiling,
 )
+from .fitting.observation import recorded_observation
 from .fitting.heldout import heldout_neuron_bits_per_spike, heldout_neuron_r2
 from .fitting.rank_selection import RankSelection, choose_rank
 from .rundir import (
@@ -66,29 +68,29 @@ HELDOUT_COUNTS_PREDICTION = (
 
 def score_key(metrics: dict[str, Any]) -> str:
     """The ``metrics.json`` key of a fit's held-out score: ``bits_per_spike_test`` for counts, else ``r2_test``."""
-    return "bits_per_spike_test" if metrics.get("target") == "counts" else "r2_test"
+    return f"{recorded_observation(metrics).score_name}_test"
 
 
 def score_label(metrics: dict[str, Any]) -> str:
-    """How that score reads in text: ``"bits/spike"`` or ``"R^2"``."""
-    return "bits/spike" if metrics.get("target") == "counts" else "R^2"
+    """How that score reads in text: ``"bits/spike"`` or ``"R²"``."""
+    return recorded_observation(metrics).score_label
 
 
 def make_fit(config: dict[str, Any], rank: int, checkpoint_dir: Path | None = None, progress: bool = True) -> LowRankFit:
-    """An unfitted :class:`LowRankFit` with the settings of *config* (see ``lrfit.fitting.estimator.CONFIG_KEYS``)."""
+    """An unfitted :class:`LowRankFit` with the settings of *config* (see :data:`lrfit.config_params.CONFIG_KEYS`)."""
     return LowRankFit(**params_from_config(config, rank=int(rank)), progress=progress, checkpoint_dir=checkpoint_dir)
 
 
 def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     """Everything ``metrics.json`` reports for one fitted rank."""
-    train, test = fit.evaluate(data.train, "train_"), fit.evaluate(data.test, "test_")
+    train, test = fit.evaluate(data.train, "train"), fit.evaluate(data.test, "test")
     metrics: dict[str, Any] = {
-        "r2_train": train["train_r2"],
-        "r2_test": test["test_r2"],
-        "r2_train_per_neuron_mean": train["train_r2_per_neuron_mean"],
-        "r2_test_per_neuron_mean": test["test_r2_per_neuron_mean"],
+        "r2_train": train["r2_train"],
+        "r2_test": test["r2_test"],
+        "r2_train_per_neuron_mean": train["r2_train_per_neuron_mean"],
+        "r2_test_per_neuron_mean": test["r2_test_per_neuron_mean"],
         **fit_summary(fit),
-        "target": fit.target,
+        "target": fit.observation_.name,
         "init": fit.init,
         "n_neurons": data.train.n_neurons,
         "n_train_trials": data.train.n_trials,
@@ -96,18 +98,18 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
         "split": data.info.get("split"),
         "test_conditions": data.info.get("test_conditions"),
         "lead_in_bins": data.info.get("lead_in_bins", 0),
-        "r2_test_per_condition": test["test_r2_per_condition"],
-        "r2_test_per_neuron": test["test_r2_per_neuron"],
+        "r2_test_per_condition": test["r2_test_per_condition"],
+        "r2_test_per_neuron": test["r2_test_per_neuron"],
     }
-    counts = fit.target == "counts"
+    counts = fit.observation_.counts
     if counts:
         metrics.update(
-            bits_per_spike_train=train["train_bits_per_spike"],
-            bits_per_spike_test=test["test_bits_per_spike"],
-            psth_r2_train=train["train_psth_r2"],
-            psth_r2_test=test["test_psth_r2"],
-            bits_per_spike_test_per_neuron=test["test_bits_per_spike_per_neuron"],
-            counts_from=fit.counts_from,
+            bits_per_spike_train=train["bits_per_spike_train"],
+            bits_per_spike_test=test["bits_per_spike_test"],
+            psth_r2_train=train["psth_r2_train"],
+            psth_r2_test=test["psth_r2_test"],
+            bits_per_spike_test_per_neuron=test["bits_per_spike_test_per_neuron"],
+            counts_from=fit.observation_.signal,
         )
     if data.heldout_train is not None:
         heldout = heldout_neuron_bits_per_spike if counts else heldout_neuron_r2
@@ -134,6 +136,22 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     metrics.update(baseline_verdict(metrics["bits_per_spike_test"], count_baselines.bits_per_spike, None,
                                     metric="bits_per_spike"))
     return metrics
+
+
+def fit_summary(fit: LowRankFit) -> dict[str, Any]:
+    """JSON-friendly summary of a fitted estimator's training."""
+    return {
+        "rank": int(fit.rank),
+        "epochs": int(getattr(fit, "epochs_", 0)),
+        "best_epoch": int(getattr(fit, "best_epoch_", 0)),
+        "stopped": getattr(fit, "stopped_", None),
+        "rollbacks": int(getattr(fit, "rollbacks_", 0)),
+        "ended_worse_than_start": bool(getattr(fit, "ended_worse_than_start_", False)),
+        "start_loss": getattr(fit, "start_loss_", None),
+        "seconds": float(getattr(fit, "fit_seconds_", 0.0)),
+        "init_seconds": float(getattr(fit, "init_seconds_", 0.0)),
+        "lr": getattr(fit, "lr_", None),
+    }
 
 
 def baseline_verdict(score: float, scores: dict[str, float], ceiling: float | None,
@@ -264,10 +282,9 @@ def run_fit(
     data = folds[0]
     ranks = config["model"]["rank"]
     rank_list = _rank_list(ranks)
-    _check_rank(max(rank_list), data)
     for r in rank_list:
         for fold in folds:
-            make_fit(config, r)._check_settings(fold.train)
+            check_fit_config(make_fit(config, r), fold.train)
     out = Path(out)
     fresh = not out.exists() or not any(out.iterdir())
     if (out / LOCK_FILE).is_file():
@@ -403,15 +420,6 @@ def _rank_list(ranks: Any) -> list[int]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() or value < 1:
             raise LrfitError(f"model.rank must be a positive integer or a list of them (e.g. [1, 2, 3]), got {ranks!r}.")
     return sorted({int(v) for v in values})
-
-
-def _check_rank(rank: int, data: PreparedData) -> None:
-    """The largest rank of a list must fit the recorded neurons (ranks are positive: :func:`_rank_list`)."""
-    if rank > data.train.n_neurons:
-        raise LrfitError(
-            f"model.rank={rank} is larger than the number of fitted neurons ({data.train.n_neurons}); "
-            f"choose a rank <= {data.train.n_neurons} (or add model.hidden_units)."
-        )
 
 
 # -- reading runs back --------------------------------------------------------------------

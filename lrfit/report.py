@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LrfitError
+from .fitting.observation import recorded_observation
 from .fit_data import run_data
 from .rundir import (
     COMPARE_FILE,
@@ -137,8 +138,9 @@ def below_baseline_text(metrics: dict[str, Any]) -> str | None:
     if metrics.get("beats_baselines", True):
         return None
     best = metrics.get("best_baseline") or {}
-    label = "bits per spike" if metrics.get("target") == "counts" else "R²"
-    score = metrics.get("bits_per_spike_test") if metrics.get("target") == "counts" else metrics.get("r2_test")
+    observation = recorded_observation(metrics)
+    label = observation.score_label
+    score = metrics.get(f"{observation.score_name}_test")
     value = best.get("value", best.get("r2", float("nan")))
     return (f"Warning: the fit's held-out {label} ({score:.3f}) does not beat the trivial baseline "
             f"'{best.get('name')}' ({label} {value:.3f}) on the same test data. The network has "
@@ -186,7 +188,8 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         text += (f". {len((ctx.run.read(SPLIT_FILE) or {}).get('heldout_neuron_ids', []))} recorded neurons were "
                  f"withheld from the fit (R² {m.get('heldout_r2', float('nan')):.3f}): {m['heldout_prediction']}")
     page.p(text + ".")
-    if m.get("target") == "counts":
+    counts = recorded_observation(m).counts
+    if counts:
         _count_scores(page, m)
     scores = m.get("baselines_mean") or (m.get("baselines") or {}).get("scores", {})
     rows = [("this fit (held-out)", m["r2_test"]), ("this fit (training)", m.get("r2_train"))]
@@ -196,7 +199,7 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
     if m.get("noise_ceiling") is not None:
         rows.append(("noise ceiling (split halves, Spearman-Brown)", m["noise_ceiling"]))
     table = pd.DataFrame([(a, "—" if b is None else f"{b:.3f}") for a, b in rows], columns=["pooled R²", "value"])
-    if m.get("target") == "counts":
+    if counts:
         page.p("R² of the expected counts against the single-trial counts (Poisson noise keeps it low; the bits per "
                "spike above are the fit's score):", "muted")
     page.table(table)
@@ -267,7 +270,7 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
 
     figs: list[tuple[str, str]] = []
     sel = ctx.run.rank_selection
-    counts = (ctx.run.metrics or {}).get("target") == "counts"
+    counts = recorded_observation(ctx.run.metrics or {}).counts
     if sel and sel.get("ranks"):
         by = sel.get("chosen_by", "r2_test")
         what = "Held-out bits per spike" if by != "r2_test" else "Pooled R² of the activity"
@@ -546,7 +549,7 @@ def _dynamics(page: _Page, ctx: RunContext) -> None:
     rows = []
     for name, entry in fps["inputs"].items():
         fp = _fixed_points_from_json(entry)
-        c = entry["counts"]
+        c = entry["stability_counts"]
         rows.append((name, _input_text(entry["input"]), c["stable"], c["saddle"], c["source"], len(entry.get("slow_points", []))))
         what = _input_text(entry["input"])
         figs += _figure(lambda fp=fp, what=what: plot_phase_portrait(flow_field(ctx.model, fp.input, n_grid=81 if ctx.model.rank == 1 else 31), fp,

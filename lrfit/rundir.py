@@ -93,7 +93,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LrfitError
-from .fitting.estimator import FIT_STATE_FILE
+from .fitting.fit_files import FIT_STATE_FILE
 from .models import RNNBase, load_model
 from .models.io import META_FILE, WEIGHTS_FILE, read_model_meta
 

@@ -257,7 +257,7 @@ def _apply(threads: int) -> None:
 def limited_threads(threads: int, loops: int | None = None) -> Iterator[int]:
     """Run the block with torch and every loaded BLAS/OpenMP pool at *threads* threads, then restore them.
 
-    The compiled loops of the latent loss (:mod:`lrfit.fitting.latent_kernels`) run on
+    The compiled loops of the latent loss (:mod:`lrfit.fitting.latent.compiled`) run on
     *loops* threads (default: *threads*).
     """
     import torch

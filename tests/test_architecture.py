@@ -39,7 +39,7 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"models": ("lrfit.models",), "tasks": ("lrfit.tasks",)},
     {"fitting": ("lrfit.fitting",)},
     {"analysis": ("lrfit.analysis",)},
-    {"config": ("lrfit.config",)},
+    {"config": ("lrfit.config", "lrfit.config_params")},
     {"rundir": ("lrfit.rundir",)},
     {"plotting": ("lrfit.plotting",),
      "teachers": ("lrfit.teachers",)},

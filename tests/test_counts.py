@@ -12,6 +12,7 @@ import torch
 from data_adapters import TrialData
 from data_adapters.hdf5 import write_hdf5
 from lrfit import LowRankFit, LowRankRNN
+from lrfit.fitting.observation import Poisson
 from lrfit.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.fitting.baselines import compute_count_baselines
@@ -47,7 +48,7 @@ def _planted(n_trials: int = 96, n_time: int = 40, units: int = 40, seed: int = 
 def test_a_counts_fit_recovers_the_true_rates_and_beats_the_psth():
     data, lam = _planted(n_trials=160)
     train, test = data.select(trials=np.arange(120)), data.select(trials=np.arange(120, 160))
-    fit = LowRankFit(rank=1, target="counts", max_epochs=40, lr=0.01, progress=False).fit(train)
+    fit = LowRankFit(rank=1, observation="counts", max_epochs=40, lr=0.01, progress=False).fit(train)
     pred = fit.predict(test)
     assert np.asarray(pred.activity).min() >= 0  # expected counts per bin
     assert r2_score(lam[120:], np.asarray(pred.activity)) > 0.9
@@ -57,17 +58,17 @@ def test_a_counts_fit_recovers_the_true_rates_and_beats_the_psth():
     assert bps > base.bits_per_spike["psth"] > base.bits_per_spike["mean"]
     assert bps < bits_per_spike(test.activity, lam[120:]) + 0.02  # the true rates are (about) the best possible
     assert fit.history_[-1]["train_bits_per_spike"] > fit.history_[0]["train_bits_per_spike"] - 1e-3
-    metrics = fit.evaluate(test, "test_")
-    assert metrics["test_psth_r2"] is not None and metrics["test_psth_r2"] > 0.5
-    assert len(metrics["test_bits_per_spike_per_neuron"]) == test.n_neurons
+    metrics = fit.evaluate(test, "test")
+    assert metrics["psth_r2_test"] is not None and metrics["psth_r2_test"] > 0.5
+    assert len(metrics["bits_per_spike_test_per_neuron"]) == test.n_neurons
 
 
 def test_counts_fit_saves_and_loads_its_readout(tmp_path):
     data, _ = _planted(n_trials=40)
-    fit = LowRankFit(rank=1, target="counts", counts_from="currents", max_epochs=3, progress=False).fit(data)
+    fit = LowRankFit(rank=1, observation=Poisson("currents"), max_epochs=3, progress=False).fit(data)
     fit.save(tmp_path / "fit")
     back = LowRankFit.load(tmp_path / "fit")
-    assert back.counts_from == "currents"
+    assert back.observation_ == Poisson("currents")
     np.testing.assert_allclose(back.predict(data).activity, fit.predict(data).activity, rtol=1e-6)
     state = torch.load(tmp_path / "fit" / "fit_state.pt", weights_only=True)
     state["readout_gain"] = state["readout_gain"][:3]
@@ -80,7 +81,7 @@ def test_counts_fit_saves_and_loads_its_readout(tmp_path):
                                       {"init": "random"}, {"init": "fullrank_svd", "fullrank_epochs": 40}])
 def test_counts_work_with_hidden_units_starts_and_inits(settings):
     data, _ = _planted(n_trials=48)
-    fit = LowRankFit(rank=1, target="counts", max_epochs=4, progress=False, **settings).fit(data)
+    fit = LowRankFit(rank=1, observation="counts", max_epochs=4, progress=False, **settings).fit(data)
     assert np.isfinite(fit.history_[-1]["train_loss"])
     assert fit.score(data, metric="bits_per_spike") > 0
 
@@ -90,7 +91,7 @@ def test_a_lead_in_is_neither_fitted_nor_scored_for_counts():
     lead = data.with_lead_in(0.1)
     garbage = np.array(lead.activity)
     garbage[:, :5] = 7.0  # masked lead-in bins: must change nothing
-    fits = [LowRankFit(rank=1, target="counts", max_epochs=2, progress=False).fit(d)
+    fits = [LowRankFit(rank=1, observation="counts", max_epochs=2, progress=False).fit(d)
             for d in (lead, lead.replace(activity=garbage))]
     for a, b in zip(fits[0].model_.parameters(), fits[1].model_.parameters()):
         assert torch.equal(a, b)
@@ -101,18 +102,18 @@ def test_bad_counts_are_one_sentence():
     negative = np.array(data.activity)
     negative[2, 3, 1] = -1.0
     with pytest.raises(LrfitError, match=r"negative values .* trial 2, bin 3, neuron 1.*preprocess.normalise"):
-        LowRankFit(rank=1, target="counts").fit(data.replace(activity=negative))
+        LowRankFit(rank=1, observation="counts").fit(data.replace(activity=negative))
     with pytest.raises(LrfitError, match="looks like rates, not counts per bin"):
-        LowRankFit(rank=1, target="counts").fit(data.replace(activity=np.array(data.activity) * 1000))
+        LowRankFit(rank=1, observation="counts").fit(data.replace(activity=np.array(data.activity) * 1000))
     with pytest.raises(LrfitError, match="in Hz"):
-        LowRankFit(rank=1, target="counts").fit(data.replace(meta={"source": "x.nwb", "units": "Hz"}))
+        LowRankFit(rank=1, observation="counts").fit(data.replace(meta={"source": "x.nwb", "units": "Hz"}))
     nan = np.array(data.activity)
     nan[0, 0, 0] = np.nan
     from data_adapters import DataError
 
     with pytest.raises(DataError, match="NaN/Inf values in valid bins"):
         data.replace(activity=nan)
-    with pytest.raises(LrfitError, match="bits_per_spike.*target='counts'"):
+    with pytest.raises(LrfitError, match="bits_per_spike.*observation='counts'"):
         LowRankFit(rank=1, max_epochs=1, progress=False).fit(
             data.replace(activity=np.array(data.activity) / 10)).score(data, metric="bits_per_spike")
 
@@ -161,7 +162,7 @@ def test_co_smoothing_predicts_held_out_neurons_from_the_latents():
     data, lam = _planted(n_trials=160, units=50)
     keep, out = np.arange(40), np.arange(40, 50)
     train, test = data.select(trials=np.arange(120)), data.select(trials=np.arange(120, 160))
-    fit = LowRankFit(rank=1, target="counts", max_epochs=30, lr=0.01, progress=False).fit(train.select(neurons=keep))
+    fit = LowRankFit(rank=1, observation="counts", max_epochs=30, lr=0.01, progress=False).fit(train.select(neurons=keep))
     result = heldout_neuron_bits_per_spike(fit, train.select(neurons=keep), test.select(neurons=keep),
                                            train.select(neurons=out), test.select(neurons=out))
     assert result["co_bps"] > 0.02

@@ -56,7 +56,7 @@ def test_each_member_equals_its_single_fit(single_fits, batched, group_bytes, mo
     if group_bytes is not None:
         monkeypatch.setattr("lrfit.fitting.ensemble._GROUP_BYTES", group_bytes)
     train, singles = single_fits
-    ensemble = LowRankEnsembleFit(seeds=SEEDS, ranks=RANKS, batched=batched, **SETTINGS).fit(train)
+    ensemble = LowRankEnsembleFit(LowRankFit(**SETTINGS), seeds=SEEDS, ranks=RANKS, batched=batched).fit(train)
     assert len(ensemble.fits_) == 3
     for member, single, rank in zip(ensemble.fits_, singles, RANKS):
         assert member.rank == rank and member.epochs_ == single.epochs_ and member.best_epoch_ == single.best_epoch_
@@ -72,7 +72,7 @@ def test_members_stop_at_convergence_as_their_single_fits():
     train = planted_data(n_trials=160, n_units=16)
     settings = dict(max_epochs=100, batch_size=8, lr=3e-3, progress=False)  # 20 steps per epoch: window 13
     singles = [LowRankFit(rank=1, random_state=s, **settings).fit(train) for s in (0, 1)]
-    members = LowRankEnsembleFit(seeds=[0, 1], ranks=1, **settings).fit(train).fits_
+    members = LowRankEnsembleFit(LowRankFit(**settings), seeds=[0, 1], ranks=1).fit(train).fits_
     for member, single in zip(members, singles):
         assert member.stopped_ == single.stopped_ == "converged"
         assert member.epochs_ == single.epochs_ < 100
@@ -87,10 +87,12 @@ def test_members_stop_at_convergence_as_their_single_fits():
 )
 def test_unsupported_ensembles_are_one_sentence(kwargs, match):
     with pytest.raises(LrfitError, match=match):
-        LowRankEnsembleFit(**kwargs).fit(planted_data(n_trials=8, n_units=16))
+        estimator = LowRankFit(**{k: v for k, v in kwargs.items() if k not in ("seeds", "ranks")})
+        LowRankEnsembleFit(estimator, seeds=kwargs["seeds"], ranks=kwargs.get("ranks")).fit(
+            planted_data(n_trials=8, n_units=16))
 
 
 def test_non_finite_ensemble_loss_is_one_sentence():
     with pytest.raises(LrfitError, match=r"became non-finite; the data scaling or the learning rate .* 'optim.lr'"):
-        LowRankEnsembleFit(seeds=[0, 1], lr=1e38, target="currents", max_epochs=2, batch_size=8,
-                           progress=False).fit(planted_data(n_trials=16, n_time=10, n_units=16))
+        LowRankEnsembleFit(LowRankFit(lr=1e38, observation="currents", max_epochs=2, batch_size=8, progress=False),
+                           seeds=[0, 1]).fit(planted_data(n_trials=16, n_time=10, n_units=16))

@@ -17,7 +17,8 @@ import torch
 
 from lrfit import LowRankEnsembleFit, LowRankFit, LrfitError, NotFittedError
 from lrfit.config import DEFAULTS, load_config
-from lrfit.fitting.estimator import AUTO_LR, CONFIG_KEYS, params_from_config
+from lrfit.config_params import CONFIG_KEYS, COUNTS_FROM_KEY, params_from_config
+from lrfit.fitting.starts import AUTO_LR
 from lrfit.pipeline import make_fit
 from test_fit import planted_data
 
@@ -44,11 +45,15 @@ def test_get_set_params_round_trip():
 
 
 def test_ensemble_is_a_clonable_estimator():
-    ensemble = LowRankEnsembleFit(seeds=[0, 1], ranks=[1, 2], max_epochs=5, batch_size=8)
+    ensemble = LowRankEnsembleFit(LowRankFit(max_epochs=5, batch_size=8), seeds=[0, 1], ranks=[1, 2])
     params = ensemble.get_params()
-    assert params["seeds"] == [0, 1] and params["max_epochs"] == 5 and params["tau"] == LowRankFit().tau
+    assert params["seeds"] == [0, 1] and params["estimator__max_epochs"] == 5
+    assert params["estimator__tau"] == LowRankFit().tau
     assert "checkpoint_dir" not in params and "random_state" not in params
-    assert sklearn.base.clone(ensemble).get_params() == params
+    clone = sklearn.base.clone(ensemble)
+    assert clone.get_params()["estimator"] is not ensemble.estimator
+    assert {k: v for k, v in clone.get_params().items() if k != "estimator"} == {
+        k: v for k, v in params.items() if k != "estimator"}
     with pytest.raises(TypeError, match="checkpoint_dir"):
         LowRankEnsembleFit(seeds=[0], checkpoint_dir="x")
 
@@ -73,7 +78,7 @@ def test_same_seed_same_network_and_global_rng_untouched():
     second = LowRankFit(**settings).fit(data)
     for name, value in first.model_.state_dict().items():
         assert torch.equal(value, second.model_.state_dict()[name]), name
-    ensemble = LowRankEnsembleFit(seeds=[4], ranks=1, **{k: v for k, v in settings.items() if k not in ("rank", "random_state")})
+    ensemble = LowRankEnsembleFit(LowRankFit(**settings), seeds=[4], ranks=1)
     ensemble.fit(data)
     assert torch.equal(torch.random.get_rng_state(), before)
 
@@ -85,8 +90,9 @@ def test_config_defaults_come_from_the_estimator():
         for part in key.split("."):
             node = node[part]
         assert node == signature[name].default, key
-    assert set(DEFAULTS["model"]) - {"inputs"} <= set(CONFIG_KEYS)
-    assert set(DEFAULTS["optim"]) <= set(CONFIG_KEYS)
+    keys = {*CONFIG_KEYS.values(), COUNTS_FROM_KEY}  # every model/optim key sets an estimator parameter
+    assert {f"model.{k}" for k in DEFAULTS["model"]} - {"model.inputs"} <= keys
+    assert {f"optim.{k}" for k in DEFAULTS["optim"]} <= keys
 
 
 def test_make_fit_reads_every_config_key(tmp_path):
@@ -113,7 +119,7 @@ def test_auto_learning_rate_is_the_starts():
         assert [r["train_loss"] for r in auto.history_] == [r["train_loss"] for r in by_hand.history_]
     other = LowRankFit(rank=1, init="random", max_epochs=3, tol=0, lr=AUTO_LR["regression"], progress=False).fit(data)
     assert other.history_[-1]["train_loss"] != auto.history_[-1]["train_loss"]
-    ensemble = LowRankEnsembleFit(seeds=[0, 1], init="random", max_epochs=1, progress=False).fit(data)
+    ensemble = LowRankEnsembleFit(LowRankFit(init="random", max_epochs=1, progress=False), seeds=[0, 1]).fit(data)
     assert [m.lr_ for m in ensemble.fits_] == [AUTO_LR["random"]] * 2
     assert params_from_config(DEFAULTS, rank=1)["lr"] == "auto"
     with pytest.raises(LrfitError, match=r"optim\.lr.*or 'auto'"):
@@ -123,9 +129,9 @@ def test_auto_learning_rate_is_the_starts():
 
 
 def test_validation_happens_in_fit_not_init():
-    fit = LowRankFit(rank=0, target="spikes")  # stored unchanged, as scikit-learn requires
-    assert fit.rank == 0 and fit.target == "spikes"
-    with pytest.raises(LrfitError, match="target"):
+    fit = LowRankFit(rank=0, observation="spikes")  # stored unchanged, as scikit-learn requires
+    assert fit.rank == 0 and fit.observation == "spikes"
+    with pytest.raises(LrfitError, match="observation"):
         fit.fit(tiny_data())
     ensemble = LowRankEnsembleFit(seeds=[0, 1], ranks=[1, 2, 3])
     assert ensemble.ranks == [1, 2, 3]

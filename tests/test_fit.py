@@ -149,7 +149,7 @@ def test_rollbacks_compound_and_end_in_one_sentence(caplog):
     train = planted_data(n_trials=32, n_time=10, n_units=16)
     lr0 = 1e38
     with caplog.at_level(logging.WARNING), pytest.raises(LrfitError) as info:
-        quick_fit(lr=lr0, max_epochs=3, batch_size=8, target="currents").fit(train)
+        quick_fit(lr=lr0, max_epochs=3, batch_size=8, observation="currents").fit(train)
     halved = [float(m.group(1)) for m in re.finditer(r"halved the learning rate to (\S+)", caplog.text)]
     assert len(halved) == RollbackPolicy().max_rollbacks == 20
     for k, lr in enumerate(halved, start=1):
@@ -222,7 +222,7 @@ def test_rank_list_writes_selection_and_per_rank_runs(tmp_path):
     [
         (dict(rank=100), "larger than the number of units"),
         (dict(rank=0), "positive integer"),
-        (dict(target="spikes"), "Unknown target 'spikes'"),
+        (dict(observation="spikes"), "Unknown observation 'spikes'"),
     ],
 )
 def test_estimator_rejects_bad_settings(change, match):
@@ -235,7 +235,7 @@ def test_rates_outside_tanh_range_suggest_normalising():
     loud = data.replace(activity=np.asarray(data.activity) * 3)
     with pytest.raises(LrfitError, match="outside tanh's range.*normalise"):
         quick_fit().fit(loud)
-    fit = quick_fit(target="currents", max_epochs=1).fit(loud)
+    fit = quick_fit(observation="currents", max_epochs=1).fit(loud)
     assert np.isfinite(fit.score(loud))
 
 

@@ -56,7 +56,7 @@ def test_a_held_out_condition_starts_from_its_own_inputs():
     by_inputs = LowRankFit(rank=1, x0="inputs", max_epochs=30, lr=1e-2, progress=False).fit(train)
     shared = LowRankFit(rank=1, x0="per_condition", max_epochs=30, lr=1e-2, progress=False).fit(train)
     def starts(fit):
-        return fit._start_state(fit._tensors(test).condition_index).detach().numpy()
+        return fit.initial_states(test)
 
     angle = test.conditions["angle"].to_numpy()
     own = starts(by_inputs)

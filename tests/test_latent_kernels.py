@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from lrfit.fitting import latent_kernels
-from lrfit.fitting.losses import CountReadout, TrialRows, lowrank_loss, lowrank_loss_members, masked_mse
+from conftest import lowrank_loss, lowrank_loss_members
+from lrfit.fitting.latent import TrialRows
+from lrfit.fitting.latent import compiled as latent_kernels
+from lrfit.fitting.losses import CountReadout, masked_mse
 from lrfit.models.rollout import rollout
 
 pytestmark = pytest.mark.skipif(not latent_kernels.enabled(), reason="numba is not installed")

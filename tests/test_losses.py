@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lrfit.fitting.losses import CountReadout, lowrank_loss, lowrank_loss_members, masked_mse, poisson_nll
+from conftest import lowrank_loss, lowrank_loss_members
+from lrfit.fitting.losses import CountReadout, masked_mse, poisson_nll
 from lrfit.models.rollout import rollout
 
 
@@ -177,9 +178,9 @@ def test_poisson_nll_is_minimal_at_the_true_rate():
 def test_the_workspace_lends_the_smallest_large_enough_buffer_and_keeps_a_bounded_few():
     import numpy as np
 
-    from lrfit.fitting.losses import _Workspace
+    from lrfit.fitting.latent.workspace import Workspace
 
-    ws = _Workspace(keep=2)
+    ws = Workspace(keep=2)
     batch = ws.take((3, 4, 5), np.float32)
     ws.give((batch,))
     last = ws.take((2, 4, 5), np.float32)  # an epoch's smaller last batch reuses the memory
@@ -196,20 +197,20 @@ def test_a_fit_maps_its_working_arrays_once(monkeypatch, loops):
     import numpy as np
 
     from lrfit import LowRankFit, LowRankRNN
-    from lrfit.fitting import losses
+    from lrfit.fitting.latent import workspace
     from lrfit.teachers import record_activity
 
     net = LowRankRNN(64, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=0)
     inputs = np.random.default_rng(0).normal(size=(40, 15, 1)).astype(np.float32)
     data = record_activity(net, inputs, noise_std=0.0)
-    monkeypatch.setattr(losses, "_WORKSPACE", losses._Workspace())
+    monkeypatch.setattr(workspace, "WORKSPACE", workspace.Workspace())
     if loops == "numpy":
         monkeypatch.setenv("LRFIT_KERNELS", "numpy")
     mapped = []
 
     class Probe(LowRankFit):
         def _on_epoch_end(self, epoch: int) -> None:
-            mapped.append(losses._WORKSPACE.allocated)
+            mapped.append(workspace.WORKSPACE.allocated)
 
     Probe(rank=1, batch_size=16, max_epochs=4, tol=0.0, progress=False, random_state=0).fit(data)
     # one set of rates (and, for the numpy loops, of residuals; the compiled ones recompute them), mapped by

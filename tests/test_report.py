@@ -59,7 +59,7 @@ def test_analyze_gaussian_rank1_writes_documented_files(gaussian_run):
     fps = json.loads((adir / "fixed_points.json").read_text())
     assert list(fps["inputs"])[:2] == ["no_input", "motion"]  # no input, then each channel alone
     none = fps["inputs"]["no_input"]
-    assert none["counts"] == {"stable": 2, "saddle": 0, "source": 1, "marginal": 0}
+    assert none["stability_counts"] == {"stable": 2, "saddle": 0, "source": 1, "marginal": 0}
     kappas = sorted(p["kappa"][0] for p in none["fixed_points"])
     assert kappas[1] == pytest.approx(0.0, abs=1e-6) and kappas[0] == pytest.approx(-kappas[2], rel=1e-4)
     origin = next(p for p in none["fixed_points"] if abs(p["kappa"][0]) < 1e-6)

@@ -33,12 +33,12 @@ def test_a_fit_that_ends_worse_than_its_start_returns_the_start_and_says_so(capl
     rng = np.random.default_rng(1)
     data = TrialData(activity=np.tanh(rng.normal(0, 0.4, (16, 15, 12))), inputs=rng.normal(size=(16, 15, 2)), dt=0.02)
     good = LowRankFit(rank=1, max_epochs=0, progress=False).fit(data)  # the closed-form start alone
-    wild = LowRankFit(rank=1, max_epochs=5, lr=10.0, progress=False, target="currents")
+    wild = LowRankFit(rank=1, max_epochs=5, lr=10.0, progress=False, observation="currents")
     wild.fit(data.replace(activity=np.asarray(data.activity) * 3))
     assert wild.ended_worse_than_start_
     assert "ended worse than its regression start" in caplog.text and "optim.lr" in caplog.text
     assert wild.score(data.replace(activity=np.asarray(data.activity) * 3)) >= LowRankFit(
-        rank=1, max_epochs=0, progress=False, target="currents").fit(data.replace(activity=np.asarray(data.activity) * 3)
+        rank=1, max_epochs=0, progress=False, observation="currents").fit(data.replace(activity=np.asarray(data.activity) * 3)
     ).score(data.replace(activity=np.asarray(data.activity) * 3)) - 1e-9
     assert not good.ended_worse_than_start_
 

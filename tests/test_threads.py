@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_info
 
 from lrfit import LowRankRNN, pages, threads
 from lrfit.cli import build_parser, main
-from lrfit.fitting import latent_kernels
+from lrfit.fitting.latent import compiled as latent_kernels
 from lrfit.sweep import thread_env
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -201,7 +201,7 @@ class FixedPointResult:
             {
                 "input": self.input,
                 "n_starts": self.n_starts,
-                "counts": self.counts(),
+                "stability_counts": self.counts(),
                 "fixed_points": [fp.to_json_dict() for fp in self.fixed_points],
                 "slow_points": [fp.to_json_dict() for fp in self.slow_points],
             }

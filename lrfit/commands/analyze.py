@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     )
     pops = run.read_analysis(POPULATIONS_FILE) or {}
     fps = run.read_analysis(FIXED_POINTS_FILE) or {}
-    counts = "; ".join(f"{name}: {d['counts']}" for name, d in fps.get("inputs", {}).items())
+    counts = "; ".join(f"{name}: {d['stability_counts']}" for name, d in fps.get("inputs", {}).items())
     print(f"populations: {pops.get('n_populations')} (rule {pops.get('rule')}; BIC alone: {pops.get('n_bic')}); fixed points {counts}")
     if "resample" in files:
         res = run.read_analysis(RESAMPLE_FILE) or {}

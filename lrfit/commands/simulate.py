@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         Exit status 0.
     """
     from data_adapters import write_hdf5
+    from data_adapters.trialdata import COUNT_UNITS
     from data_adapters.nwb_write import poisson_spikes, write_nwb
 
     from ..teachers.record import DEFAULT_MAX_RATE_HZ, peak_rates, rates_to_hz, simulate_teacher
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                              "or write .nwb for both.")
         if args.record == "spikes":
             counts = poisson_spikes(hz, data.dt, args.seed)
-            data = data.replace(activity=counts, meta={**data.meta, "units": "counts"})
+            data = data.replace(activity=counts, meta={**data.meta, "units": COUNT_UNITS})
         write_hdf5(data.replace(meta={**data.meta, **meta}), out)
     else:
         epochs = get_task(**data.meta["task"]).generate(args.trials, seed=args.seed).epochs

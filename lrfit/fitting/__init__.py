@@ -1,15 +1,26 @@
-"""Fitting low-rank RNNs to recorded activity (LINT): estimator, starts, metrics, rank selection."""
+"""Fitting low-rank RNNs to recorded activity (LINT): estimators, observation models, starts, metrics.
+
+- :mod:`.estimator` — :class:`LowRankFit`; :mod:`.ensemble` — :class:`LowRankEnsembleFit` (clones trained as one).
+- :mod:`.observation` — what a unit is compared with: :class:`Gaussian` rates/currents, :class:`Poisson` counts.
+- :mod:`.starts` — where a fit starts; :mod:`.checks` — its parameters and data; :mod:`.staging`,
+  :mod:`.objective`, :mod:`.solver` — the trials on the device, the loss, the training loop.
+- :mod:`.metrics`, :mod:`.baselines`, :mod:`.counts`, :mod:`.heldout` — scores and what they stand beside.
+"""
 
 from .ensemble import LowRankEnsembleFit
-from .estimator import LowRankFit, fit_summary
+from .estimator import LowRankFit
 from .metrics import r2_per_condition, r2_per_neuron, r2_score
+from .observation import Gaussian, Observation, Poisson, as_observation
 from .regression_init import RegressionStart, reduced_rank_regression
 
 __all__ = [
+    "Gaussian",
     "LowRankEnsembleFit",
     "LowRankFit",
+    "Observation",
+    "Poisson",
     "RegressionStart",
-    "fit_summary",
+    "as_observation",
     "r2_per_condition",
     "r2_per_neuron",
     "r2_score",

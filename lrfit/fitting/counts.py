@@ -1,6 +1,6 @@
 """Spike counts: the Poisson readout's units and closed-form start, bits per spike, smoothing.
 
-A counts fit (``LowRankFit(target="counts")``) gives every recorded neuron ``i`` one
+A counts fit (``LowRankFit(observation=Poisson())``) gives every recorded neuron ``i`` one
 unit whose expected count per bin is
 
     lambda_i(t) = scale_i * softplus(a_i * s_i(t) + b_i)

@@ -1,6 +1,7 @@
 """``LowRankEnsembleFit``: K low-rank fits (seeds, ranks) trained as one batched tensor program.
 
-Every member is the :class:`LowRankFit` one would get alone with the same settings:
+Every member is ``clone(estimator)`` with its own seed and rank, the :class:`LowRankFit` one would get
+alone with the same settings:
 the same closed-form start, its own seeded batch order, and its own optimiser
 (Adam with per-member gradient clipping, plateau schedule, early stopping and
 best-epoch restore).  Only the arithmetic is shared: the K rollouts run as one
@@ -15,35 +16,33 @@ one batch order per member; a non-finite loss stops the ensemble with the solver
 
 from __future__ import annotations
 
-import inspect
 import logging
-import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-from torch import nn
+from sklearn.base import BaseEstimator, clone
 
 from ..errors import LrfitError
 from ..models.ensemble_rollout import ensemble_rollout
 from ..threads import step_work, with_fit_threads
-from .estimator import HIDDEN_INIT_SCALE, LowRankFit
-from .losses import TrialRows, lowrank_loss_members, masked_mse
+from .checks import check_fit
+from .estimator import LowRankFit
+from .latent import LatentBatch, LatentNetworks, TrialRows, latent_loss
+from .losses import masked_mse
+from .observation import as_observation
 from .policies import RollbackPolicy
 from .solver import ShuffledBatches, Solver, SolverResult
+from .stacked_adam import StackedAdam
+from .staging import StagedTrials, stage
+from .starts import NetworkStart, learning_rate, optimiser_settings, start_network
+
+if TYPE_CHECKING:
+    from data_adapters import TrialData
 
 log = logging.getLogger(__name__)
-
-_BETAS, _EPS = (0.9, 0.999), 1e-8
-#: LowRankFit parameters that the ensemble sets per member (from ``seeds`` and ``ranks``) or not at all.
-_PER_MEMBER = ("rank", "random_state", "checkpoint_dir")
-#: The members' shared parameters: every other LowRankFit parameter, with its default.
-_SHARED = tuple(p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-                for name, p in inspect.signature(LowRankFit.__init__).parameters.items()
-                if name not in ("self", *_PER_MEMBER))
 
 #: Members simulated together keep each per-batch array (rates, residuals, targets) within about
 #: this many bytes: more members per kernel share the per-step call overhead, the cap bounds memory.
@@ -51,128 +50,82 @@ _GROUP_BYTES = 64 << 20
 
 
 class LowRankEnsembleFit(BaseEstimator):
-    """Fit K low-rank RNNs to the same data at once (different seeds and/or ranks).
+    """Fit K low-rank RNNs to the same data at once: clones of one estimator with different seeds and/or ranks.
 
     Parameters
     ----------
+    estimator : LowRankFit, optional
+        The unfitted estimator whose settings the members share (default ``LowRankFit()``);
+        ``x0="shared"``, ``init`` ``"regression"`` or ``"random"`` and an observation model
+        without a learnt readout (rates or currents) are supported.  Its ``progress`` shows the
+        ensemble's progress bar; its ``checkpoint_dir`` is not used.
     seeds : sequence of int
         ``random_state`` of each member.
-    ranks : int or sequence of int
-        One rank for all members, or one per member.
+    ranks : int or sequence of int, optional
+        One rank for all members, or one per member (default: the estimator's).
     batched : bool, optional
         Simulate the K members in one batched rollout (default on GPUs), or with the
-        fitter's latent-coordinate loss (:func:`lrfit.fitting.losses.lowrank_loss_members`,
-        as many members per kernel as keep each per-batch array under 64 MB: all of them
-        for a few networks of a few hundred units; default on CPUs, where it is several
-        times faster).
-        The data, the losses, the optimiser and the closed-form start are shared
-        either way; results agree to float rounding.
-    **params
-        Every other :class:`LowRankFit` parameter but ``checkpoint_dir`` (shared by the
-        members, same defaults); ``x0="shared"``, ``init`` ``"regression"`` or
-        ``"random"`` and the targets ``"rates"`` and ``"currents"`` are supported.  ``progress`` shows the ensemble's progress bar.
+        fitter's latent-coordinate loss (:func:`lrfit.fitting.latent.latent_loss`,
+        as many members per kernel as keep each per-batch array under 64 MB; default on
+        CPUs, where it is several times faster).  Results agree to float rounding.
 
     Attributes
     ----------
+    estimator_ : LowRankFit
+        The validated base estimator.
     fits_ : list of LowRankFit
         The fitted members, each usable like a single fit (``predict``, ``save``, ...).
     fit_seconds_ : float
         Wall time of the whole ensemble.
-
-    Notes
-    -----
-    A scikit-learn estimator like :class:`LowRankFit` (``get_params``, ``set_params``,
-    ``sklearn.base.clone``); its signature is ``seeds, ranks, batched`` followed by the
-    shared :class:`LowRankFit` parameters, taken from ``LowRankFit.__init__``.
 
     Examples
     --------
     Two seeds of a rank-1 fit, trained together:
 
     >>> import numpy as np
-    >>> from lrfit import LowRankEnsembleFit, TrialData
+    >>> from lrfit import LowRankEnsembleFit, LowRankFit, TrialData
     >>> rng = np.random.default_rng(0)
     >>> data = TrialData(activity=0.5 * np.tanh(rng.normal(size=(8, 10, 6))), inputs=rng.normal(size=(8, 10, 1)),
     ...                  dt=0.02)
-    >>> ensemble = LowRankEnsembleFit(seeds=[0, 1], ranks=1, max_epochs=2, progress=False).fit(data)
-    >>> [fit.random_state for fit in ensemble.fits_], ensemble.get_params()["max_epochs"]
-    ([0, 1], 2)
+    >>> ensemble = LowRankEnsembleFit(LowRankFit(max_epochs=2, progress=False), seeds=[0, 1]).fit(data)
+    >>> [fit.random_state for fit in ensemble.fits_], [fit.max_epochs for fit in ensemble.fits_]
+    ([0, 1], [2, 2])
     """
 
-    def __init__(self, seeds: Sequence[int], ranks: int | Sequence[int] = 1, batched: bool | None = None,
-                 **params: Any) -> None:
+    def __init__(self, estimator: LowRankFit | None = None, seeds: Sequence[int] = (0,),
+                 ranks: int | Sequence[int] | None = None, batched: bool | None = None) -> None:
+        self.estimator = estimator
         self.seeds = seeds
         self.ranks = ranks
         self.batched = batched
-        unknown = sorted(set(params) - {p.name for p in _SHARED})
-        if unknown:
-            raise TypeError(f"LowRankEnsembleFit got unexpected keyword argument(s) {unknown}; its parameters are "
-                            f"seeds, ranks, batched and {[p.name for p in _SHARED]}.")
-        for parameter in _SHARED:
-            setattr(self, parameter.name, params.get(parameter.name, parameter.default))
 
-    # scikit-learn reads the parameters from the signature: advertise the shared ones explicitly.
-    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*list(inspect.signature(__init__).parameters.values())[:4], *_SHARED]
-    )
-
-    def _seeds_and_ranks(self) -> tuple[list[int], list[int]]:
-        """The members' seeds and ranks, checked (one rank per seed, or one rank for all)."""
+    def _members(self) -> list[LowRankFit]:
+        """Unfitted members: clones of the estimator with their seed and rank (one rank per seed, or one for all)."""
+        self.estimator_ = clone(self.estimator) if self.estimator is not None else LowRankFit()
         seeds = [int(s) for s in self.seeds]
-        ranks = [int(self.ranks)] * len(seeds) if isinstance(self.ranks, (int, np.integer)) else [int(r) for r in self.ranks]
+        ranks = self.estimator_.rank if self.ranks is None else self.ranks
+        ranks = [int(ranks)] * len(seeds) if isinstance(ranks, int | np.integer) else [int(r) for r in ranks]
         if not seeds or len(ranks) != len(seeds):
             raise LrfitError(f"An ensemble needs one rank per seed (or one rank); got {len(seeds)} seeds and "
                              f"{len(ranks)} ranks.")
-        return seeds, ranks
+        base = self.estimator_
+        if base.x0 != "shared" or base.init == "fullrank_svd" or as_observation(base.observation).readout_names:
+            raise LrfitError("LowRankEnsembleFit supports x0='shared', init 'regression' or 'random' and observations "
+                             "without a learnt readout (rates or currents); fit other settings (spike counts too) one "
+                             "by one with LowRankFit.")
+        return [clone(base).set_params(rank=r, random_state=s, progress=False, checkpoint_dir=None)
+                for s, r in zip(seeds, ranks)]
 
-    def _members(self, seeds: list[int], ranks: list[int]) -> list[LowRankFit]:
-        shared = {p.name: getattr(self, p.name) for p in _SHARED}
-        members = []
-        for seed, rank in zip(seeds, ranks):
-            member = LowRankFit(**{**shared, "rank": rank, "random_state": seed, "progress": False})
-            if member.x0 != "shared" or member.init == "fullrank_svd" or member.target == "counts":
-                raise LrfitError("LowRankEnsembleFit supports x0='shared', init 'regression' or 'random' and targets "
-                                 "'rates' or 'currents'; fit other settings (target='counts' too) one by one with "
-                                 "LowRankFit.")
-            members.append(member)
-        return members
-
-    @staticmethod
-    def _prepare(member: LowRankFit, train: Any, same_start: LowRankFit | None) -> None:
-        """What :meth:`LowRankFit.fit` does before optimising (same order, same seeds).
-
-        The closed-form start depends on the data and the rank but not on the seed: a
-        member with the rank of an earlier one (*same_start*) copies its start instead of
-        recomputing it (the hidden units keep their own seeded random weights).
-        """
-        member._check_settings(train)
-        member.lr_ = member._learning_rate()
-        member.dt_ = float(train.dt)
-        member.neuron_ids_ = np.asarray(train.neuron_ids)
-        member.input_names_ = tuple(train.input_names or ())
-        member.condition_table_ = ["all"]
-        model = member._new_network(train)
-        member.x0_table_ = nn.Parameter(torch.zeros(1, model.n_units, device=model.device))
-        if same_start is None or member.init == "random":
-            member._initialise(model, train, None)
-        else:
-            n_obs, ref = train.n_neurons, same_start.model_
-            with torch.no_grad():
-                for param, source in ((model.m, ref.m), (model.n, ref.n), (model.w_in, ref.w_in)):
-                    param.mul_(HIDDEN_INIT_SCALE)
-                    param[:n_obs] = source[:n_obs]
-                member.x0_table_[:, :n_obs] = same_start.x0_table_[:, :n_obs]
-            member.init_seconds_ = 0.0
-        member.model_ = model
-
-    def _step_work(self, train: Any) -> int:
+    def _step_work(self, train: TrialData) -> int:
         """Multiply-adds of one training step of all members (the thread policy of :mod:`lrfit.threads`)."""
-        seeds, ranks = self._seeds_and_ranks()
-        return len(seeds) * step_work(self.batch_size, train.n_neurons + self.hidden_units,
-                                      2 * max(ranks) + train.n_inputs + 1)
+        base = self.estimator if self.estimator is not None else LowRankFit()
+        ranks = base.rank if self.ranks is None else self.ranks
+        widest = max(ranks) if isinstance(ranks, Sequence) and ranks else int(ranks)
+        return len(self.seeds) * step_work(base.batch_size, train.n_neurons + base.hidden_units,
+                                           2 * widest + train.n_inputs + 1)
 
     @with_fit_threads(_step_work)
-    def fit(self, train: Any) -> "LowRankEnsembleFit":
+    def fit(self, train: TrialData) -> LowRankEnsembleFit:
         """Fit every member to *train* (early stopping on the training loss, as ``LowRankFit.fit`` without validation).
 
         Parameters
@@ -186,15 +139,21 @@ class LowRankEnsembleFit(BaseEstimator):
             ``self``; the members are in ``fits_``.
         """
         started = time.perf_counter()
-        seeds, ranks = self._seeds_and_ranks()
-        members = self._members(seeds, ranks)
-        first = members[0]
-        starts: dict[int, LowRankFit] = {}
+        members = self._members()
+        starts: dict[int, NetworkStart] = {}
         for member in members:
-            self._prepare(member, train, starts.get(member.rank))
-            starts.setdefault(member.rank, member)
-        tensors = first._tensors(train)
-        settings = first._settings(scale=tensors.variance)
+            check_fit(member, train)
+            start = start_network(member, train, same_start=starts.get(member.rank))
+            starts.setdefault(member.rank, start)
+            member.observation_, member.readout_ = as_observation(member.observation), None
+            member.lr_, member.dt_ = learning_rate(member), float(train.dt)
+            member.neuron_ids_, member.input_names_ = np.asarray(train.neuron_ids), tuple(train.input_names or ())
+            member.model_, member.x0_table_, member.condition_table_ = start.model, start.x0_table, ["all"]
+            member.init_seconds_ = start.seconds
+        first = members[0]
+        seeds, ranks = [member.random_state for member in members], [member.rank for member in members]
+        tensors = stage(train, np.zeros(train.n_trials, dtype=np.int64), first.observation_, first.device)
+        settings = optimiser_settings(first, scale=tensors.loss_unit)
         k, r_max = len(members), max(ranks)
         models = [mb.model_ for mb in members]
         units, alpha, nonlin = models[0].n_units, models[0].alpha, models[0].nonlinearity
@@ -230,9 +189,9 @@ class LowRankEnsembleFit(BaseEstimator):
                 group = max(1, _GROUP_BYTES // (b * tensors.activity.shape[1] * units * 4))
                 rows = torch.zeros((k, b), dtype=torch.long, device=dev)
                 return torch.cat([
-                    lowrank_loss_members(pm[i : i + group], pn[i : i + group], pw[i : i + group],
-                                        px0[i : i + group, None, :], rows[i : i + group], *gather(idx[i : i + group]),
-                                        alpha, nonlin, first.target)
+                    latent_loss(LatentNetworks(pm[i : i + group], pn[i : i + group], pw[i : i + group], alpha, nonlin,
+                                               first.observation_.signal),
+                                LatentBatch(px0[i : i + group, None, :], rows[i : i + group], *gather(idx[i : i + group])))
                     for i in range(0, k, group)
                 ])
             inputs, target, weight = gather(idx)
@@ -241,23 +200,23 @@ class LowRankEnsembleFit(BaseEstimator):
             drive = drive.reshape(k, b, t, units).permute(2, 0, 1, 3)
             start = px0[:, None, :].expand(k, b, units)
             states, rates = ensemble_rollout(start, drive, alpha, nonlin, pm, pn, float(units))  # (T, K, B, N)
-            out = (rates if first.target == "rates" else states)[..., : target.shape[-1]].permute(1, 2, 0, 3)
+            out = (rates if first.observation_.signal == "rates" else states)[..., : target.shape[-1]].permute(1, 2, 0, 3)
             return masked_mse(out, target, weight, dims=(1, 2, 3))
 
         named = dict(zip(("m", "n", "w_in", "x0"), params))
-        solver = Solver(named, _MemberAdam(params, rank_mask, settings, k), settings.stop_rule(n_trials), members=k,
+        solver = Solver(named, StackedAdam(params, rank_mask, settings, k), settings.stop_rule(n_trials), members=k,
                         schedule=settings.plateau(), rollback=RollbackPolicy(max_rollbacks=0, lr_key="'optim.lr'"),
-                        progress=self.progress, desc="ensemble", stacked=True)
+                        progress=self.estimator_.progress, desc="ensemble", stacked=True)
         result = solver.run(ShuffledBatches(n_trials, settings.batch_size, seeds, dev, stacked=True), member_losses,
                             started=started)
-        self._finish(members, named, result, tensors.variance)
+        self._finish(members, named, result, tensors)
         self.fits_ = members
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
     @staticmethod
     def _finish(members: list[LowRankFit], params: dict[str, torch.Tensor], result: SolverResult,
-                variance: float) -> None:
+                tensors: StagedTrials) -> None:
         """Copy each member's best parameters (restored by the solver) into its network."""
         for i, member in enumerate(members):
             model, history, state = member.model_, result.histories[i], result.states[i]
@@ -267,7 +226,7 @@ class LowRankEnsembleFit(BaseEstimator):
                 model.w_in.copy_(params["w_in"][i])
                 member.x0_table_.copy_(params["x0"][i][None])
             for row in history:
-                row["train_r2"] = 1.0 - row["train_loss"] / variance
+                row[f"train_{member.observation_.score_name}"] = tensors.score(row["train_loss"])
             member.history_ = history
             member.best_epoch_, member.epochs_, member.rollbacks_ = state.best_epoch, state.epoch, 0
             member.stopped_ = state.stopped or "max_epochs"
@@ -275,66 +234,3 @@ class LowRankEnsembleFit(BaseEstimator):
             with torch.no_grad():
                 model.x0.copy_(member.x0_table_.mean(0))
             member.fit_seconds_ = history[-1]["seconds"] if history else 0.0
-
-
-class _MemberAdam:
-    """Per-member gradient clipping and Adam (as ``torch.optim.Adam``) on stacked ``(K, ...)`` tensors.
-
-    Each member has its own learning rate (``member_groups[i]["lr"]``, lowered by the
-    solver's schedule); members that stopped (``active[i]`` false) are left untouched,
-    moments included.
-    """
-
-    def __init__(self, params: list[torch.Tensor], rank_mask: torch.Tensor, settings: Any, members: int) -> None:
-        self.params, self.rank_mask, self.settings = params, rank_mask, settings
-        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-        self.member_groups = [{"lr": settings.lr} for _ in range(members)]
-        self.active = [True] * members
-        self.steps = 0
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Drop the gradients."""
-        for p in self.params:
-            p.grad = None
-
-    def state_dict(self) -> dict[str, Any]:
-        """Moments, step count and learning rates."""
-        return {"moments": [[m.clone(), v.clone()] for m, v in self.moments], "steps": self.steps,
-                "lr": [g["lr"] for g in self.member_groups]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        for (m, v), (m0, v0) in zip(self.moments, state["moments"]):
-            m.copy_(m0)
-            v.copy_(v0)
-        self.steps = int(state["steps"])
-        for group, lr in zip(self.member_groups, state["lr"]):
-            group["lr"] = lr
-
-    @torch.no_grad()
-    def step(self) -> None:
-        """One clipped Adam step of the active members."""
-        self.steps += 1
-        params, settings, k = self.params, self.settings, len(self.active)
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        grads[0] = grads[0] * self.rank_mask
-        grads[1] = grads[1] * self.rank_mask
-        if settings.clip_grad:
-            norms = torch.sqrt(sum(g.reshape(k, -1).square().sum(1) for g in grads))
-            coef = (settings.clip_grad / (norms + 1e-6)).clamp(max=1.0)
-            grads = [g * coef.view(-1, *[1] * (g.dim() - 1)) for g in grads]
-        beta1, beta2 = _BETAS
-        lr = torch.tensor([g["lr"] if on else 0.0 for g, on in zip(self.member_groups, self.active)],
-                          dtype=params[0].dtype, device=params[0].device)
-        # Frozen members must not advance their moments either: only active rows are updated.
-        on = torch.tensor(self.active, device=params[0].device)
-        bias1, bias2 = 1 - beta1**self.steps, 1 - beta2**self.steps
-        for p, g, (mom, vel) in zip(params, grads, self.moments):
-            if settings.weight_decay:
-                g = g.add(p, alpha=settings.weight_decay)
-            shape = (-1, *[1] * (p.dim() - 1))
-            keep = on.view(shape)
-            mom.copy_(torch.where(keep, mom * beta1 + g * (1 - beta1), mom))
-            vel.copy_(torch.where(keep, vel * beta2 + g * g * (1 - beta2), vel))
-            denom = (vel.sqrt() / math.sqrt(bias2)).add_(_EPS)
-            p.sub_(mom / denom * (lr / bias1).view(shape))

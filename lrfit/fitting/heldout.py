@@ -52,12 +52,12 @@ def heldout_neuron_r2(
 
     mask_tr = np.asarray(train_heldout.mask, dtype=bool)
     f_tr = features(train_fitted)[mask_tr]
-    y_tr = to_currents(np.asarray(train_heldout.activity)[mask_tr], fit.target)
+    y_tr = to_currents(np.asarray(train_heldout.activity)[mask_tr], fit.observation_.signal)
     gram = f_tr.T @ f_tr
     lam = ridge * np.trace(gram) / gram.shape[0]
     coef = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), f_tr.T @ y_tr)
     pred = features(test_fitted) @ coef
-    if fit.target == "rates":
+    if fit.observation_.signal == "rates":
         pred = np.tanh(pred)
     truth, mask = np.asarray(test_heldout.activity), np.asarray(test_heldout.mask)
     per = r2_per_neuron(truth, pred, mask)
@@ -110,9 +110,9 @@ def _heldout_units(fit: LowRankFit, f_tr: np.ndarray, counts_tr: np.ndarray, mas
     from .counts import count_start
     from .losses import CountReadout, poisson_nll
 
-    start = count_start(counts_tr, mask_tr, float(fit.dt_), fit.counts_from)
+    start = count_start(counts_tr, mask_tr, float(fit.dt_), fit.observation_.signal)
     design_tr = np.concatenate([f_tr, np.ones(f_tr.shape[:-1] + (1,))], -1)[mask_tr]
-    target = to_currents(start.activity[mask_tr], fit.counts_from).astype(np.float64)
+    target = to_currents(start.activity[mask_tr], fit.observation_.signal).astype(np.float64)
     gram = design_tr.T @ design_tr
     lam = UNIT_RIDGE * np.trace(gram) / gram.shape[0]
     beta0 = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), design_tr.T @ target)
@@ -121,7 +121,7 @@ def _heldout_units(fit: LowRankFit, f_tr: np.ndarray, counts_tr: np.ndarray, mas
     beta = as_tensor(beta0).requires_grad_(True)
     gain, bias = as_tensor(start.gain).requires_grad_(True), as_tensor(start.bias).requires_grad_(True)
     scale = as_tensor(start.scale)
-    squash = torch.tanh if fit.counts_from == "rates" else (lambda x: x)
+    squash = torch.tanh if fit.observation_.signal == "rates" else (lambda x: x)
     optimiser = torch.optim.LBFGS([beta, gain, bias], max_iter=UNIT_ITERATIONS, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:

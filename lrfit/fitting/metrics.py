@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
 from .reductions import residual_sums
+
+if TYPE_CHECKING:
+    from data_adapters import TrialData
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -127,3 +132,46 @@ def psth_r2(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray | None,
 
     seen = np.stack([valid[g].any(0) for g in groups])
     return r2_score(means(y_true), means(y_pred), seen)
+
+
+def fit_scores(observation: Any, data: TrialData, pred: np.ndarray, split: str = "") -> dict[str, Any]:
+    """R^2 over all entries, per neuron and per condition, and the observation model's own scores.
+
+    Parameters
+    ----------
+    observation : Observation
+        The fit's observation model (adds bits per spike for counts).
+    data : TrialData
+        The recorded trials.
+    pred : ndarray
+        ``(trials, time, neurons)`` the fit's prediction of them.
+    split : str
+        Appended to each metric's name as in ``metrics.json`` (``split="test"``: ``r2_test``, ...).
+
+    Returns
+    -------
+    dict
+        ``r2``, ``r2_per_neuron_mean``, ``r2_per_neuron`` (list), ``r2_per_condition`` (dict), each
+        with ``_<split>`` after ``r2``; for a counts fit also ``bits_per_spike``,
+        ``bits_per_spike_per_neuron`` and ``psth_r2`` (condition-averaged predicted vs recorded
+        rates; None where no condition has two trials).
+
+    Examples
+    --------
+    >>> from data_adapters import TrialData
+    >>> from lrfit.fitting.observation import Gaussian
+    >>> data = TrialData(activity=np.arange(12.0).reshape(2, 3, 2) / 20, dt=0.02)
+    >>> fit_scores(Gaussian(), data, np.asarray(data.activity), "test")["r2_test"]
+    1.0
+    """
+    truth, mask = np.asarray(data.activity), np.asarray(data.mask)
+    per_neuron = r2_per_neuron(truth, pred, mask)
+    labels = condition_labels(data.conditions) if data.conditions is not None and data.conditions.shape[1] else None
+    key = f"r2_{split}" if split else "r2"
+    return {
+        key: r2_score(truth, pred, mask),
+        f"{key}_per_neuron_mean": float(np.nanmean(per_neuron)) if per_neuron.size else float("nan"),
+        f"{key}_per_neuron": [float(v) for v in per_neuron],
+        f"{key}_per_condition": {} if labels is None else r2_per_condition(truth, pred, labels, mask),
+        **observation.extra_scores(truth, pred, mask, labels, split),
+    }

@@ -153,7 +153,7 @@ class Plateau:
     bad: int = 0
 
     @classmethod
-    def for_patience(cls, patience: int, factor: float, min_lr: float, threshold: float) -> "Plateau":
+    def for_patience(cls, patience: int, factor: float, min_lr: float, threshold: float) -> Plateau:
         """The fits' schedule: plateau patience ``max(1, patience // 3)`` (10 without early stopping)."""
         return cls(factor, max(1, patience // 3) if patience else 10, min_lr, threshold)
 

@@ -4,7 +4,7 @@ Before a Poisson target existed, spike data were smoothed with a Gaussian kernel
 normalised into tanh's range and fitted as rates (notebook 5).  :class:`SmoothedRateFit`
 does exactly that and maps its predictions back to expected counts per bin, so that it
 can be scored in bits per spike on the same held-out trials as a counts fit
-(``LowRankFit(target="counts")``) and the smoothed PSTH
+(``LowRankFit(observation=Poisson())``) and the smoothed PSTH
 (:func:`lrfit.fitting.baselines.compute_count_baselines`).
 """
 
@@ -31,7 +31,7 @@ class SmoothedRateFit:
     sd_s : float
         Standard deviation (s) of the Gaussian kernel.
     **params
-        :class:`LowRankFit` parameters (``target`` is ``"rates"``).
+        :class:`LowRankFit` parameters (``observation`` is rates).
 
     Attributes
     ----------
@@ -56,9 +56,9 @@ class SmoothedRateFit:
 
     def __init__(self, sd_s: float, **params: Any) -> None:
         self.sd_s = float(sd_s)
-        self.params = {**params, "target": "rates"}
+        self.params = {**params, "observation": "rates"}
 
-    def fit(self, train: Any, validation: Any | None = None) -> "SmoothedRateFit":
+    def fit(self, train: Any, validation: Any | None = None) -> SmoothedRateFit:
         """Smooth *train*'s counts, normalise them into tanh's range and fit rates.
 
         Parameters

@@ -140,7 +140,8 @@ def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int
             f"The student in '{student_dir}' was fitted to neurons {ids[:5].tolist()}... which are not unit indices "
             f"of the {teacher.n_units}-unit teacher in '{teacher_dir}'; compare a student fitted to that teacher's data."
         )
-    record = "rates" if fit.target == "counts" else fit.target
+    counts = fit.observation_.counts
+    record = run_record(fit)
     if fit.input_names_ and list(fit.input_names_) != list(task.input_names):
         raise LrfitError(
             f"The student was driven by inputs {list(fit.input_names_)} but the teacher's task has "
@@ -151,7 +152,7 @@ def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int
                            noise_std=0.0, seed=seed)
     teacher_rates = np.asarray(data.activity) if record == "rates" else np.tanh(np.asarray(data.activity))
     peaks = None
-    if fit.target == "counts":  # the spikes' true expected counts
+    if counts:  # the spikes' true expected counts
         peaks = recorded_peaks(_run_data_section(student_dir), ids, teacher.n_units)
         data = data.replace(activity=(rates_to_hz(teacher_rates, peaks) * data.dt).astype(np.float32))
     pred = fit.predict(data)
@@ -218,7 +219,7 @@ def compare_student_teacher(
     if isinstance(teacher, LowRankRNN):
         result.update(connectivity_recovery(fit.model_, teacher, ids))
     elif isinstance(teacher, FullRankRNN):
-        result["r2_truncated_svd"] = _truncated_baseline(teacher, int(fit.rank), trials, ids, fit.target, truth, mask)
+        result["r2_truncated_svd"] = _truncated_baseline(teacher, int(fit.rank), trials, ids, run_record(fit), truth, mask)
     result.update(dynamics_agreement(run))
     if write:
         dump_json(result, Path(student_dir) / COMPARE_FILE)
@@ -311,6 +312,11 @@ def dynamics_agreement(run: FreshTrials) -> dict[str, Any]:
     out["failure_modes"] = modes
     out["dynamics_verdict"] = line
     return out
+
+
+def run_record(fit: LowRankFit) -> str:
+    """What to record from a teacher to compare with *fit*: its signal, or for spike counts the rates."""
+    return "rates" if fit.observation_.counts else fit.observation_.signal
 
 
 def _truncated_baseline(teacher: FullRankRNN, rank: int, trials: Any, ids: np.ndarray, record: str,

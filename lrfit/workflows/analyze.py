@@ -6,7 +6,7 @@ the axes unique up to sign; see :class:`lrfit.workflows.context.RunContext`):
 
 ``fixed_points.json``
     ``{"rank", "input_names", "inputs": {NAME: {"input": {channel: value}, "source",
-    "counts", "fixed_points": [...], "slow_points": [...]}}}``: for each constant input
+    "stability_counts", "fixed_points": [...], "slow_points": [...]}}}``: for each constant input
     ``u`` the zeros of ``F(kappa) = -kappa + n^T phi(m kappa + W_in u) / N``; each point
     has ``kappa`` (coordinates on the columns of ``m``), ``eigenvalues_real`` /
     ``eigenvalues_imag`` of ``DF = -I + n^T diag(phi') m / N`` and ``stability``
@@ -352,7 +352,7 @@ def readout_columns(fit: Any, n_units: int) -> dict[str, np.ndarray]:
     Parameters
     ----------
     fit : LowRankFit
-        A fit with ``target="counts"``.
+        A fit whose observation model has a learnt readout (spike counts).
     n_units : int
         Units of its network (recorded neurons first).
 
@@ -450,7 +450,7 @@ def analyze_run(
     files["overlaps"] = run.write_analysis(OVERLAPS_FILE, overlaps_json(ctx))
     table = loading_table(ctx.model, ctx.neuron_ids, ctx.input_names, ctx.output_names)
     table["population"] = pops.labels
-    if ctx.fit is not None and ctx.fit.target == "counts":  # the Poisson readout of each recorded neuron
+    if ctx.fit is not None and ctx.fit.readout_ is not None:  # the learnt readout of each recorded neuron
         readout = readout_columns(ctx.fit, ctx.model.n_units)
         for column, values in readout.items():
             table[column] = values

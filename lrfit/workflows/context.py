@@ -224,7 +224,8 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
     parts = {"train": data.train, "test": data.test}
     chosen = ["train", "test"] if split == "all" else [split]
     cur, inp, msk, rec, fitted, conds = [], [], [], [], [], []
-    per_second = 1.0 / float(data.train.dt) if ctx.fit.target == "counts" else 1.0  # counts per bin -> Hz
+    counts = ctx.fit.observation_.counts
+    per_second = 1.0 / float(data.train.dt) if counts else 1.0  # counts per bin -> Hz
     for name in chosen:
         d = parts[name]
         traj = ctx.fit.simulate(d)
@@ -248,7 +249,7 @@ def _data_activity(ctx: RunContext, split: str) -> RunActivity:
         source="data",
         recorded=np.concatenate(rec),
         fitted=np.concatenate(fitted),
-        unit="Hz" if ctx.fit.target == "counts" else str(ctx.fit.target),
+        unit="Hz" if counts else ctx.fit.observation_.name,
     )
 
 

@@ -222,12 +222,12 @@ def ayna_bundle(run: RunDir | str | Path, n_trials: int = 500, seed: int = 12345
     fit = run.estimator
     if fit is None:
         raise LrfitError(f"'{run.path}' holds no fitted network (role '{run.role}'); export a run written by 'lrfit fit'.")
-    if getattr(fit, "target", None) == "counts":
+    if fit.observation_.counts:
         part = _counts_fit(run, fit)
     elif run.teacher_dir is not None and run.task is not None:
         part = _student_of_teacher(run, int(n_trials), int(seed), float(max_rate_hz), int(spike_seed))
     else:
-        raise LrfitError(f"'{run.path}' was fitted to {fit.target} of a recording without a known teacher, so there are "
+        raise LrfitError(f"'{run.path}' was fitted to {fit.observation_.name} of a recording without a known teacher, so there are "
                          "no spike counts and rates in counts to export; fit the counts (model.target: counts) or pass "
                          "--teacher DIR for a student of a teacher.")
     arrays, mask = part["arrays"], part["mask"]
@@ -237,7 +237,7 @@ def ayna_bundle(run: RunDir | str | Path, n_trials: int = 500, seed: int = 12345
     student = part["fit"]
     meta = {
         "name": run.path.resolve().name,
-        "model": f"lrfit LowRankFit, rank {int(student.rank)}, target {student.target}",
+        "model": f"lrfit LowRankFit, rank {int(student.rank)}, target {student.observation_.name}",
         "source": "lrfit export --format ayna",
         "run": str(run.model_dir.resolve()),
         "bin_ms": 1000.0 * part["dt"],

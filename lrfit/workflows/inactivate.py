@@ -276,7 +276,7 @@ def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, s
     train = data.train
     unit_groups = resolve_run_groups(ctx, groups, fraction, seed)
     # a counts fit's activity is its expected firing rate (Hz), what the recording measures
-    observe = (lambda traj: ctx.fit.observe(traj) / float(train.dt)) if ctx.fit.target == "counts" else None
+    observe = (lambda traj: ctx.fit.observe(traj) / float(train.dt)) if ctx.fit.observation_.counts else None
     result = predict_activity_inactivation(
         ctx.model, np.asarray(train.inputs), unit_groups, x0=ctx.fit.initial_states(train),
         mask=np.asarray(train.mask), n_observed=ctx.n_observed, conditions=train.conditions, decode=decode,

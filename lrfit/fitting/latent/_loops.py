@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .latent_kernels import TANH_CLIP, TANH_P, TANH_Q
+from .compiled import TANH_CLIP, TANH_P, TANH_Q
 
 _P = tuple(np.float32(c) for c in TANH_P)
 _Q = tuple(np.float32(c) for c in TANH_Q)

@@ -1,6 +1,6 @@
 """Compiled time loops of the latent-coordinate loss (numba): one trajectory at a time, all in cache.
 
-:mod:`lrfit.fitting.losses` can step a whole ``(members, batch, N)`` block through time
+The numpy loops of :mod:`.simulation` step a whole ``(members, batch, N)`` block through time
 with one numpy or torch call per operation; on a CPU the cost of those calls, not
 arithmetic, then bounds an epoch.  The kernels here run the same recursion compiled,
 one trajectory (a trial of a member) at a time: its ``N`` currents stay in the
@@ -17,7 +17,7 @@ for this module to ``tanh`` on ``[0, 9]`` in relative error: 1e-10 in exact arit
 3e-7 absolute in float32, against numpy's 6e-8), so that the loops vectorise; beyond
 ``|x| = 9`` it is ``+-1`` (``tanh(9) = 1 - 3e-8``).  The kernels cover float32 networks
 with ``tanh``, the fitter's default; :func:`available` says whether they can run a
-problem, and the numpy loops of :mod:`lrfit.fitting.losses` run the rest (and every
+problem, and the numpy loops of :mod:`.simulation` run the rest (and every
 problem when ``LRFIT_KERNELS=numpy`` is set, or numba is missing).
 
 Compiled code is cached on disk beside this file (numba's ``cache=True``), so only the
@@ -34,7 +34,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ..threads import loop_threads_in_force
+from ...threads import loop_threads_in_force
 
 #: ``tanh(x) ~ x P(x^2) / Q(x^2)`` on ``|x| <= TANH_CLIP``; coefficients of ``x^0, x^2, ...``.
 TANH_P = (1.0, 1.38559125e-01, 4.09427283e-03, 3.30038107e-05, 4.57370874e-08, -3.17485256e-11, 2.57913689e-14)
@@ -60,7 +60,7 @@ def available(dtype: object, nonlin: str) -> bool:
 def _loops() -> ModuleType:
     """The compiled loops, with numba's thread count set to :func:`lrfit.threads.loop_threads_in_force`."""
     _launch()
-    from . import _latent_loops
+    from . import _loops
 
     wanted = loop_threads_in_force()
     if wanted is not None:
@@ -69,7 +69,7 @@ def _loops() -> ModuleType:
         wanted = min(wanted, numba.config.NUMBA_NUM_THREADS)
         if numba.get_num_threads() != wanted:
             numba.set_num_threads(wanted)
-    return _latent_loops
+    return _loops
 
 
 @functools.cache
