@@ -263,6 +263,16 @@ def load_config(
     -------
     dict
         The resolved config; ``config["_base_dir"]`` is the config file's folder.
+
+    Examples
+    --------
+    >>> config = load_config(extra={"data": {"path": "recording.nwb"}, "model": {"rank": [1, 2]}})
+    >>> config["model"]["rank"], config["model"]["target"], config["optim"]["lr"]
+    ([1, 2], 'rates', 'auto')
+    >>> load_config(extra={"model": {"rnak": 2}})
+    Traceback (most recent call last):
+    ...
+    lrfit.errors.LrfitError: ...
     """
     raw: dict[str, Any] = {}
     source = "the config"

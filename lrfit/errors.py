@@ -12,6 +12,15 @@ class LrfitError(ValueError):
     """A user-facing error: the message is one sentence naming the problem and the fix.
 
     The command line prints the message without a traceback.
+
+    Examples
+    --------
+    >>> from lrfit.errors import check_choice
+    >>> try:
+    ...     check_choice("cmd", ["cdm", "pdm"], "task")
+    ... except LrfitError as err:
+    ...     print(err)
+    Unknown task 'cmd'...
     """
 
 

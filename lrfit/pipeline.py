@@ -275,6 +275,21 @@ def run_fit(
     -------
     dict
         The top-level ``metrics.json`` content.
+
+    Examples
+    --------
+    Fit a student to trials simulated from a (one-epoch) teacher:
+
+    >>> import tempfile
+    >>> from lrfit import load_config, train_teacher
+    >>> work = tempfile.mkdtemp()
+    >>> _ = train_teacher("cdm", n_units=16, rank=1, max_epochs=1, n_val=32, n_test=32, out=f"{work}/teacher",
+    ...                   progress=False)
+    >>> config = load_config(extra={"data": {"teacher": f"{work}/teacher", "trials": 40, "test_trials": 20},
+    ...                             "optim": {"max_epochs": 2}})
+    >>> metrics = run_fit(config, f"{work}/student", progress=False)
+    >>> metrics["rank"], metrics["n_test_trials"], "r2_test" in metrics
+    (1, 20, True)
     """
     start = time.perf_counter()
     # Everything that can be checked is checked before the run directory is touched.
@@ -428,6 +443,20 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], LowRankFit, PreparedD
 
     The splits are rebuilt from the saved config (all seeds are in it), so nothing
     but the config and the model needs to be stored.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lrfit import load_config, run_fit, train_teacher
+    >>> work = tempfile.mkdtemp()
+    >>> _ = train_teacher("cdm", n_units=16, rank=1, max_epochs=1, n_val=32, n_test=32, out=f"{work}/teacher",
+    ...                   progress=False)
+    >>> config = load_config(extra={"data": {"teacher": f"{work}/teacher", "trials": 40, "test_trials": 20},
+    ...                             "optim": {"max_epochs": 2}})
+    >>> _ = run_fit(config, f"{work}/student", progress=False)
+    >>> config, fit, data = load_run(f"{work}/student")
+    >>> fit.rank, data.test.n_trials, fit.score(data.test) <= 1.0
+    (1, 20, True)
     """
     run = RunDir.open(run_dir)
     if run.config is None:

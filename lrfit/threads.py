@@ -186,6 +186,15 @@ def set_threads(threads: int | None) -> None:
     ----------
     threads : int or None
         Threads (>= 1), or ``None``.
+
+    Examples
+    --------
+    In a new process (the setting is the process's, and its children's):
+
+    >>> import subprocess, sys
+    >>> code = "import lrfit, torch; lrfit.set_threads(1); print(torch.get_num_threads())"
+    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    '1\\n'
     """
     if threads is None:
         _SETTINGS.exact = None

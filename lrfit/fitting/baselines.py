@@ -222,6 +222,20 @@ def noise_ceiling(data: TrialData, columns: Sequence[str] | None = None, *, n_sp
     -------
     NoiseCeiling or None
         None when no condition has two trials.
+
+    Examples
+    --------
+    Four conditions of six noisy repeats each:
+
+    >>> import pandas as pd
+    >>> from data_adapters import TrialData
+    >>> rng = np.random.default_rng(0)
+    >>> signal = np.repeat(rng.normal(size=(4, 1, 10, 3)), 6, axis=1).reshape(24, 10, 3)
+    >>> data = TrialData(activity=signal + 0.1 * rng.normal(size=signal.shape), dt=0.02,
+    ...                  conditions=pd.DataFrame({"c": np.repeat(np.arange(4), 6)}))
+    >>> ceiling = noise_ceiling(data)
+    >>> ceiling.n_conditions, round(ceiling.value, 2)
+    (4, 0.99)
     """
     cols = default_condition_columns(data, data) if columns is None else list(columns)
     labels = condition_labels(data.conditions, cols) if cols else np.zeros(data.n_trials, dtype=object)

@@ -30,6 +30,12 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = N
     -------
     float
         The pooled R^2.
+
+    Examples
+    --------
+    >>> y = np.arange(6.0).reshape(1, 3, 2)
+    >>> r2_score(y, y), r2_score(y, np.broadcast_to(y.mean((0, 1)), y.shape))  # perfect, each neuron's mean
+    (1.0, 0.0)
     """
     ss_res, ss_tot = (float(np.sum(s)) for s in residual_sums(y_true, y_pred, mask))  # block by block
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")

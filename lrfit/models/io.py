@@ -33,6 +33,14 @@ def save_model(model: RNNBase, directory: str | Path, extra: dict[str, Any] | No
     -------
     Path
         The directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lrfit.models import LowRankRNN
+    >>> folder = save_model(LowRankRNN(10, rank=2, seed=0), tempfile.mkdtemp())
+    >>> sorted(p.name for p in folder.iterdir())
+    ['model.json', 'model.pt']
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -68,6 +76,15 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNN
     -------
     RNNBase
         A :class:`LowRankRNN` or :class:`FullRankRNN`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lrfit.models import LowRankRNN
+    >>> net = LowRankRNN(10, rank=2, seed=0)
+    >>> back = load_model(save_model(net, tempfile.mkdtemp()))
+    >>> back.rank, bool((back.m == net.m).all())
+    (2, True)
     """
     meta = read_model_meta(directory)
     kind = meta.get("kind")

@@ -52,6 +52,14 @@ def get_task(name: str, dt: float = 0.02, **params: Any) -> Task:
     ------
     LrfitError
         Unknown task or parameter, or ``dt`` longer than an epoch.
+
+    Examples
+    --------
+    >>> task = get_task("cdm")
+    >>> task.input_names
+    ('motion', 'color', 'ctx_motion', 'ctx_color')
+    >>> task.generate(4, seed=0).inputs.shape[::2]
+    (4, 4)
     """
     if not isinstance(name, str):
         raise LrfitError(f"Task name must be a string, got {name!r}.")

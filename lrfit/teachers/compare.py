@@ -199,6 +199,22 @@ def compare_student_teacher(
         ``r2_activity``, ``accuracy_student``, ``accuracy_teacher``, for low-rank
         teachers ``m_cosines``, ``n_cosines``, ``ecc``; for full-rank teachers
         ``r2_truncated_svd``; and the dynamics metrics of :func:`dynamics_agreement`.
+
+    Examples
+    --------
+    A student fitted for two epochs to a one-epoch teacher (see :func:`lrfit.run_fit`):
+
+    >>> import tempfile
+    >>> from lrfit import load_config, run_fit, train_teacher
+    >>> work = tempfile.mkdtemp()
+    >>> _ = train_teacher("cdm", n_units=16, rank=1, max_epochs=1, n_val=32, n_test=32, out=f"{work}/teacher",
+    ...                   progress=False)
+    >>> config = load_config(extra={"data": {"teacher": f"{work}/teacher", "trials": 40, "test_trials": 20},
+    ...                             "optim": {"max_epochs": 2}})
+    >>> _ = run_fit(config, f"{work}/student", progress=False)
+    >>> result = compare_student_teacher(f"{work}/student", f"{work}/teacher", n_trials=40)
+    >>> -1.0 <= result["r2_activity"] <= 1.0, "accuracy_student" in result
+    (True, True)
     """
     run = fresh_trials(student_dir, teacher_dir, n_trials, seed)
     fit, teacher, task, ids, trials = run.fit, run.teacher, run.task, run.ids, run.trials

@@ -276,6 +276,16 @@ def simulate_teacher(
     -------
     TrialData
         With the task's inputs, conditions and ``meta["teacher"]``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lrfit.teachers import train_teacher
+    >>> teacher = tempfile.mkdtemp()
+    >>> _ = train_teacher("cdm", n_units=16, rank=1, max_epochs=1, n_val=32, n_test=32, out=teacher, progress=False)
+    >>> data = simulate_teacher(teacher, 8, seed=1)
+    >>> data.n_trials, data.n_neurons, data.input_names
+    (8, 16, ('motion', 'color', 'ctx_motion', 'ctx_color'))
     """
     from pathlib import Path
 
