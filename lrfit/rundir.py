@@ -147,8 +147,8 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
-    """Write *obj* (converted by :func:`lrfit.analysis._common.jsonable`) as indented JSON."""
-    from .analysis._common import jsonable
+    """Write *obj* (converted by :func:`lrfit.jsonable.jsonable`) as indented JSON."""
+    from .jsonable import jsonable
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg import subspace_angles
 
 from ..errors import LrfitError
-from ._common import as_input_vector, jsonable, lowrank_params
+from ._common import as_input_vector, fields_json, lowrank_params
 from .fixed_points import FixedPointResult
 
 __all__ = [
@@ -159,7 +159,7 @@ class FixedPointMatch:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
-        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return fields_json(self)
 
 
 def match_fixed_points(

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LrfitError
-from ._common import as_input_vector, jsonable, lowrank_params, to_numpy
+from ._common import as_input_vector, fields_json, lowrank_params, to_numpy
 from .fixed_points import FixedPointResult, find_fixed_points
 from .fixed_points import _flow as latent_flow_batch
 
@@ -341,7 +341,7 @@ class StateAgreement:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
-        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return fields_json(self)
 
 
 def compare_states(teacher: NetworkState, student: NetworkState, train: np.ndarray,
@@ -462,9 +462,7 @@ class FixedPointAgreement:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (with ``stable_matched``, ``agrees`` and ``summary``)."""
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d.update(stable_matched=self.stable_matched, agrees=self.agrees, summary=self.summary())
-        return jsonable(d)
+        return fields_json(self, stable_matched=self.stable_matched, agrees=self.agrees, summary=self.summary())
 
 
 def _points_in_activity(model: Any, found: FixedPointResult, units: np.ndarray) -> np.ndarray:
