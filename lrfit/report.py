@@ -328,7 +328,7 @@ def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str,
         page.p(f"Example neurons not shown: {exc}", "note")
         return []
     cond = act.conditions.drop(columns=["split"], errors="ignore")
-    labels = condition_labels(cond) if cond.shape[1] else np.zeros(len(cond), dtype=object)
+    labels = condition_labels(cond)
     groups = [np.flatnonzero(labels == lab) for lab in pd.unique(labels)][:4]
     sd_s = float(((ctx.run.metrics or {}).get("count_baselines") or {}).get("sd_s", 0.0))
     dt = float(np.median(np.diff(act.time))) if act.time.size > 1 else 1.0
