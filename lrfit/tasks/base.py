@@ -426,6 +426,13 @@ class Task:
         """Write the noiseless inputs, the targets and the loss mask in place."""
         raise NotImplementedError
 
+    @staticmethod
+    def _fill_decision(trials: TaskTrials, params: dict[str, Any]) -> None:
+        """Target ``condition target * params['target']`` in the decision epoch, scored there only."""
+        decision = trials.epoch_mask("decision")
+        trials.targets[:, :, 0] = decision * (trials.conditions["target"].to_numpy()[:, None] * params["target"])
+        trials.loss_mask[:] = decision
+
     def _check_categorical(self, key: str, values: np.ndarray, allowed: Sequence[Any]) -> np.ndarray:
         bad = [v for v in values if v not in allowed]
         if bad:
@@ -590,3 +597,16 @@ class DelayTask(Task):
                 "change delay_min_ms / delay_max_ms to go outside that range."
             )
         return delays
+
+
+class TwoIntervalTask(DelayTask):
+    """A delay task with two stimuli: fixation, stimulus1, delay, stimulus2, decision (``*_ms`` parameters)."""
+
+    def _durations(self, params: dict[str, Any], delay: float) -> dict[str, float]:
+        return {
+            "fixation": params["fixation_ms"],
+            "stimulus1": params["stimulus1_ms"],
+            "delay": delay,
+            "stimulus2": params["stimulus2_ms"],
+            "decision": params["decision_ms"],
+        }
