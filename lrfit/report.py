@@ -513,7 +513,7 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
 
 
 def _fixed_points_from_json(entry: dict[str, Any]) -> Any:
-    from .analysis import FixedPoint, FixedPointResult
+    from .analysis.fixed_points import FixedPoint, FixedPointResult
 
     def pts(items: list[dict[str, Any]]) -> tuple[Any, ...]:
         return tuple(

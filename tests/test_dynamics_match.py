@@ -7,17 +7,13 @@ import pytest
 import torch
 
 from lrfit import LowRankRNN
-from lrfit.analysis import (
+from lrfit.analysis import compare_fixed_points, compare_states, failure_modes, gaussian_lowrank_rnn, network_state
+from lrfit.analysis.dynamics_match import (
     FixedPointAgreement,
     NetworkState,
     affine_r2,
-    compare_fixed_points,
-    compare_states,
-    failure_modes,
-    gaussian_lowrank_rnn,
     latent_step,
     leaky_inputs,
-    network_state,
     rms_activity,
 )
 from lrfit.errors import LrfitError

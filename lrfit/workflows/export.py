@@ -32,7 +32,7 @@ Runs fitted to rates or currents of a recording without a teacher have no counts
 export and are refused in one sentence.
 
 ayna's tier-1 probes need the model's dynamics as a callable, which no ``.npz`` holds; in
-Python, :func:`lrfit.analysis.latent_step` is that step for the bundle's latents::
+Python, :func:`lrfit.analysis.dynamics_match.latent_step` is that step for the bundle's latents::
 
     ayna.scan(ayna.load_bundle(path, dynamics=latent_step(LowRankFit.load(run).model_)))
 """

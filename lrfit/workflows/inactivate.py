@@ -81,7 +81,8 @@ def population_labels(ctx: RunContext, seed: int = 0) -> np.ndarray:
 
 def resolve_run_groups(ctx: RunContext, groups: str, fraction: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Unit indices per group for ``--groups populations|FILE`` and ``--fraction``."""
-    from ..analysis import groups_from_labels, random_subset
+    from ..analysis import groups_from_labels
+    from ..analysis.inactivation import random_subset
 
     n = int(ctx.model.n_units)
     if groups == "populations":
