@@ -354,7 +354,7 @@ def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str,
 
 
 def _against_teacher(page: _Page, ctx: RunContext) -> None:
-    """``compare.json``: are the student's dynamics the teacher's? (:mod:`lrfit.analysis.dynamics_match`)."""
+    """``compare.json``: are the student's dynamics the teacher's? (:mod:`lrfit.analysis.teacher_dynamics`)."""
     res = ctx.run.read(COMPARE_FILE)
     if not res or "state_r2" not in res:
         return

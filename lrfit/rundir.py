@@ -57,7 +57,7 @@ skipped with a logged reason; those that need only the network run.
     inactivation.csv, inactivation.json, inactivation.png
 
 Other files of a run: ``RUN/compare.json`` (``lrfit compare``: activity, connectivity and
-the dynamics metrics of :mod:`lrfit.analysis.dynamics_match`), ``RUN/report.html``
+the dynamics metrics of :mod:`lrfit.analysis.teacher_dynamics`), ``RUN/report.html``
 (``lrfit report``), ``RUN/ayna_bundle.npz`` (``lrfit export --format ayna``; keys in
 :mod:`lrfit.workflows.export`).
 

@@ -16,7 +16,7 @@ from lrfit.analysis import (
     predict_inactivation,
     silence,
 )
-from lrfit.analysis.inactivation import InactivationResult, paired_change_pvalue, random_subset, resolve_groups
+from lrfit.analysis.network_inactivation import InactivationResult, paired_change_pvalue, random_subset, resolve_groups
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, LowRankRNN
 from lrfit.tasks import get_task

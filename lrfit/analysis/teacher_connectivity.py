@@ -23,7 +23,7 @@ __all__ = [
     "connectivity_recovery",
     "ecc",
     "effective_connectivity",
-    "match_fixed_points",
+    "map_teacher_fixed_points",
     "principal_angle_cosines",
 ]
 
@@ -139,7 +139,7 @@ class FixedPointMatch:
         Whether the label counts agree.
     mapped : ndarray, (P, R_other)
         Reference fixed points in the other network's coordinates (see
-        :func:`match_fixed_points`).
+        :func:`map_teacher_fixed_points`).
     stability : list of str
         Labels of the reference points.
     distance : ndarray, (P,)
@@ -162,7 +162,7 @@ class FixedPointMatch:
         return fields_json(self)
 
 
-def match_fixed_points(
+def map_teacher_fixed_points(
     reference: Any,
     other: Any,
     ref_points: FixedPointResult,
