@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ from ..rundir import COMPARE_FILE
 from ..rundir import write_json as dump_json
 from .record import rates_to_hz, record_activity, recorded_peaks
 from .train import load_teacher
+
+if TYPE_CHECKING:
+    from data_adapters import TrialData
 
 #: Share of the fresh trials that fit the affine maps of the State R² (the rest score them, as ayna's default split).
 STATE_TRAIN_FRACTION = 0.8
@@ -99,8 +102,8 @@ class FreshTrials:
     task: Any
     ids: np.ndarray
     trials: Any
-    data: Any
-    pred: Any
+    data: TrialData
+    pred: TrialData
     teacher_rates: np.ndarray
     student_rates: np.ndarray
     peaks: np.ndarray | None = None
