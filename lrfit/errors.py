@@ -12,6 +12,14 @@ class LrfitError(ValueError):
     """A user-facing error: the message is one sentence naming the problem and the fix.
 
     The command line prints the message without a traceback.
+
+    Examples
+    --------
+    >>> try:
+    ...     raise LrfitError("'data.npz' has no 'activity' array; save one of shape (trials, time, neurons).")
+    ... except ValueError as exc:
+    ...     print(exc)
+    'data.npz' has no 'activity' array; save one of shape (trials, time, neurons).
     """
 
 

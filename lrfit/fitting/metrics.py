@@ -27,6 +27,13 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = N
     -------
     float
         The pooled R^2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.arange(8.0).reshape(1, 4, 2)
+    >>> float(r2_score(y, y)), float(r2_score(y, y + 1.0))
+    (1.0, 0.8)
     """
     ss_res, ss_tot = (float(np.sum(s)) for s in residual_sums(y_true, y_pred, mask))  # block by block
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")

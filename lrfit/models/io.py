@@ -33,6 +33,14 @@ def save_model(model: RNNBase, directory: str | Path, extra: dict[str, Any] | No
     -------
     Path
         The directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from lrfit.models import LowRankRNN
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     sorted(p.name for p in save_model(LowRankRNN(10, rank=1), d).iterdir())
+    ['model.json', 'model.pt']
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -68,6 +76,17 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNN
     -------
     RNNBase
         A :class:`LowRankRNN` or :class:`FullRankRNN`.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from lrfit.models import LowRankRNN, save_model
+    >>> model = LowRankRNN(20, rank=2)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = save_model(model, d)
+    ...     back = load_model(d)
+    >>> torch.equal(back.m, model.m)
+    True
     """
     meta = read_model_meta(directory)
     kind = meta.get("kind")

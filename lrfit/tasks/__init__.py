@@ -52,6 +52,12 @@ def get_task(name: str, dt: float = 0.02, **params: Any) -> Task:
     ------
     LrfitError
         Unknown task or parameter, or ``dt`` longer than an epoch.
+
+    Examples
+    --------
+    >>> task = get_task("pdm", dt=0.02)
+    >>> task.name, task.input_names
+    ('pdm', ('stimulus',))
     """
     if not isinstance(name, str):
         raise LrfitError(f"Task name must be a string, got {name!r}.")
