@@ -6,7 +6,7 @@ Problem (issue 19): a 256-unit rank-1 CDM teacher's rates turned into Poisson co
 and 300 fresh trials.  For each training size the script fits
 
 * a rank-1 counts fit (``LowRankFit(observation="counts")``, Poisson likelihood);
-* the classic fit (:class:`lrfit.SmoothedRateFit`: counts smoothed with the width the
+* the classic fit (:class:`lrfit.fitting.smoothed.SmoothedRateFit`: counts smoothed with the width the
   PSTH baseline chose on the training trials, normalised, fitted as rates by squared
   error), read back as expected counts;
 * the smoothed training PSTH (:func:`lrfit.fitting.baselines.compute_count_baselines`);
@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lrfit import LowRankFit, SmoothedRateFit
+from lrfit import LowRankFit
 from lrfit.fitting.baselines import compute_count_baselines
 from lrfit.fitting.counts import bits_per_spike
 from lrfit.fitting.heldout import heldout_neuron_bits_per_spike
 from lrfit.fitting.metrics import r2_score
+from lrfit.fitting.smoothed import SmoothedRateFit
 from lrfit.teachers import simulate_teacher, train_teacher
 from lrfit.teachers.record import peak_rates, rates_to_hz
 

@@ -52,6 +52,12 @@ def bin_spike_times(spike_times: np.ndarray, starts: np.ndarray, n_bins: int, dt
     -------
     ndarray
         ``(trials, n_bins)`` int64 counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bin_spike_times(np.array([0.01, 0.02, 0.15]), np.array([0.0]), n_bins=2, dt=0.1).tolist()
+    [[2, 1]]
     """
     s = np.asarray(spike_times, dtype=np.float64).reshape(-1)
     starts = np.asarray(starts, dtype=np.float64).reshape(-1)
@@ -91,6 +97,12 @@ def gaussian_smooth(x: np.ndarray, sd_bins: float, axis: int = 1) -> np.ndarray:
 
     Callers that want no edge effects bin a padded window and crop afterwards,
     as :func:`data_adapters.nwb.load_nwb` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> print(gaussian_smooth(np.array([[0.0, 0.0, 1.0, 0.0, 0.0]]), sd_bins=1.0).round(2))
+    [[0.05 0.24 0.4  0.24 0.05]]
     """
     from scipy.ndimage import convolve1d
 

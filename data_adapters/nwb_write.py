@@ -84,6 +84,12 @@ def poisson_spikes(rates_hz: np.ndarray, dt: float, seed: int = 0) -> np.ndarray
     ------
     DataError
         If a rate is negative or not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> poisson_spikes(np.full((1, 3, 2), 10.0), dt=0.01, seed=0).shape
+    (1, 3, 2)
     """
     r = np.asarray(rates_hz, dtype=np.float64)
     if not np.all(np.isfinite(r)):

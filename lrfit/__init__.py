@@ -8,18 +8,20 @@ and pulls in torch only when a name that needs it is used.
 
 ==========================  =====================================================
 data                        ``TrialData``, ``load`` (from :mod:`data_adapters`)
+estimators                  ``LowRankFit``, ``LowRankEnsembleFit``
 networks                    ``LowRankRNN``, ``FullRankRNN``, ``save_model``, ``load_model``
-fitting                     ``LowRankFit``, ``LowRankEnsembleFit``, ``r2_score``,
-                            ``compute_baselines``, ``noise_ceiling``, ``bits_per_spike``, ...
-tasks and teachers          ``get_task``, ``train_teacher``, ``load_teacher``,
-                            ``simulate_teacher``, ``compare_student_teacher``
-runs (what the CLI does)    ``RunDir``, ``load_config``, ``prepare_data``, ``prepare_folds``,
-                            ``run_fit``, ``load_run``,
-                            ``load_context``, ``run_activity``, ``analyze_run``,
-                            ``run_sweep``, ``load_sweep``, ``main`` (the command line)
+metrics                     ``r2_score``, ``bits_per_spike``, ``noise_ceiling``
+tasks and teachers          ``get_task``, ``train_teacher``, ``simulate_teacher``,
+                            ``compare_student_teacher``
+runs (what the CLI does)    ``load_config``, ``run_fit``, ``load_run``
 errors                      ``LrfitError``, ``NotFittedError``
 threads                     ``set_threads`` (the thread policy: :mod:`lrfit.threads`)
 ==========================  =====================================================
+
+The rest stays importable from its subpackage: baselines and spike counts from
+:mod:`lrfit.fitting`, teacher files from :mod:`lrfit.teachers`, run directories, analyses
+of a run, reports and sweeps from :mod:`lrfit.rundir`, :mod:`lrfit.workflows`,
+:mod:`lrfit.report` and :mod:`lrfit.sweep`, the command line from :mod:`lrfit.cli`.
 
 Examples
 --------
@@ -45,59 +47,33 @@ _prepare_process()
 
 #: Public name -> module it is defined in (imported on first use).
 _EXPORTS: dict[str, str] = {
-    # errors
-    "LrfitError": "lrfit.errors",
-    "NotFittedError": "lrfit.errors",
     # data
     "TrialData": "data_adapters",
     "load": "data_adapters",
-    # networks and tasks
+    # estimators
+    "LowRankFit": "lrfit.fitting",
+    "LowRankEnsembleFit": "lrfit.fitting",
+    # networks
     "FullRankRNN": "lrfit.models",
     "LowRankRNN": "lrfit.models",
     "load_model": "lrfit.models",
     "save_model": "lrfit.models",
-    "get_task": "lrfit.tasks",
-    # fitting
-    "LowRankFit": "lrfit.fitting",
-    "LowRankEnsembleFit": "lrfit.fitting",
-    "r2_per_condition": "lrfit.fitting",
-    "r2_per_neuron": "lrfit.fitting",
+    # metrics
     "r2_score": "lrfit.fitting",
-    "compute_baselines": "lrfit.fitting.baselines",
-    "compute_count_baselines": "lrfit.fitting.baselines",
-    "noise_ceiling": "lrfit.fitting.baselines",
     "bits_per_spike": "lrfit.fitting.counts",
-    "smooth_counts": "lrfit.fitting.counts",
-    "heldout_neuron_bits_per_spike": "lrfit.fitting.heldout",
-    "heldout_neuron_r2": "lrfit.fitting.heldout",
-    "SmoothedRateFit": "lrfit.fitting.smoothed",
-    # teachers (the lrfit.teachers package: train, record, compare)
-    "compare_student_teacher": "lrfit.teachers",
-    "load_teacher": "lrfit.teachers",
-    "principal_angle_cosines": "lrfit.analysis",
-    "simulate_teacher": "lrfit.teachers",
-    "peak_rates": "lrfit.teachers",
-    "rates_to_hz": "lrfit.teachers",
+    "noise_ceiling": "lrfit.fitting.baselines",
+    # tasks and teachers
+    "get_task": "lrfit.tasks",
     "train_teacher": "lrfit.teachers",
-    # runs: configs, fits, analyses, sweeps, the command line
+    "simulate_teacher": "lrfit.teachers",
+    "compare_student_teacher": "lrfit.teachers",
+    # runs
     "load_config": "lrfit.config",
-    "prepare_data": "lrfit.pipeline",
-    "prepare_folds": "lrfit.fit_data",
-    "RunDir": "lrfit.rundir",
     "run_fit": "lrfit.pipeline",
     "load_run": "lrfit.pipeline",
-    "load_context": "lrfit.workflows",
-    "run_activity": "lrfit.workflows",
-    "analyze_run": "lrfit.workflows",
-    "inactivate_run": "lrfit.workflows",
-    "latent_conditions": "lrfit.workflows.analyze",
-    "LATENTS_FILE": "lrfit.rundir",
-    "LOADINGS_FILE": "lrfit.rundir",
-    "build_report": "lrfit.report",
-    "load_sweep": "lrfit.sweep",
-    "run_sweep": "lrfit.sweep",
-    "main": "lrfit.cli",
-    # threads
+    # errors and threads
+    "LrfitError": "lrfit.errors",
+    "NotFittedError": "lrfit.errors",
     "set_threads": "lrfit.threads",
 }
 

@@ -15,12 +15,11 @@ class LrfitError(ValueError):
 
     Examples
     --------
-    >>> from lrfit.errors import check_choice
     >>> try:
-    ...     check_choice("cmd", ["cdm", "pdm"], "task")
-    ... except LrfitError as err:
-    ...     print(err)
-    Unknown task 'cmd'...
+    ...     raise LrfitError("'data.npz' has no 'activity' array; save one of shape (trials, time, neurons).")
+    ... except ValueError as exc:
+    ...     print(exc)
+    'data.npz' has no 'activity' array; save one of shape (trials, time, neurons).
     """
 
 

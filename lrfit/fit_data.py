@@ -19,6 +19,7 @@ from data_adapters import TrialData
 from .config import TEACHER_DATA_KEYS
 from .errors import LrfitError
 from .fitting.observation import recorded_observation
+from .jsonable import jsonable
 from .models.io import META_FILE
 from .teachers.record import simulate_teacher
 
@@ -226,7 +227,7 @@ def _prepare_pair(train: TrialData, test: TrialData, config: dict[str, Any], sec
         keep, out = _neuron_split(train, pre["heldout_neurons"], int(config["seed"]))
         heldout_train, heldout_test = train.select(neurons=out), test.select(neurons=out)
         train, test = train.select(neurons=keep), test.select(neurons=keep)
-        info["heldout_neuron_ids"] = [_jsonable(v) for v in heldout_train.neuron_ids]
+        info["heldout_neuron_ids"] = [jsonable(v) for v in heldout_train.neuron_ids]
     info.update(
         n_train_trials=train.n_trials,
         n_test_trials=test.n_trials,
@@ -235,7 +236,7 @@ def _prepare_pair(train: TrialData, test: TrialData, config: dict[str, Any], sec
         dt=train.dt,
         lead_in_bins=int(train.meta.get("lead_in", {}).get("bins", 0)),
         input_names=list(train.input_names or []),
-        neuron_ids=[_jsonable(v) for v in train.neuron_ids],
+        neuron_ids=[jsonable(v) for v in train.neuron_ids],
         normalise=pre["normalise"],
         scale=pre["scale"],
     )
@@ -337,7 +338,3 @@ def condition_names(conditions: Any) -> list[str]:
     rows = {", ".join(f"{c}={fmt(v)}" for c, v in zip(conditions.columns, r))
             for r in conditions.itertuples(index=False)}
     return sorted(rows)
-
-
-def _jsonable(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

@@ -331,7 +331,7 @@ def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str,
         page.p(f"Example neurons not shown: {exc}", "note")
         return []
     cond = act.conditions.drop(columns=["split"], errors="ignore")
-    labels = condition_labels(cond) if cond.shape[1] else np.zeros(len(cond), dtype=object)
+    labels = condition_labels(cond)
     groups = [np.flatnonzero(labels == lab) for lab in pd.unique(labels)][:4]
     sd_s = float(((ctx.run.metrics or {}).get("count_baselines") or {}).get("sd_s", 0.0))
     dt = float(np.median(np.diff(act.time))) if act.time.size > 1 else 1.0
@@ -357,7 +357,7 @@ def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str,
 
 
 def _against_teacher(page: _Page, ctx: RunContext) -> None:
-    """``compare.json``: are the student's dynamics the teacher's? (:mod:`lrfit.analysis.dynamics_match`)."""
+    """``compare.json``: are the student's dynamics the teacher's? (:mod:`lrfit.analysis.teacher_dynamics`)."""
     res = ctx.run.read(COMPARE_FILE)
     if not res or "state_r2" not in res:
         return
@@ -516,7 +516,7 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
 
 
 def _fixed_points_from_json(entry: dict[str, Any]) -> Any:
-    from .analysis import FixedPoint, FixedPointResult
+    from .analysis.fixed_points import FixedPoint, FixedPointResult
 
     def pts(items: list[dict[str, Any]]) -> tuple[Any, ...]:
         return tuple(

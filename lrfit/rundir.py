@@ -57,7 +57,7 @@ skipped with a logged reason; those that need only the network run.
     inactivation.csv, inactivation.json, inactivation.png
 
 Other files of a run: ``RUN/compare.json`` (``lrfit compare``: activity, connectivity and
-the dynamics metrics of :mod:`lrfit.analysis.dynamics_match`), ``RUN/report.html``
+the dynamics metrics of :mod:`lrfit.analysis.teacher_dynamics`), ``RUN/report.html``
 (``lrfit report``), ``RUN/ayna_bundle.npz`` (``lrfit export --format ayna``; keys in
 :mod:`lrfit.workflows.export`).
 
@@ -147,8 +147,8 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
-    """Write *obj* (converted by :func:`lrfit.analysis._common.jsonable`) as indented JSON."""
-    from .analysis._common import jsonable
+    """Write *obj* (converted by :func:`lrfit.jsonable.jsonable`) as indented JSON."""
+    from .jsonable import jsonable
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from lrfit.analysis import connectivity_stats, gaussian_lowrank_rnn, loading_columns, loading_table
+
+from lrfit.analysis import connectivity_stats, gaussian_lowrank_rnn, loading_table
+from lrfit.analysis.connectivity import loading_columns
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, LowRankRNN
 

@@ -7,15 +7,8 @@ import pytest
 import torch
 from scipy.optimize import brentq
 
-from lrfit.analysis import (
-    find_fixed_points,
-    flow_field,
-    gaussian_lowrank_rnn,
-    latent_flow,
-    latent_jacobian,
-    radial_scan,
-    stability_label,
-)
+from lrfit.analysis import find_fixed_points, flow_field, gaussian_lowrank_rnn, latent_flow, radial_scan
+from lrfit.analysis.fixed_points import latent_jacobian, stability_label
 from lrfit.models import LowRankRNN
 
 
@@ -139,8 +132,7 @@ def test_student_fixed_points_match_its_dms_teacher(tmp_path):
     from scipy.optimize import linear_sum_assignment
 
     from lrfit import LowRankFit
-    from lrfit.teachers import simulate_teacher
-    from lrfit.teachers import load_teacher, train_teacher
+    from lrfit.teachers import load_teacher, simulate_teacher, train_teacher
 
     out = tmp_path / "teacher"
     result = train_teacher("dms", n_units=128, rank=2, seed=0, max_epochs=100, target_accuracy=0.95, out=out,

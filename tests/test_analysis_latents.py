@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lrfit.analysis import latent_trajectories, subspace_bases
+from lrfit.analysis import latent_trajectories
+from lrfit.analysis.latents import subspace_bases
 from lrfit.errors import LrfitError
 from lrfit.models import LowRankRNN
 

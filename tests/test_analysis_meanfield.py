@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from lrfit.analysis import (
-    MixtureStats,
     effective_overlaps,
     latent_flow,
     latent_trajectories,
-    loading_columns,
     meanfield_flow,
     meanfield_trajectory,
     sample_network,
 )
+from lrfit.analysis.connectivity import loading_columns
+from lrfit.analysis.populations import MixtureStats
 
 
 def _mixture(zero_mean: bool = False) -> MixtureStats:

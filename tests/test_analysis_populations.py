@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from lrfit.analysis import MixtureStats, fit_populations, loading_columns, mixture_from_labels, sample_network
+from lrfit.analysis import fit_populations, mixture_from_labels, sample_network
+from lrfit.analysis.connectivity import loading_columns
+from lrfit.analysis.populations import MixtureStats
 from lrfit.errors import LrfitError
 
 
@@ -67,7 +69,7 @@ def test_fold_signs_merges_mirror_images_and_resamples_both_signs():
     """Loadings y and -y describe the same tanh network: folded, one Gaussian population; samples get both signs."""
     import torch
 
-    from lrfit.analysis import sample_loadings
+    from lrfit.analysis.resample import sample_loadings
     from lrfit.models import LowRankRNN
 
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ The layer order, lowest first (a module may import its own component and any com
 of a lower layer; components of one layer are independent of each other)::
 
     data_adapters                 never imports lrfit
-    errors | seeding | threads
+    errors | seeding | threads | jsonable
     models | tasks
     fitting
     analysis                      pure functions on networks and data
@@ -35,7 +35,8 @@ PACKAGES = ("lrfit", "data_adapters")
 #: Layers, lowest first: component name -> module prefixes.  ``lrfit`` itself (the lazy
 #: facade of ``lrfit/__init__.py``) sits above every layer.
 LAYERS: list[dict[str, tuple[str, ...]]] = [
-    {"errors": ("lrfit.errors",), "seeding": ("lrfit.seeding",), "threads": ("lrfit.threads", "lrfit.pages")},
+    {"errors": ("lrfit.errors",), "seeding": ("lrfit.seeding",), "threads": ("lrfit.threads", "lrfit.pages"),
+     "jsonable": ("lrfit.jsonable",)},
     {"models": ("lrfit.models",), "tasks": ("lrfit.tasks",)},
     {"fitting": ("lrfit.fitting",)},
     {"analysis": ("lrfit.analysis",)},

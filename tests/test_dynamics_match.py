@@ -7,17 +7,13 @@ import pytest
 import torch
 
 from lrfit import LowRankRNN
-from lrfit.analysis import (
+from lrfit.analysis import compare_states, failure_modes, gaussian_lowrank_rnn, network_state, pair_fixed_points
+from lrfit.analysis.teacher_dynamics import (
     FixedPointAgreement,
     NetworkState,
     affine_r2,
-    compare_fixed_points,
-    compare_states,
-    failure_modes,
-    gaussian_lowrank_rnn,
     latent_step,
     leaky_inputs,
-    network_state,
     rms_activity,
 )
 from lrfit.errors import LrfitError
@@ -106,28 +102,28 @@ def test_fixed_points_are_paired_in_activity_space():
     monostable = gaussian_lowrank_rnn(300, [[0.5]], seed=0)
     ids = np.arange(300)
     scale = 1.0
-    same = compare_fixed_points(bistable, bistable, ids, scale)
+    same = pair_fixed_points(bistable, bistable, ids, scale)
     assert isinstance(same, FixedPointAgreement)
     assert same.counts_teacher == same.counts_student and same.agrees and same.stable_matched == 2
     assert all(p["matched"] and p["distance"] < 1e-6 for p in same.pairs)
-    lost = compare_fixed_points(bistable, monostable, ids, scale)
+    lost = pair_fixed_points(bistable, monostable, ids, scale)
     assert not lost.agrees and lost.missing["stable"] == 2 and lost.spurious["stable"] == 1
     assert "0 of 2 stable teacher points matched" in lost.summary()
     modes, line = failure_modes(0.99, None, lost)
     assert modes == [] or "fixed points" in line  # without states, a landscape alone names no mode
     # a student fitted to half of the units: its unit i stands for teacher unit ids[i]
     half = gaussian_lowrank_rnn(150, [[2.0]], seed=0)
-    part = compare_fixed_points(bistable, half, np.arange(0, 300, 2), scale)
+    part = pair_fixed_points(bistable, half, np.arange(0, 300, 2), scale)
     assert part.counts_student["stable"] == 2
     with pytest.raises(LrfitError, match="neuron ids"):
-        compare_fixed_points(bistable, half, np.arange(290, 310), scale)
+        pair_fixed_points(bistable, half, np.arange(290, 310), scale)
 
 
 def test_misattribution_is_read_from_the_landscape_when_the_states_agree():
     rng = np.random.default_rng(0)
     kappa = rng.normal(size=(10, 20, 1))
     state = compare_states(NetworkState(kappa, kappa * 0, "t"), NetworkState(kappa, kappa * 0, "s"), np.arange(8))
-    lost = compare_fixed_points(gaussian_lowrank_rnn(200, [[2.0]], seed=0), gaussian_lowrank_rnn(200, [[0.5]], seed=0),
+    lost = pair_fixed_points(gaussian_lowrank_rnn(200, [[2.0]], seed=0), gaussian_lowrank_rnn(200, [[0.5]], seed=0),
                                 np.arange(200), 1.0)
     modes, line = failure_modes(0.99, state, lost)
     assert modes == ["dynamical misattribution"] and "states agree" in line

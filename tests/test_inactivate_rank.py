@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import yaml
 
-from lrfit.analysis import InactivationResult, compare_inactivation
+from lrfit.analysis import compare_inactivation
+from lrfit.analysis.network_inactivation import InactivationResult
 from lrfit.cli import main
 from lrfit.workflows.inactivate import rank_check_json
 

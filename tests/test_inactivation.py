@@ -8,18 +8,15 @@ import pytest
 import torch
 
 from lrfit.analysis import (
-    InactivationResult,
     compare_inactivation,
     connectivity_stats,
     find_fixed_points,
     groups_from_labels,
     map_groups,
-    paired_change_pvalue,
     predict_inactivation,
-    random_subset,
-    resolve_groups,
     silence,
 )
+from lrfit.analysis.network_inactivation import InactivationResult, paired_change_pvalue, random_subset, resolve_groups
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, LowRankRNN
 from lrfit.tasks import get_task

@@ -6,142 +6,63 @@
 - :mod:`.populations` — Gaussian-mixture populations in connectivity space.
 - :mod:`.meanfield` — mean-field reduction of Gaussian-mixture networks.
 - :mod:`.resample` — networks resampled from the mixture; evaluation on tasks/data.
-- :mod:`.inactivation` — silencing groups of neurons and predicting the effect.
-- :mod:`.compare` — teacher vs student: principal angles, effective-connectivity correlation (ECC),
+- :mod:`.network_inactivation` — silencing groups of neurons and predicting the effect.
+- :mod:`.teacher_connectivity` — teacher vs student: principal angles, effective-connectivity correlation (ECC),
   connectivity recovery, fixed points of a teacher mapped into a student's latent space.
-- :mod:`.dynamics_match` — are a student's dynamics the teacher's?  State R² both ways, the
+- :mod:`.teacher_dynamics` — are a student's dynamics the teacher's?  State R² both ways, the
   state of a network, fixed points paired in activity space, CtD's failure modes.
 """
 
-from .compare import (
-    FixedPointMatch,
+from .connectivity import connectivity_stats, loading_table
+from .decoding_inactivation import predict_activity_inactivation
+from .fixed_points import find_fixed_points, flow_field, latent_flow, radial_scan
+from .latents import latent_trajectories
+from .meanfield import effective_overlaps, meanfield_flow, meanfield_trajectory
+from .network_inactivation import compare_inactivation, groups_from_labels, map_groups, predict_inactivation, silence
+from .populations import fit_populations, mixture_from_labels
+from .resample import choose_populations_by_task, evaluate_on_task, gaussian_lowrank_rnn, run_network, sample_network
+from .teacher_connectivity import (
     connectivity_recovery,
     ecc,
     effective_connectivity,
-    match_fixed_points,
+    map_teacher_fixed_points,
     principal_angle_cosines,
 )
-from .dynamics_match import (
-    FixedPointAgreement,
-    NetworkState,
-    StateAgreement,
-    affine_r2,
-    compare_fixed_points,
-    compare_states,
-    failure_modes,
-    latent_step,
-    leaky_inputs,
-    network_state,
-    rms_activity,
-)
-from .connectivity import ConnectivityStats, connectivity_stats, loading_columns, loading_matrix, loading_table
-from .fixed_points import (
-    FixedPoint,
-    FixedPointResult,
-    FlowField,
-    RadialScan,
-    find_fixed_points,
-    flow_field,
-    latent_flow,
-    latent_jacobian,
-    radial_scan,
-    stability_label,
-)
-from .inactivation import (
-    InactivationAgreement,
-    InactivationResult,
-    attach_teacher_readout,
-    compare_inactivation,
-    groups_from_labels,
-    map_groups,
-    paired_change_pvalue,
-    predict_inactivation,
-    random_subset,
-    resolve_groups,
-    silence,
-)
-from .activity_inactivation import ActivityInactivation, predict_activity_inactivation
-from .latents import LatentTrajectories, latent_trajectories, subspace_bases
-from .meanfield import EffectiveOverlaps, effective_overlaps, meanfield_flow, meanfield_trajectory
-from .populations import MixtureStats, PopulationResult, fit_populations, mixture_from_labels
-from .resample import (
-    TaskEvaluation,
-    choose_populations_by_task,
-    evaluate_on_task,
-    gaussian_lowrank_rnn,
-    r2_score_activity,
-    run_network,
-    sample_loadings,
-    sample_network,
-    set_loadings_,
-    subset_trials,
-)
+from .teacher_dynamics import compare_states, failure_modes, network_state, pair_fixed_points
 
+#: The analyses a user calls; their result classes and helpers (``leaky_inputs``, ``rms_activity``,
+#: ``subset_trials``, ``set_loadings_``, ...) stay importable from here and from their modules.
 __all__ = [
-    "FixedPointAgreement",
-    "NetworkState",
-    "StateAgreement",
-    "affine_r2",
-    "compare_fixed_points",
-    "compare_states",
-    "failure_modes",
-    "latent_step",
-    "leaky_inputs",
-    "network_state",
-    "rms_activity",
-    "ConnectivityStats",
-    "EffectiveOverlaps",
-    "FixedPoint",
-    "FixedPointMatch",
-    "FixedPointResult",
-    "FlowField",
-    "InactivationAgreement",
-    "InactivationResult",
-    "LatentTrajectories",
-    "MixtureStats",
-    "PopulationResult",
-    "RadialScan",
-    "TaskEvaluation",
-    "attach_teacher_readout",
     "choose_populations_by_task",
     "compare_inactivation",
+    "compare_states",
     "connectivity_recovery",
     "connectivity_stats",
     "ecc",
     "effective_connectivity",
     "effective_overlaps",
     "evaluate_on_task",
+    "failure_modes",
     "find_fixed_points",
     "fit_populations",
     "flow_field",
     "gaussian_lowrank_rnn",
     "groups_from_labels",
     "latent_flow",
-    "latent_jacobian",
     "latent_trajectories",
-    "loading_columns",
-    "loading_matrix",
     "loading_table",
     "map_groups",
-    "paired_change_pvalue",
+    "map_teacher_fixed_points",
     "meanfield_flow",
     "meanfield_trajectory",
-    "match_fixed_points",
-    "principal_angle_cosines",
     "mixture_from_labels",
-    "predict_inactivation",
-    "ActivityInactivation",
+    "network_state",
+    "pair_fixed_points",
     "predict_activity_inactivation",
-    "r2_score_activity",
+    "predict_inactivation",
+    "principal_angle_cosines",
     "radial_scan",
-    "random_subset",
-    "resolve_groups",
     "run_network",
-    "sample_loadings",
     "sample_network",
-    "set_loadings_",
     "silence",
-    "stability_label",
-    "subset_trials",
-    "subspace_bases",
 ]

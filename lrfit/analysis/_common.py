@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LrfitError, check_choice
+from ..jsonable import jsonable  # noqa: F401  (re-exported for the analysis modules)
 
 Array = np.ndarray
 
@@ -124,22 +125,29 @@ def gaussian_average(f: Callable[[Array], Array], mean: Array | float, var: Arra
     return (f(mean + sd * z) * w).sum(-1)
 
 
-def jsonable(x: Any) -> Any:
-    """Recursively convert arrays / NumPy scalars / DataFrames to JSON-serialisable objects."""
-    import pandas as pd
+def fields_json(result: Any, **extra: Any) -> dict[str, Any]:
+    """The JSON form of a result dataclass: every field by name, plus *extra* entries.
 
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, pd.DataFrame):
-        return jsonable(x.to_dict(orient="list"))
-    if isinstance(x, np.ndarray):
-        if np.iscomplexobj(x):
-            return {"real": x.real.tolist(), "imag": x.imag.tolist()}
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, complex):
-        return {"real": x.real, "imag": x.imag}
-    return x
+    Parameters
+    ----------
+    result : dataclass instance
+        An analysis result.
+    **extra
+        Further entries (derived properties) to include.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable dictionary (see :func:`lrfit.jsonable.jsonable`).
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> import numpy as np
+    >>> @dataclass
+    ... class Result:
+    ...     angles: np.ndarray
+    >>> fields_json(Result(np.zeros(2)), n=2)
+    {'angles': [0.0, 0.0], 'n': 2}
+    """
+    return jsonable({**{k: getattr(result, k) for k in result.__dataclass_fields__}, **extra})

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
-from ._common import jsonable, lowrank_params
+from ._common import fields_json, lowrank_params
 
 __all__ = ["ConnectivityStats", "connectivity_stats", "loading_columns", "loading_table", "loading_matrix"]
 
@@ -49,7 +49,7 @@ class ConnectivityStats:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (keys are the attribute names)."""
-        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return fields_json(self)
 
 
 def connectivity_stats(model: Any) -> ConnectivityStats:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LrfitError
-from ._common import gauss_hermite, jsonable, phi_fns, to_numpy
+from ._common import fields_json, gauss_hermite, phi_fns, to_numpy
 from .populations import MixtureStats, PopulationResult
 
 __all__ = ["EffectiveOverlaps", "effective_overlaps", "meanfield_flow", "meanfield_trajectory"]
@@ -109,7 +109,7 @@ class EffectiveOverlaps:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
-        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return fields_json(self)
 
 
 def effective_overlaps(

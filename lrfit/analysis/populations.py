@@ -22,7 +22,7 @@ from sklearn.mixture import GaussianMixture
 
 from ..errors import LrfitError
 from ..threads import single_threaded
-from ._common import jsonable
+from ._common import fields_json, jsonable
 from .connectivity import loading_columns, loading_matrix
 
 __all__ = ["MixtureStats", "PopulationResult", "fit_populations", "mixture_from_labels"]
@@ -101,7 +101,7 @@ class MixtureStats:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
-        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return fields_json(self)
 
 
 def mixture_from_labels(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_run_arguments, open_run
+
 NAME = "analyze"
 HELP = "analyse a low-rank run: fixed points, populations, overlaps, latent trajectories (writes RUN_DIR/analysis/)"
 
@@ -25,14 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument("run_dir", help="run directory written by 'lrfit fit' or 'lrfit teacher'")
+    add_run_arguments(parser, rank_help="rank of a rank sweep to analyse (default: the chosen rank)")
     parser.add_argument(
         "--input", dest="inputs", action="append", default=None, metavar="SPEC",
         help="constant input for the fixed points (repeatable): none, CHANNEL, CHANNEL=v, NAME=v1,...,vC, or a "
         "condition COLUMN=VALUE; default: no input and each channel alone at 1.0",
     )
-    parser.add_argument("--rank", type=int, default=None, help="rank of a rank sweep to analyse (default: the chosen rank)")
-    parser.add_argument("--teacher", default=None, help="teacher run directory (default: the one the run records)")
     parser.add_argument("--split", default="all", help="fitted runs: latents on all, train or test trials (default all)")
     parser.add_argument("--trials", type=int, default=256, help="task-trained runs: task trials simulated (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed of trials, starts and mixtures (default 0)")
@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..rundir import FIXED_POINTS_FILE, POPULATIONS_FILE, RESAMPLE_FILE, RunDir
+    from ..rundir import FIXED_POINTS_FILE, POPULATIONS_FILE, RESAMPLE_FILE
     from ..workflows import analyze_run
 
-    run = RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)
+    run = open_run(args)
     files = analyze_run(
         run, inputs=args.inputs, split=args.split, n_trials=args.trials, seed=args.seed,
         resample=not args.no_resample, population_rule=args.population_rule,

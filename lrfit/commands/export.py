@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_overwrite, add_run_arguments, open_run
+
 NAME = "export"
 HELP = "export a fitted run for outside checkers (--format ayna: spikes, rates, latents, inputs, the teacher's state)"
 
@@ -31,14 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", help="run directory written by 'lrfit fit'")
     parser.add_argument("--format", default="ayna", choices=("ayna",), help="bundle format (default ayna)")
     parser.add_argument("--out", default=None, help="file to write (default RUN_DIR/ayna_bundle.npz)")
-    parser.add_argument("--teacher", default=None, help="teacher run directory (default: the one the run records)")
-    parser.add_argument("--rank", type=int, default=None, help="rank of a rank list (default: the chosen rank)")
+    add_run_arguments(parser, run_help=None, rank_help="rank of a rank list (default: the chosen rank)")
     parser.add_argument("--trials", type=int, default=500, help="students of a teacher: fresh trials (default 500)")
     parser.add_argument("--seed", type=int, default=12345, help="seed of those trials (default 12345, as lrfit compare)")
     parser.add_argument("--max-rate-hz", type=float, default=50.0,
                         help="firing rate (Hz) at tanh(x) = 1 for the spikes and rates (default 50, as lrfit simulate)")
     parser.add_argument("--spike-seed", type=int, default=0, help="seed of the Poisson spikes (default 0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_overwrite(parser, "replace an existing --out file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,10 +55,9 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..rundir import RunDir
     from ..workflows.export import export_run
 
-    run = RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)
+    run = open_run(args)
     path, meta = export_run(run, args.format, out=args.out, overwrite=args.overwrite, n_trials=args.trials,
                             seed=args.seed, max_rate_hz=args.max_rate_hz, spike_seed=args.spike_seed)
     print(f"wrote {path} ({args.format} bundle: {meta['model']}; inputs {meta['inputs_kind']})")

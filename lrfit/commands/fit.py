@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._args import add_overwrite
+
 NAME = "fit"
 HELP = "fit a low-rank RNN (or a rank sweep) to recorded or simulated activity"
 
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set model.rank=2 --set optim.max_epochs=50 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    add_overwrite(parser, "replace a non-empty --out")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

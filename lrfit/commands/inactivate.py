@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_run_arguments, open_run
+
 NAME = "inactivate"
 HELP = ("silence groups of neurons (populations or a JSON/CSV file) and predict the change in accuracy per context "
         "(with a task) or in activity, latents and decodable condition variables (fits to recorded data)")
@@ -27,11 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument("run_dir", help="run directory written by 'lrfit fit' or 'lrfit teacher'")
+    add_run_arguments(parser)
     parser.add_argument("--groups", required=True, help="'populations' or a JSON/CSV file mapping group names to neuron ids")
     parser.add_argument("--fraction", type=float, default=None, help="silence this random fraction of each group (default: all of it)")
-    parser.add_argument("--teacher", default=None, help="teacher run directory (default: the one the run records)")
-    parser.add_argument("--rank", type=int, default=None, help="rank of a rank sweep (default: the chosen rank)")
     parser.add_argument("--trials", type=int, default=512, help="task trials scored (default 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the trials and random fractions (default 0)")
     parser.add_argument("--decode", action="append", default=[], metavar="COLUMN",
@@ -52,10 +52,9 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..rundir import RunDir
     from ..workflows import inactivate_run
 
-    run = RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)
+    run = open_run(args)
     result = inactivate_run(run, groups=args.groups, fraction=args.fraction, seed=args.seed, n_trials=args.trials,
                             decode=args.decode)
     table = result["table"]

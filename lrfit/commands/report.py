@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import add_run_arguments, open_run
+
 NAME = "report"
 HELP = "write a self-contained HTML report of a run (fit quality, latents, populations, dynamics, inactivation)"
 
@@ -20,10 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The subcommand's parser.
     """
-    parser.add_argument("run_dir", help="run directory written by 'lrfit fit' or 'lrfit teacher'")
+    add_run_arguments(parser)
     parser.add_argument("--out", default=None, help="HTML file to write (default RUN_DIR/report.html)")
-    parser.add_argument("--teacher", default=None, help="teacher run directory (default: the one the run records)")
-    parser.add_argument("--rank", type=int, default=None, help="rank of a rank sweep (default: the chosen rank)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         Exit status 0.
     """
     from ..report import build_report
-    from ..rundir import RunDir
 
-    path = build_report(RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank), out=args.out)
+    path = build_report(open_run(args), out=args.out)
     print(f"wrote {path}")
     return 0

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LrfitError
+from ._args import add_overwrite
 
 NAME = "simulate"
 HELP = "record a trained teacher on fresh trials and write the activity to an NWB (or .h5) file"
@@ -79,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "range LOW:HIGH from which each unit's peak rate is drawn (seeded by --neuron-seed)")
     parser.add_argument("--task-param", action="append", default=[], metavar="KEY=VALUE",
                         help="task parameter overriding the teacher's (repeatable); values are JSON")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_overwrite(parser, "replace an existing output file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from data_adapters.trialdata import COUNT_UNITS
     from data_adapters.nwb_write import poisson_spikes, write_nwb
 
-    from ..teachers.record import DEFAULT_MAX_RATE_HZ, peak_rates, rates_to_hz, simulate_teacher
     from ..tasks import get_task
+    from ..teachers.record import DEFAULT_MAX_RATE_HZ, peak_rates, rates_to_hz, simulate_teacher
     from .teacher import parse_task_params
 
     out = Path(args.out)

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from ..errors import LrfitError
+from ._args import add_overwrite
 
 NAME = "teacher"
 HELP = "train a full-rank or low-rank teacher RNN on a cognitive task (cdm, pdm, dms, romo, flipflop)"
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dt", type=float, default=None, help="Euler step in seconds (default: the task's, 0.02)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    add_overwrite(parser, "replace an existing run in --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
         "--task-param",

@@ -238,7 +238,7 @@ def noise_ceiling(data: TrialData, columns: Sequence[str] | None = None, *, n_sp
     (4, 0.99)
     """
     cols = default_condition_columns(data, data) if columns is None else list(columns)
-    labels = condition_labels(data.conditions, cols) if cols else np.zeros(data.n_trials, dtype=object)
+    labels = condition_labels(data.conditions, cols)
     return split_half_ceiling(_padded_by_condition(data, labels), n_splits=n_splits, seed=seed, scored_on=scored_on)
 
 
@@ -406,7 +406,7 @@ def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Seq
         ceiling = None
         skipped["ceiling"] = no_ceiling
     elif ceiling is None:
-        labels = condition_labels(test.conditions, cols) if cols else np.zeros(test.n_trials, dtype=object)
+        labels = condition_labels(test.conditions, cols)
         repeats = pd.Series(labels).value_counts().max() if test.n_trials else 0
         if repeats >= 2:
             ceiling = split_half_ceiling(_padded_by_condition(test, labels), n_splits=n_splits, seed=seed,
@@ -516,8 +516,8 @@ def compute_count_baselines(train: TrialData, test: TrialData, *, columns: Seque
     mean = xa[xm].mean(0)
     floor = COUNT_FLOOR_FRACTION * np.maximum(mean, 1e-12)
     cols = default_condition_columns(train, test) if columns is None else list(columns)
-    lab_tr = condition_labels(train.conditions, cols) if cols else np.zeros(train.n_trials, dtype=object)
-    lab_te = condition_labels(test.conditions, cols) if cols else np.zeros(test.n_trials, dtype=object)
+    lab_tr = condition_labels(train.conditions, cols)
+    lab_te = condition_labels(test.conditions, cols)
     # the width: two-fold within each training condition
     rng = np.random.default_rng(seed)
     half = np.zeros(train.n_trials, dtype=bool)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,13 +11,16 @@ from .estimator import LowRankFit
 from .metrics import r2_per_neuron, r2_score
 from .regression_init import to_currents
 
+if TYPE_CHECKING:
+    from data_adapters import TrialData
+
 
 def heldout_neuron_r2(
     fit: LowRankFit,
-    train_fitted: Any,
-    test_fitted: Any,
-    train_heldout: Any,
-    test_heldout: Any,
+    train_fitted: TrialData,
+    test_fitted: TrialData,
+    train_heldout: TrialData,
+    test_heldout: TrialData,
     ridge: float = 1e-3,
 ) -> dict[str, Any]:
     """Predict withheld neurons from the fitted network's latents and inputs.
@@ -46,7 +49,7 @@ def heldout_neuron_r2(
         ``heldout_r2_per_neuron``.
     """
 
-    def features(data: Any) -> np.ndarray:
+    def features(data: TrialData) -> np.ndarray:
         lat = fit.latents(data, include_inputs=True).astype(np.float64)
         return np.concatenate([lat, np.ones(lat.shape[:-1] + (1,))], axis=-1)
 
@@ -140,10 +143,10 @@ def _heldout_units(fit: LowRankFit, f_tr: np.ndarray, counts_tr: np.ndarray, mas
 
 def heldout_neuron_bits_per_spike(
     fit: LowRankFit,
-    train_fitted: Any,
-    test_fitted: Any,
-    train_heldout: Any,
-    test_heldout: Any,
+    train_fitted: TrialData,
+    test_fitted: TrialData,
+    train_heldout: TrialData,
+    test_heldout: TrialData,
 ) -> dict[str, Any]:
     """Co-smoothing: predict withheld neurons' spike counts from the fitted network's latents and inputs.
 

@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 
 def trial_labels(data: TrialData, columns: list[str] | None = None) -> np.ndarray:
     """Each trial's condition label (``"all"`` for data without condition columns)."""
-    if data.conditions is None or data.conditions.shape[1] == 0:
-        return np.array(["all"] * data.n_trials, dtype=object)
-    return condition_labels(data.conditions, columns)
+    return condition_labels(data.conditions, columns, single="all")
 
 
 def condition_table(mode: str, data: TrialData, columns: list[str] | None = None) -> list[str]:

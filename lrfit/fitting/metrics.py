@@ -33,9 +33,10 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = N
 
     Examples
     --------
-    >>> y = np.arange(6.0).reshape(1, 3, 2)
-    >>> r2_score(y, y), r2_score(y, np.broadcast_to(y.mean((0, 1)), y.shape))  # perfect, each neuron's mean
-    (1.0, 0.0)
+    >>> import numpy as np
+    >>> y = np.arange(8.0).reshape(1, 4, 2)
+    >>> float(r2_score(y, y)), float(r2_score(y, y + 1.0))
+    (1.0, 0.8)
     """
     ss_res, ss_tot = (float(np.sum(s)) for s in residual_sums(y_true, y_pred, mask))  # block by block
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
@@ -61,11 +62,37 @@ def r2_per_neuron(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | Non
         return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), np.nan)
 
 
-def condition_labels(conditions: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
-    """One string label per trial joining the values of *columns* (all columns by default)."""
-    if conditions is None or conditions.shape[1] == 0:
-        return np.zeros(0 if conditions is None else len(conditions), dtype=object)
-    cols = list(conditions.columns) if columns is None else list(columns)
+def condition_labels(conditions: pd.DataFrame | None, columns: list[str] | None = None, single: Any = 0,
+                     ) -> np.ndarray:
+    """One string label per trial joining the values of *columns* (all columns by default).
+
+    Parameters
+    ----------
+    conditions : DataFrame or None
+        One row per trial.
+    columns : list of str, optional
+        Columns to join (default: all of them).
+    single : Any
+        The one label every trial gets when there are no condition columns (or *columns* is empty);
+        the fit's x0 table calls that condition ``"all"``.
+
+    Returns
+    -------
+    ndarray
+        ``(trials,)`` object array of labels.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> condition_labels(pd.DataFrame({"context": [0, 1], "coh": [0.1, -0.1]})).tolist()
+    ['0|0.1', '1|-0.1']
+    >>> condition_labels(pd.DataFrame(index=range(2)), single="all").tolist()
+    ['all', 'all']
+    """
+    cols = [] if conditions is None or conditions.shape[1] == 0 else columns
+    cols = list(conditions.columns) if cols is None else list(cols)
+    if not cols:
+        return np.full(0 if conditions is None else len(conditions), single, dtype=object)
     return conditions[cols].astype(str).agg("|".join, axis=1).to_numpy()
 
 

@@ -65,7 +65,7 @@ def plot_population_selection(
     Parameters
     ----------
     candidates, bic, ari : array-like
-        From :class:`lrfit.analysis.PopulationResult`.
+        From :class:`lrfit.analysis.populations.PopulationResult`.
     chosen : int
         Number chosen (marked).
     ax : Axes, optional

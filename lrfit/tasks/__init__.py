@@ -55,11 +55,9 @@ def get_task(name: str, dt: float = 0.02, **params: Any) -> Task:
 
     Examples
     --------
-    >>> task = get_task("cdm")
-    >>> task.input_names
-    ('motion', 'color', 'ctx_motion', 'ctx_color')
-    >>> task.generate(4, seed=0).inputs.shape[::2]
-    (4, 4)
+    >>> task = get_task("pdm", dt=0.02)
+    >>> task.name, task.input_names
+    ('pdm', ('stimulus',))
     """
     if not isinstance(name, str):
         raise LrfitError(f"Task name must be a string, got {name!r}.")

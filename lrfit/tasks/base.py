@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from ..errors import LrfitError, closest
+from ..jsonable import jsonable
 
 #: Step (seconds) at which ``input_noise`` is the per-step standard deviation.
 DT_REF = 0.02
@@ -161,14 +162,6 @@ def _as_numpy_outputs(outputs: Any) -> np.ndarray:
     return np.asarray(outputs, dtype=float)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in list(value)]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 class Task:
     """Base class of the tasks: parameters, timing, trial generation and metrics.
 
@@ -240,7 +233,7 @@ class Task:
             if (key.endswith("_ms") or key in ("input_noise",)) and float(value) < 0:
                 raise LrfitError(f"Task parameter '{key}' must be >= 0, got {value}.")
         self._validate(resolved)
-        return {k: _jsonable(v) for k, v in resolved.items()}
+        return {k: jsonable(v) for k, v in resolved.items()}
 
     def _validate(self, params: dict[str, Any]) -> None:
         """Task-specific checks of the resolved parameters (raise :class:`LrfitError`)."""
@@ -302,7 +295,7 @@ class Task:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable description; ``get_task(**d)`` rebuilds the task."""
-        return {"name": self.name, "dt": self.dt, **{k: _jsonable(v) for k, v in self.params.items()}}
+        return {"name": self.name, "dt": self.dt, **{k: jsonable(v) for k, v in self.params.items()}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Task":
@@ -432,6 +425,13 @@ class Task:
     def _fill(self, trials: TaskTrials, params: dict[str, Any]) -> None:
         """Write the noiseless inputs, the targets and the loss mask in place."""
         raise NotImplementedError
+
+    @staticmethod
+    def _fill_decision(trials: TaskTrials, params: dict[str, Any]) -> None:
+        """Target ``condition target * params['target']`` in the decision epoch, scored there only."""
+        decision = trials.epoch_mask("decision")
+        trials.targets[:, :, 0] = decision * (trials.conditions["target"].to_numpy()[:, None] * params["target"])
+        trials.loss_mask[:] = decision
 
     def _check_categorical(self, key: str, values: np.ndarray, allowed: Sequence[Any]) -> np.ndarray:
         bad = [v for v in values if v not in allowed]
@@ -597,3 +597,16 @@ class DelayTask(Task):
                 "change delay_min_ms / delay_max_ms to go outside that range."
             )
         return delays
+
+
+class TwoIntervalTask(DelayTask):
+    """A delay task with two stimuli: fixation, stimulus1, delay, stimulus2, decision (``*_ms`` parameters)."""
+
+    def _durations(self, params: dict[str, Any], delay: float) -> dict[str, float]:
+        return {
+            "fixation": params["fixation_ms"],
+            "stimulus1": params["stimulus1_ms"],
+            "delay": delay,
+            "stimulus2": params["stimulus2_ms"],
+            "decision": params["decision_ms"],
+        }

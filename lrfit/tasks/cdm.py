@@ -112,9 +112,7 @@ class ContextDecisionTask(Task):
         amp = params["context_amplitude"]
         trials.inputs[:, :, 2] = cue * is_motion[:, None] * amp
         trials.inputs[:, :, 3] = cue * (~is_motion)[:, None] * amp
-        decision = trials.epoch_mask("decision")
-        trials.targets[:, :, 0] = decision * (c["target"].to_numpy()[:, None] * params["target"])
-        trials.loss_mask[:] = decision
+        self._fill_decision(trials, params)
 
     def psychometric(self, outputs: Any, trials: TaskTrials) -> pd.DataFrame:
         """Probability of choice +1 against each stimulus's coherence, per context.

@@ -7,12 +7,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from .base import DelayTask, TaskTrials, sample_or_fixed
+from .base import TaskTrials, TwoIntervalTask, sample_or_fixed
 
 STIMULI = ("A", "B")
 
 
-class DelayedMatchTask(DelayTask):
+class DelayedMatchTask(TwoIntervalTask):
     """Delayed match-to-sample (``"dms"``), after Dubreuil, Valente et al. (2022).
 
     A sample stimulus (A or B, one input channel each) is followed by a variable
@@ -60,15 +60,6 @@ class DelayedMatchTask(DelayTask):
     condition_columns: ClassVar[tuple[str, ...]] = ("sample", "test", "delay_ms")
     noise_channels: ClassVar[tuple[str, ...]] = ("A", "B")
 
-    def _durations(self, params: dict[str, Any], delay: float) -> dict[str, float]:
-        return {
-            "fixation": params["fixation_ms"],
-            "stimulus1": params["stimulus1_ms"],
-            "delay": delay,
-            "stimulus2": params["stimulus2_ms"],
-            "decision": params["decision_ms"],
-        }
-
     def _sample_conditions(self, n_trials, rng, params, fixed) -> pd.DataFrame:
         sample = sample_or_fixed("sample", fixed, rng, STIMULI, n_trials)
         sample = self._check_categorical("sample", np.asarray(sample, dtype=object), STIMULI).astype(str)
@@ -88,9 +79,7 @@ class DelayedMatchTask(DelayTask):
             trials.inputs[:, :, ch] = amp * (
                 s1 * (c["sample"] == stim).to_numpy()[:, None] + s2 * (c["test"] == stim).to_numpy()[:, None]
             )
-        decision = trials.epoch_mask("decision")
-        trials.targets[:, :, 0] = decision * (c["target"].to_numpy()[:, None] * params["target"])
-        trials.loss_mask[:] = decision
+        self._fill_decision(trials, params)
 
     def psychometric(self, outputs: Any, trials: TaskTrials) -> pd.DataFrame:
         """Probability of answering "match" (+1) per sample/test pair.

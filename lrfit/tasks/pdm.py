@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
@@ -71,9 +70,7 @@ class PerceptualDecisionTask(Task):
     def _fill(self, trials: TaskTrials, params: dict[str, Any]) -> None:
         c = trials.conditions
         trials.inputs[:, :, 0] = trials.epoch_mask("stimulus") * c["coherence"].to_numpy()[:, None]
-        decision = trials.epoch_mask("decision")
-        trials.targets[:, :, 0] = decision * (c["target"].to_numpy()[:, None] * params["target"])
-        trials.loss_mask[:] = decision
+        self._fill_decision(trials, params)
 
     def psychometric(self, outputs: Any, trials: TaskTrials) -> pd.DataFrame:
         """Probability of choice +1 against coherence.

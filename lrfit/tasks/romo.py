@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
-from .base import DelayTask, TaskTrials, signed_target
+from .base import TaskTrials, TwoIntervalTask, signed_target
 
 
 def frequency_pairs(params: dict[str, Any]) -> list[tuple[float, float]]:
@@ -18,7 +18,7 @@ def frequency_pairs(params: dict[str, Any]) -> list[tuple[float, float]]:
     return [(f1, f1 + d) for f1 in freqs for d in params["differences"] if lo <= f1 + d <= hi]
 
 
-class ParametricWMTask(DelayTask):
+class ParametricWMTask(TwoIntervalTask):
     """Parametric working memory (``"romo"``), after Dubreuil, Valente et al. (2022).
 
     A first vibration frequency ``f1`` is presented, then, after a variable delay,
@@ -76,15 +76,6 @@ class ParametricWMTask(DelayTask):
         if not frequency_pairs(params):
             raise LrfitError("Task 'romo': no (f1, f1 + difference) pair falls within the frequency range; widen frequencies or shrink differences.")
 
-    def _durations(self, params: dict[str, Any], delay: float) -> dict[str, float]:
-        return {
-            "fixation": params["fixation_ms"],
-            "stimulus1": params["stimulus1_ms"],
-            "delay": delay,
-            "stimulus2": params["stimulus2_ms"],
-            "decision": params["decision_ms"],
-        }
-
     def _sample_conditions(self, n_trials, rng, params, fixed) -> pd.DataFrame:
         pairs = np.asarray(frequency_pairs(params), dtype=float)
         idx = rng.integers(0, len(pairs), size=n_trials)
@@ -103,9 +94,7 @@ class ParametricWMTask(DelayTask):
         c = trials.conditions
         s1, s2 = trials.epoch_mask("stimulus1"), trials.epoch_mask("stimulus2")
         trials.inputs[:, :, 0] = s1 * self.encode(c["f1"].to_numpy())[:, None] + s2 * self.encode(c["f2"].to_numpy())[:, None]
-        decision = trials.epoch_mask("decision")
-        trials.targets[:, :, 0] = decision * (c["target"].to_numpy()[:, None] * params["target"])
-        trials.loss_mask[:] = decision
+        self._fill_decision(trials, params)
 
     def psychometric(self, outputs: Any, trials: TaskTrials) -> pd.DataFrame:
         """Probability of answering ``f1 > f2`` (+1) per frequency pair.

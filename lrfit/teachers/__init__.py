@@ -3,7 +3,7 @@
 * :mod:`.train`: build, train (on :class:`lrfit.fitting.solver.Solver`), score and load teachers;
 * :mod:`.record`: record a network's activity as ``TrialData`` (the data a student is fitted to);
 * :mod:`.compare`: compare a fitted student with its teacher (the maths is in
-  :mod:`lrfit.analysis.compare`).
+  :mod:`lrfit.analysis.teacher_connectivity`).
 """
 
 from .compare import COMPARE_FILE, compare_student_teacher, format_comparison

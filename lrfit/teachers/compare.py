@@ -17,7 +17,7 @@ Reported (``compare_student_teacher``):
   ``ECC = <vec(M P(N)^T)_s, vec(M P(N)^T)_t> / (|.| |.|)``, where ``P`` projects the
   columns of ``N`` onto the span of the columns of ``M`` and of the input weights
   (the part of ``N`` that the dynamics can see);
-* **are the dynamics the teacher's?** (:mod:`lrfit.analysis.dynamics_match`, the
+* **are the dynamics the teacher's?** (:mod:`lrfit.analysis.teacher_dynamics`, the
   Computation-through-Dynamics metrics): State R² (teacher state -> student state) and
   cycle consistency (student state -> teacher state), affine maps fitted on the first
   80% of the fresh trials and scored on the rest; Rate R² (for a counts student, of the
@@ -31,18 +31,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ..analysis.compare import connectivity_recovery
-from ..analysis.dynamics_match import (
+from ..analysis.teacher_connectivity import connectivity_recovery
+from ..analysis.teacher_dynamics import (
     NetworkState,
-    compare_fixed_points,
     compare_states,
     failure_modes,
     network_state,
+    pair_fixed_points,
     rms_activity,
 )
 from ..errors import LrfitError
@@ -53,6 +53,9 @@ from ..rundir import COMPARE_FILE
 from ..rundir import write_json as dump_json
 from .record import rates_to_hz, record_activity, recorded_peaks
 from .train import load_teacher
+
+if TYPE_CHECKING:
+    from data_adapters import TrialData
 
 #: Share of the fresh trials that fit the affine maps of the State R² (the rest score them, as ayna's default split).
 STATE_TRAIN_FRACTION = 0.8
@@ -99,8 +102,8 @@ class FreshTrials:
     task: Any
     ids: np.ndarray
     trials: Any
-    data: Any
-    pred: Any
+    data: TrialData
+    pred: TrialData
     teacher_rates: np.ndarray
     student_rates: np.ndarray
     peaks: np.ndarray | None = None
@@ -313,12 +316,12 @@ def dynamics_agreement(run: FreshTrials) -> dict[str, Any]:
         n_starts = 512 if run.teacher.rank <= 2 else 1024
         if counts:
             dt = float(run.data.dt)
-            points = compare_fixed_points(
+            points = pair_fixed_points(
                 run.teacher, run.fit.model_, run.ids, rms_activity(observed[0], mask), n_starts=n_starts,
                 observe_teacher=lambda x: rates_to_hz(np.tanh(x), run.peaks) * dt,
                 observe_student=lambda x: run.fit.observe_currents(x).cpu().numpy())
         else:
-            points = compare_fixed_points(run.teacher, run.fit.model_, run.ids, rms_activity(currents_t, mask),
+            points = pair_fixed_points(run.teacher, run.fit.model_, run.ids, rms_activity(currents_t, mask),
                                           n_starts=n_starts)
         out["fixed_points"] = points.to_json_dict()
     else:

@@ -46,7 +46,7 @@ class RunContext:
         The analysed network: a copy of the saved one, SVD-normalised when low-rank
         (``M = U sqrt(S)``, ``N = V sqrt(S)``, so ``J`` is unchanged and the latent axes
         are unique up to sign), with the teacher's readout attached
-        (:func:`lrfit.analysis.attach_teacher_readout`) when the network has none and
+        (:func:`lrfit.analysis.network_inactivation.attach_teacher_readout`) when the network has none and
         a teacher is known.
     source_model : RNNBase
         The network as saved.
@@ -146,7 +146,7 @@ def load_context(
 
 
 def _build_context(run: RunDir) -> RunContext:
-    from ..analysis import attach_teacher_readout
+    from ..analysis.network_inactivation import attach_teacher_readout
 
     source = run.model
     loaded = run.teacher

@@ -32,7 +32,7 @@ Runs fitted to rates or currents of a recording without a teacher have no counts
 export and are refused in one sentence.
 
 ayna's tier-1 probes need the model's dynamics as a callable, which no ``.npz`` holds; in
-Python, :func:`lrfit.analysis.latent_step` is that step for the bundle's latents::
+Python, :func:`lrfit.analysis.teacher_dynamics.latent_step` is that step for the bundle's latents::
 
     ayna.scan(ayna.load_bundle(path, dynamics=latent_step(LowRankFit.load(run).model_)))
 """
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.dynamics_match import NetworkState, compare_states, network_state
+from ..analysis.teacher_dynamics import NetworkState, compare_states, network_state
 from ..errors import LrfitError, check_choice
 from ..fitting.metrics import r2_score
 from ..rundir import AYNA_BUNDLE_FILE, RunDir, as_run

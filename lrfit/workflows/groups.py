@@ -1,13 +1,13 @@
 """Group files for ``lrfit inactivate --groups FILE``: group name -> neuron ids (the one reader of group files).
 
 The analysis layer takes groups as unit indices (``{name: index array}``,
-:func:`lrfit.analysis.resolve_groups`); this module reads the files into them.
+:func:`lrfit.analysis.network_inactivation.resolve_groups`); this module reads the files into them.
 
 Accepted formats of :func:`read_group_file`:
 
 * JSON: ``{"name": [id, ...], ...}`` or ``{"groups": {...}}``; a value may also be
   ``{"neurons": [ids]}``, ``{"units": [unit indices]}``, ``{"population": p}`` and
-  carry ``"fraction": f`` (see :func:`lrfit.analysis.resolve_groups`).
+  carry ``"fraction": f`` (see :func:`lrfit.analysis.network_inactivation.resolve_groups`).
 * CSV, long: columns ``group`` and ``neuron`` (or ``neuron_id`` / ``id``), one row per
   neuron.
 * CSV, wide: one column per group listing its neuron ids (shorter columns padded
@@ -139,7 +139,7 @@ def read_group_file(path: str | Path, neuron_ids: Sequence[str] | None, n_units:
     dict of str to ndarray
         Unit indices per group.
     """
-    from ..analysis import resolve_groups
+    from ..analysis.network_inactivation import resolve_groups
 
     path = Path(path)
     if not path.is_file():
@@ -158,6 +158,6 @@ def load_groups(path: str | Path, n_units: int, labels: Any = None, seed: int = 
     """Read a group file whose lists hold unit indices (JSON ``{"groups": {name: spec}}`` or ``{name: spec}``).
 
     Same as :func:`read_group_file` without neuron ids; each spec is one of
-    :func:`lrfit.analysis.resolve_groups`.
+    :func:`lrfit.analysis.network_inactivation.resolve_groups`.
     """
     return read_group_file(path, None, n_units, labels=labels, seed=seed)

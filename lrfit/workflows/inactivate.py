@@ -81,7 +81,8 @@ def population_labels(ctx: RunContext, seed: int = 0) -> np.ndarray:
 
 def resolve_run_groups(ctx: RunContext, groups: str, fraction: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Unit indices per group for ``--groups populations|FILE`` and ``--fraction``."""
-    from ..analysis import groups_from_labels, random_subset
+    from ..analysis import groups_from_labels
+    from ..analysis.network_inactivation import random_subset
 
     n = int(ctx.model.n_units)
     if groups == "populations":
@@ -265,7 +266,7 @@ def rank_check_json(check: Any) -> dict[str, Any]:
 def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, seed: int,
                          decode: Sequence[str]) -> dict[str, Any]:
     """Inactivation of a fit to recorded data: activity, latents and decoding on the fit's training trials."""
-    from ..analysis.activity_inactivation import predict_activity_inactivation
+    from ..analysis.decoding_inactivation import predict_activity_inactivation
     from ..fit_data import run_data
     from ..plotting import plot_activity_inactivation, save_figure
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.linalg import subspace_angles
 
 from ..errors import LrfitError
-from ._common import as_input_vector, jsonable, lowrank_params
+from ._common import as_input_vector, fields_json, lowrank_params
 from .fixed_points import FixedPointResult
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "connectivity_recovery",
     "ecc",
     "effective_connectivity",
-    "match_fixed_points",
+    "map_teacher_fixed_points",
     "principal_angle_cosines",
 ]
 
@@ -139,7 +139,7 @@ class FixedPointMatch:
         Whether the label counts agree.
     mapped : ndarray, (P, R_other)
         Reference fixed points in the other network's coordinates (see
-        :func:`match_fixed_points`).
+        :func:`map_teacher_fixed_points`).
     stability : list of str
         Labels of the reference points.
     distance : ndarray, (P,)
@@ -159,10 +159,10 @@ class FixedPointMatch:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
-        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return fields_json(self)
 
 
-def match_fixed_points(
+def map_teacher_fixed_points(
     reference: Any,
     other: Any,
     ref_points: FixedPointResult,

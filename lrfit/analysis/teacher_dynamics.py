@@ -29,7 +29,7 @@ teacher and student receive the same inputs, ``v`` is nearly the same in both an
 predicted almost for free; the stricter ``*_recurrent`` scores keep the other network's
 whole state as the predictor but score only the recurrent coordinates.
 
-Fixed points are compared in activity space (:func:`compare_fixed_points`): unit ``i`` of
+Fixed points are compared in activity space (:func:`pair_fixed_points`): unit ``i`` of
 the student stands for teacher unit ``ids[i]``, each network's fixed point ``kappa*`` is
 the state ``x* = M kappa* + W_in u``, and points are paired one to one (Hungarian
 assignment) among points of the same stability type; a pair counts as matched when the
@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LrfitError
-from ._common import as_input_vector, jsonable, lowrank_params, to_numpy
+from ._common import as_input_vector, fields_json, lowrank_params, to_numpy
 from .fixed_points import FixedPointResult, find_fixed_points
 from .fixed_points import _flow as latent_flow_batch
 
@@ -61,7 +61,7 @@ __all__ = [
     "NetworkState",
     "StateAgreement",
     "affine_r2",
-    "compare_fixed_points",
+    "pair_fixed_points",
     "compare_states",
     "failure_modes",
     "latent_step",
@@ -341,7 +341,7 @@ class StateAgreement:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
-        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
+        return fields_json(self)
 
 
 def compare_states(teacher: NetworkState, student: NetworkState, train: np.ndarray,
@@ -462,9 +462,7 @@ class FixedPointAgreement:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary (with ``stable_matched``, ``agrees`` and ``summary``)."""
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d.update(stable_matched=self.stable_matched, agrees=self.agrees, summary=self.summary())
-        return jsonable(d)
+        return fields_json(self, stable_matched=self.stable_matched, agrees=self.agrees, summary=self.summary())
 
 
 def _points_in_activity(model: Any, found: FixedPointResult, units: np.ndarray) -> np.ndarray:
@@ -475,7 +473,7 @@ def _points_in_activity(model: Any, found: FixedPointResult, units: np.ndarray) 
     return x[:, units]
 
 
-def compare_fixed_points(teacher: Any, student: Any, ids: Sequence[int], scale: float, u: Any = None,
+def pair_fixed_points(teacher: Any, student: Any, ids: Sequence[int], scale: float, u: Any = None,
                          u_student: Any = None, tol: float = 0.1, n_starts: int = 512, seed: int = 0,
                          teacher_points: FixedPointResult | None = None,
                          student_points: FixedPointResult | None = None,
@@ -517,10 +515,10 @@ def compare_fixed_points(teacher: Any, student: Any, ids: Sequence[int], scale: 
     ids = np.asarray([int(i) for i in ids])
     pt, ps = lowrank_params(teacher), lowrank_params(student)
     if ids.size == 0 or ids.size > ps.n_units or ids.max() >= pt.n_units or ids.min() < 0:
-        raise LrfitError("compare_fixed_points: the neuron ids do not map the student's units onto the teacher's; "
+        raise LrfitError("pair_fixed_points: the neuron ids do not map the student's units onto the teacher's; "
                          "pass the teacher unit of each fitted neuron.")
     if not scale > 0:
-        raise LrfitError(f"compare_fixed_points: scale must be a positive RMS activity, got {scale}.")
+        raise LrfitError(f"pair_fixed_points: scale must be a positive RMS activity, got {scale}.")
     u_t = as_input_vector(u, pt.n_inputs)
     u_s = u_t if u_student is None else as_input_vector(u_student, ps.n_inputs)
     ft = find_fixed_points(teacher, u=u_t, n_starts=n_starts, seed=seed) if teacher_points is None else teacher_points

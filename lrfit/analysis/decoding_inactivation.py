@@ -1,7 +1,7 @@
 """Inactivation without a task: what silencing a group does to activity, latents and decodable information.
 
 A network fitted to a recording has no behaviour to score, but silencing a group of its
-units (:func:`lrfit.analysis.inactivation.silence`) still changes what the other units
+units (:func:`lrfit.analysis.network_inactivation.silence`) still changes what the other units
 do.  :func:`predict_activity_inactivation` runs the intact and each silenced network on
 the same trials from the same initial states and reports, per group:
 
@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import LrfitError
 from ._common import to_numpy
-from .inactivation import CONTROL, _check_units, silence
+from .network_inactivation import CONTROL, _check_units, silence
 from .resample import run_network
 
 __all__ = ["ActivityInactivation", "predict_activity_inactivation"]
