@@ -1,8 +1,9 @@
 """lrfit: fit low-rank recurrent neural networks to recorded neural activity.
 
-The public API is what :data:`__all__` names, plus the submodules
-:mod:`lrfit.analysis` and :mod:`lrfit.plotting` (each with its own ``__all__``);
-recordings come in through :mod:`data_adapters`.  Everything else is internal and
+The public API is what :data:`__all__` names, plus the submodules :mod:`lrfit.analysis`,
+:mod:`lrfit.plotting`, :mod:`lrfit.fitting` (observation models, baselines, spike counts, ...),
+:mod:`lrfit.runs` (what the command line does, from Python) and :mod:`lrfit.teachers`, each
+with its own ``__all__``; recordings come in through :mod:`data_adapters`.  Everything else is internal and
 may move.  Names are imported on first use (PEP 562), so ``import lrfit`` is fast
 and pulls in torch only when a name that needs it is used.
 
@@ -18,10 +19,7 @@ errors                      ``LrfitError``, ``NotFittedError``
 threads                     ``set_threads`` (the thread policy: :mod:`lrfit.threads`)
 ==========================  =====================================================
 
-The rest stays importable from its subpackage: baselines and spike counts from
-:mod:`lrfit.fitting`, teacher files from :mod:`lrfit.teachers`, run directories, analyses
-of a run, reports and sweeps from :mod:`lrfit.rundir`, :mod:`lrfit.workflows`,
-:mod:`lrfit.report` and :mod:`lrfit.sweep`, the command line from :mod:`lrfit.cli`.
+The command line is :func:`lrfit.cli.main`.
 
 Examples
 --------
@@ -66,11 +64,11 @@ _EXPORTS: dict[str, str] = {
     "get_task": "lrfit.tasks",
     "train_teacher": "lrfit.teachers",
     "simulate_teacher": "lrfit.teachers",
-    "compare_student_teacher": "lrfit.teachers",
+    "compare_student_teacher": "lrfit.runs.compare",
     # runs
-    "load_config": "lrfit.config",
-    "run_fit": "lrfit.pipeline",
-    "load_run": "lrfit.pipeline",
+    "load_config": "lrfit.runs.config",
+    "run_fit": "lrfit.runs.fit",
+    "load_run": "lrfit.runs.fit",
     # errors and threads
     "LrfitError": "lrfit.errors",
     "NotFittedError": "lrfit.errors",
@@ -78,7 +76,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 #: Public submodules (documented by their own ``__all__``).
-_SUBMODULES = ("analysis", "plotting")
+_SUBMODULES = ("analysis", "fitting", "plotting", "runs", "teachers")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 

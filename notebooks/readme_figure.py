@@ -21,9 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lrfit.plotting import plot_connectivity_scatter, plot_latent_trajectories  # noqa: E402
-from lrfit.rundir import LATENTS_FILE, LOADINGS_FILE  # noqa: E402
-from lrfit.workflows import load_context, run_activity  # noqa: E402
-from lrfit.workflows.analyze import latent_conditions  # noqa: E402
+from lrfit.runs import LATENTS_FILE, LOADINGS_FILE, latent_conditions, load_context, run_activity  # noqa: E402
 
 
 def main() -> None:

@@ -115,9 +115,9 @@ def _corrupt_checkpoint_on_resume(tmp: Path) -> tuple[list[str], str]:
     (out / "checkpoint").mkdir(parents=True)
     import yaml as _yaml
 
-    from lrfit.config import load_config
-    from lrfit.pipeline import _save_config
-    from lrfit.rundir import RunDir
+    from lrfit.runs.config import load_config
+    from lrfit.runs.fit import _save_config
+    from lrfit.runs.layout import RunDir
 
     _save_config(load_config(tmp / "fit.yaml"), RunDir(out), resume=False)
     (out / "checkpoint" / "checkpoint.pt").write_bytes(b"garbage")

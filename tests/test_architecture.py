@@ -14,10 +14,11 @@ of a lower layer; components of one layer are independent of each other)::
     models | tasks
     fitting
     analysis                      pure functions on networks and data
-    plotting | teachers           figures; teacher networks (train, record, compare)
-    runs                          config, run directories, pipeline, sweeps
-    workflows
-    report
+    config                        lrfit.runs.config(_params): fit configs and the estimator's keys
+    layout                        lrfit.runs.layout: run directories, their files and readers
+    plotting | teachers           figures (draw what they are given); teacher networks (train, record)
+    runs                          the rest of lrfit.runs: data, fit, metrics, sweep, context, analyze,
+                                  inactivate, export, groups, compare, report
     commands                      the command line
 """
 
@@ -40,13 +41,12 @@ LAYERS: list[dict[str, tuple[str, ...]]] = [
     {"models": ("lrfit.models",), "tasks": ("lrfit.tasks",)},
     {"fitting": ("lrfit.fitting",)},
     {"analysis": ("lrfit.analysis",)},
-    {"config": ("lrfit.config", "lrfit.config_params")},
-    {"rundir": ("lrfit.rundir",)},
+    {"config": ("lrfit.runs.config", "lrfit.runs.config_params")},
+    {"layout": ("lrfit.runs.layout",)},
     {"plotting": ("lrfit.plotting",),
      "teachers": ("lrfit.teachers",)},
-    {"runs": ("lrfit.fit_data", "lrfit.pipeline", "lrfit.sweep")},
-    {"workflows": ("lrfit.workflows",)},
-    {"report": ("lrfit.report",)},
+    # the rest of the run package: a run's data, the fit, metrics, sweeps, analyses, exports, comparison, report
+    {"runs": ("lrfit.runs",)},
     {"commands": ("lrfit.commands", "lrfit.cli", "lrfit.__main__")},
 ]
 

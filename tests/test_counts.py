@@ -13,13 +13,13 @@ from data_adapters import TrialData
 from data_adapters.hdf5 import write_hdf5
 from lrfit import LowRankFit, LowRankRNN
 from lrfit.fitting.observation import Poisson
-from lrfit.config import load_config
+from lrfit.runs.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.fitting.baselines import compute_count_baselines
 from lrfit.fitting.counts import bits_per_spike, count_start, smooth_counts
 from lrfit.fitting.heldout import heldout_neuron_bits_per_spike
 from lrfit.fitting.metrics import psth_r2, r2_score
-from lrfit.pipeline import run_fit
+from lrfit.runs.fit import run_fit
 
 DT = 0.02
 
@@ -240,7 +240,7 @@ def test_spikes_of_a_simulated_recording_reach_a_counts_fit_unsmoothed(tmp_path)
            "preprocess": {"split": {"by": "trials", "seed": 0}},
            "model": {"rank": 1, "target": "counts"}, "optim": {"max_epochs": 5}}
     config = load_config(extra=raw)
-    from lrfit.pipeline import prepare_data
+    from lrfit.runs.fit import prepare_data
 
     data = prepare_data(config)
     counts = np.asarray(data.train.activity)

@@ -16,10 +16,10 @@ import sklearn.exceptions
 import torch
 
 from lrfit import LowRankEnsembleFit, LowRankFit, LrfitError, NotFittedError
-from lrfit.config import DEFAULTS, load_config
-from lrfit.config_params import CONFIG_KEYS, COUNTS_FROM_KEY, params_from_config
+from lrfit.runs.config import DEFAULTS, load_config
+from lrfit.runs.config_params import CONFIG_KEYS, COUNTS_FROM_KEY, params_from_config
 from lrfit.fitting.starts import AUTO_LR
-from lrfit.pipeline import make_fit
+from lrfit.runs.fit import make_fit
 from test_fit import planted_data
 
 

@@ -50,8 +50,8 @@ def test_compare_reports_the_dynamics_metrics_and_a_failure_mode_line(student, c
     # the report shows the comparison (its section alone: the whole page would compute every analysis)
     from types import SimpleNamespace
 
-    from lrfit.report import _against_teacher, _Page
-    from lrfit.rundir import RunDir
+    from lrfit.runs.report import _against_teacher, _Page
+    from lrfit.runs.layout import RunDir
 
     page = _Page()
     _against_teacher(page, SimpleNamespace(run=RunDir(out)))
@@ -103,7 +103,7 @@ def test_exported_spikes_are_those_lrfit_simulate_records(student, tmp_path):
 def test_export_refuses_runs_without_counts_in_one_sentence(student, tmp_path, capsys):
     from lrfit import LowRankFit
     from lrfit.teachers import simulate_teacher
-    from lrfit.workflows.export import ayna_bundle
+    from lrfit.runs.export import ayna_bundle
 
     _, teacher = student
     assert main(["export", str(teacher)]) == 2
@@ -115,17 +115,17 @@ def test_export_refuses_runs_without_counts_in_one_sentence(student, tmp_path, c
     with pytest.raises(SystemExit):  # argparse: not a format
         main(["export", str(alone), "--format", "nwb"])
     with pytest.raises(LrfitError, match="export format"):
-        __import__("lrfit.workflows.export", fromlist=["export_run"]).export_run(alone, "nwb")
+        __import__("lrfit.runs.export", fromlist=["export_run"]).export_run(alone, "nwb")
 
 
 def test_a_counts_fit_exports_its_own_trials(student, tmp_path):
     """A fit of spike counts (model.target: counts): recorded counts, predicted counts, test trials as val, and the
     teacher's true state and expected counts behind the spikes."""
-    from lrfit.fit_data import run_data
+    from lrfit.runs.data import run_data
     from lrfit.fitting.estimator import LowRankFit
     from lrfit.fitting.metrics import r2_score
-    from lrfit.rundir import RunDir
-    from lrfit.workflows.export import ayna_bundle
+    from lrfit.runs.layout import RunDir
+    from lrfit.runs.export import ayna_bundle
 
     _, teacher = student
     config = tmp_path / "spikes.yaml"

@@ -16,10 +16,10 @@ from data_adapters import TrialData
 from data_adapters.hdf5 import write_hdf5
 from lrfit import LowRankFit, LowRankRNN
 from lrfit.cli import main
-from lrfit.config import load_config
+from lrfit.runs.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.fitting.policies import RollbackPolicy
-from lrfit.pipeline import prepare_data, run_fit
+from lrfit.runs.fit import prepare_data, run_fit
 from lrfit.teachers import record_activity
 
 
@@ -297,7 +297,7 @@ def test_shipped_fit_configs_are_valid(name):
 
 
 def test_m1_config_holds_out_every_direction_once_in_four_folds(m1_path):
-    from lrfit.fit_data import prepare_folds
+    from lrfit.runs.data import prepare_folds
 
     folds = prepare_folds(load_config(CONFIGS / "m1_reaching.yaml"))
     assert len(folds) == 4
@@ -329,7 +329,7 @@ def test_checkpoint_is_plain_tensors_and_json_with_the_batch_order_state(tmp_pat
 
 def test_a_path_given_with_set_is_relative_to_the_current_directory(tmp_path, monkeypatch):
     """``--set data.teacher=runs/T`` means runs/T where the command is typed, not beside the config file."""
-    from lrfit.config import load_config
+    from lrfit.runs.config import load_config
 
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "fit.yaml").write_text("data: {teacher: ../runs/default}\n")

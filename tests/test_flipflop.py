@@ -64,7 +64,8 @@ def test_rank3_student_recovers_the_8_stable_states_and_rank2_is_flagged(tmp_pat
     a rank-3 student fitted to its activity has the same 8, each within 10% of the rms activity of the teacher's
     in activity space; a rank-2 student cannot, and the metrics say so (not only through R²)."""
     from lrfit import LowRankFit
-    from lrfit.teachers import compare_student_teacher, train_teacher
+    from lrfit.runs.compare import compare_student_teacher
+    from lrfit.teachers import train_teacher
     from lrfit.teachers.record import simulate_teacher
 
     teacher = tmp_path / "teacher"

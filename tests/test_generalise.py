@@ -12,9 +12,9 @@ import torch
 from data_adapters import TrialData
 from data_adapters.hdf5 import write_hdf5
 from lrfit import LowRankFit, LowRankRNN
-from lrfit.config import load_config
+from lrfit.runs.config import load_config
 from lrfit.fitting.metrics import r2_score
-from lrfit.pipeline import prepare_data, run_fit
+from lrfit.runs.fit import prepare_data, run_fit
 
 
 def _cued_data(n_conditions: int = 8, repeats: int = 4, n_time: int = 30, n_units: int = 40, seed: int = 0) -> TrialData:
@@ -125,7 +125,7 @@ def test_a_fit_below_baseline_is_flagged_in_metrics_console_and_report(tmp_path,
 
 def test_every_config_key_is_documented(capsys):
     from lrfit.cli import main
-    from lrfit.config import config_schema
+    from lrfit.runs.config import config_schema
 
     rows = config_schema()
     assert all(meaning for _, _, _, meaning in rows), [key for key, _, _, m in rows if not m]

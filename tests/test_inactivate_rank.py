@@ -10,7 +10,7 @@ import yaml
 from lrfit.analysis import compare_inactivation
 from lrfit.analysis.network_inactivation import InactivationResult
 from lrfit.cli import main
-from lrfit.workflows.inactivate import rank_check_json
+from lrfit.runs.inactivate import rank_check_json
 
 
 def _result(rows):

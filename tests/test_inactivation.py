@@ -20,7 +20,7 @@ from lrfit.analysis.network_inactivation import InactivationResult, paired_chang
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, LowRankRNN
 from lrfit.tasks import get_task
-from lrfit.workflows.groups import load_groups
+from lrfit.runs.groups import load_groups
 
 N = 600
 A = np.arange(N // 2)  # population carrying the overlap / the readout

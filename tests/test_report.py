@@ -12,15 +12,16 @@ import pytest
 
 from lrfit.analysis import gaussian_lowrank_rnn
 from lrfit.cli import main
-from lrfit.config import load_config
+from lrfit.runs.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, save_model
-from lrfit.pipeline import run_fit
-from lrfit.report import build_report
+from lrfit.runs.fit import run_fit
+from lrfit.runs.report import build_report
 from lrfit.tasks import get_task
 from lrfit.teachers import train_teacher
-from lrfit.workflows import analyze_run, inactivate_run
-from lrfit.workflows.analyze import LATENT_KEYS
+from lrfit.runs.analyze import analyze_run
+from lrfit.runs.inactivate import inactivate_run
+from lrfit.runs.analyze import LATENT_KEYS
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "teacher_student.yaml"
 
@@ -218,7 +219,7 @@ def _python_fit_dir(tmp_path: Path) -> Path:
 def test_fit_saved_from_python_can_be_analysed_and_reported(tmp_path, capsys, caplog):
     run = _python_fit_dir(tmp_path)
     assert not (run / "config.yaml").exists()
-    with caplog.at_level("WARNING", logger="lrfit.workflows.analyze"):
+    with caplog.at_level("WARNING", logger="lrfit.runs.analyze"):
         assert main(["analyze", str(run), "--no-resample"]) == 0
     assert "Latent trajectories" in caplog.text and "no config.yaml" in caplog.text  # says which analysis is skipped and why
     for name in ("fixed_points.json", "populations.json", "overlaps.json", "loadings.csv"):
@@ -232,8 +233,8 @@ def test_fit_saved_from_python_can_be_analysed_and_reported(tmp_path, capsys, ca
 
 def test_report_loads_the_run_once(student_run, tmp_path, monkeypatch):
     """lrfit report on a run without analyses: config, estimator and data splits are loaded once for all steps."""
-    import lrfit.config
-    import lrfit.fit_data
+    import lrfit.runs.config
+    import lrfit.runs.data
     from lrfit.fitting.estimator import LowRankFit
 
     _, student = student_run
@@ -247,8 +248,8 @@ def test_report_loads_the_run_once(student_run, tmp_path, monkeypatch):
             return real(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(lrfit.fit_data, "prepare_data", counted("prepare_data", lrfit.fit_data.prepare_data))
-    monkeypatch.setattr(lrfit.config, "load_config", counted("load_config", lrfit.config.load_config))
+    monkeypatch.setattr(lrfit.runs.data, "prepare_data", counted("prepare_data", lrfit.runs.data.prepare_data))
+    monkeypatch.setattr(lrfit.runs.config, "load_config", counted("load_config", lrfit.runs.config.load_config))
     real_load = LowRankFit.load.__func__
     monkeypatch.setattr(LowRankFit, "load", classmethod(counted("load", real_load)))
     assert main(["report", str(run)]) == 0

@@ -47,12 +47,12 @@ def test_a_run_being_written_is_locked(tmp_path):
     import pytest
 
     from lrfit.errors import LrfitError
-    from lrfit.rundir import RunDir
+    from lrfit.runs.layout import RunDir
 
     rng = np.random.default_rng(0)
     from data_adapters import write_hdf5
-    from lrfit.config import load_config
-    from lrfit.pipeline import run_fit
+    from lrfit.runs.config import load_config
+    from lrfit.runs.fit import run_fit
 
     write_hdf5(TrialData(activity=np.tanh(rng.normal(0, 0.3, (8, 10, 6))), dt=0.02), tmp_path / "d.h5")
     config = load_config(extra={"data": {"path": str(tmp_path / "d.h5")}, "optim": {"max_epochs": 1}})
@@ -70,7 +70,7 @@ def test_sweep_refuses_clashing_point_names_and_a_changed_spec(tmp_path):
     import yaml
 
     from lrfit.errors import LrfitError
-    from lrfit.sweep import expand_grid, run_sweep
+    from lrfit.runs.sweep import expand_grid, run_sweep
 
     with pytest.raises(LrfitError, match="same name 'seed-1'"):
         expand_grid({"seed": [1, 1.0]})
@@ -79,7 +79,7 @@ def test_sweep_refuses_clashing_point_names_and_a_changed_spec(tmp_path):
     out = tmp_path / "sweep"
     (out / "points" / "seed-0").mkdir(parents=True)
     (out / "points" / "seed-0" / "metrics.json").write_text("{}")  # a finished point of the first spec
-    from lrfit.sweep import _write_spec, load_sweep
+    from lrfit.runs.sweep import _write_spec, load_sweep
 
     _write_spec(load_sweep(tmp_path / "a.yaml"), out)
     spec["base"]["optim"]["lr"] = 0.1
@@ -93,7 +93,7 @@ def test_sweep_refuses_clashing_point_names_and_a_changed_spec(tmp_path):
 def test_sweep_workers_ask_to_die_with_their_parent():
     import multiprocessing
 
-    from lrfit.sweep import die_with_parent
+    from lrfit.runs.sweep import die_with_parent
 
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(1, initializer=die_with_parent) as pool:  # the call itself must work in a worker

@@ -10,7 +10,7 @@ import yaml
 
 from lrfit.cli import main
 from lrfit.errors import LrfitError
-from lrfit.sweep import load_sweep, run_sweep
+from lrfit.runs.sweep import load_sweep, run_sweep
 from lrfit.teachers import train_teacher
 
 METRICS = ["r2_train", "r2_test", "r2_test_per_neuron_mean", "rank", "epochs"]
@@ -62,7 +62,7 @@ def test_rerun_finishes_only_the_missing_points(tmp_path, teacher, caplog):
     run_sweep(write_sweep(tmp_path, teacher, {"seed": [0, 1]}), out, workers=1, threads=1, progress=False)
     before = mtimes(out)
     assert set(before) == {"seed-0", "seed-1"}
-    with caplog.at_level("INFO", logger="lrfit.sweep"):
+    with caplog.at_level("INFO", logger="lrfit.runs.sweep"):
         frame = run_sweep(write_sweep(tmp_path, teacher, {"seed": [0, 1, 2]}), out, workers=1, threads=1, progress=False)
     after = mtimes(out)
     assert {k: after[k] for k in before} == before  # finished points were not touched

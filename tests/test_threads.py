@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_info
 from lrfit import LowRankRNN, pages, threads
 from lrfit.cli import build_parser, main
 from lrfit.fitting.latent import compiled as latent_kernels
-from lrfit.sweep import thread_env
+from lrfit.runs.sweep import thread_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
 RUN_HELP = "run directory written by 'lrfit fit' or 'lrfit teacher'"
 
@@ -65,6 +65,6 @@ def open_run(args: argparse.Namespace) -> RunDir:
     RunDir
         The opened run.
     """
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     return RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)

@@ -6,7 +6,7 @@ Example::
     lrfit analyze runs/student --input none --input ctx_motion --input context=color
     lrfit analyze runs/student --input "mix=0,0,1,1"   # explicit vector, one value per channel
 
-See :mod:`lrfit.workflows.analyze` for the files and their keys.
+See :mod:`lrfit.runs.analyze` for the files and their keys.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..rundir import FIXED_POINTS_FILE, POPULATIONS_FILE, RESAMPLE_FILE
-    from ..workflows import analyze_run
+    from ..runs.layout import FIXED_POINTS_FILE, POPULATIONS_FILE, RESAMPLE_FILE
+    from ..runs.analyze import analyze_run
 
     run = open_run(args)
     files = analyze_run(

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compare, write STUDENT_DIR/compare.json, print the result."""
-    from ..teachers.compare import COMPARE_FILE, compare_student_teacher, format_comparison
+    from ..runs.compare import COMPARE_FILE, compare_student_teacher, format_comparison
 
     result = compare_student_teacher(args.student, args.teacher, n_trials=args.trials, seed=args.seed)
     print(json.dumps(result, indent=1) if args.json else format_comparison(result))

@@ -9,7 +9,7 @@ For a student of a teacher the bundle holds fresh trials of the teacher's task w
 spikes drawn as ``lrfit simulate --record spikes`` draws them, the student's rates in
 expected counts per bin, its latents, the task inputs, and the teacher's true state and
 rates; for a fit of spike counts, the fit's own trials.  Keys and definitions:
-:mod:`lrfit.workflows.export`.
+:mod:`lrfit.runs.export`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..workflows.export import export_run
+    from ..runs.export import export_run
 
     run = open_run(args)
     path, meta = export_run(run, args.format, out=args.out, overwrite=args.overwrite, n_trials=args.trials,

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def summary_line(metrics: dict) -> str:
     """One line: the held-out score (R^2, or bits per spike for counts) beside the best trivial baseline and the
     noise ceiling."""
-    from ..pipeline import score_key, score_label
+    from ..runs.metrics import score_key, score_label
 
     key, label = score_key(metrics), score_label(metrics)
     spread = metrics.get(f"{key}_std", metrics.get("r2_test_std", float("nan")))
@@ -56,15 +56,15 @@ def summary_line(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the fit and print the headline metrics."""
-    from ..config import format_schema, load_config
+    from ..runs.config import format_schema, load_config
     from ..errors import LrfitError
-    from ..pipeline import run_fit
+    from ..runs.fit import run_fit
 
     if args.show_config:
         print(format_schema())
         return 0
     if args.check_inputs and args.config is not None:
-        from ..fit_data import prepare_data
+        from ..runs.data import prepare_data
         from ..fitting.metrics import condition_labels
         from ..plotting import plot_inputs_over_response, save_figure
 

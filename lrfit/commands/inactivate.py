@@ -6,7 +6,7 @@ Example::
     lrfit inactivate runs/student --groups groups.json --fraction 0.5 --seed 1
 
 FILE maps group names to neuron ids (JSON ``{"name": [ids]}`` or CSV with columns
-``group,neuron``; see :mod:`lrfit.workflows.groups`).  Writes ``inactivation.csv``,
+``group,neuron``; see :mod:`lrfit.runs.groups`).  Writes ``inactivation.csv``,
 ``inactivation.json`` and ``inactivation.png`` into ``RUN_DIR/analysis/``.
 """
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..workflows import inactivate_run
+    from ..runs.inactivate import inactivate_run
 
     run = open_run(args)
     result = inactivate_run(run, groups=args.groups, fraction=args.fraction, seed=args.seed, n_trials=args.trials,

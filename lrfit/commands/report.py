@@ -1,7 +1,7 @@
 """``lrfit report RUN_DIR [--out FILE.html]``: a self-contained HTML page explaining a run.
 
 Missing analyses are computed first (``lrfit analyze``, ``lrfit inactivate --groups
-populations``); see :mod:`lrfit.report` for the sections.
+populations``); see :mod:`lrfit.runs.report` for the sections.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..report import build_report
+    from ..runs.report import build_report
 
     path = build_report(open_run(args), out=args.out)
     print(f"wrote {path}")

@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and print where the results are."""
-    from ..rundir import RESULTS_FILE, SUMMARY_FILE
-    from ..sweep import load_sweep, run_sweep
+    from ..runs.layout import RESULTS_FILE, SUMMARY_FILE
+    from ..runs.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     try:

@@ -1,7 +1,7 @@
 """Checks of a fit's parameters and data: one sentence per problem, in the estimator's parameter names.
 
 :func:`check_fit` is what :meth:`lrfit.LowRankFit.fit` runs first and what the run layer runs on
-every fold before any fit starts; the config layer (:mod:`lrfit.config_params`) re-raises a
+every fold before any fit starts; the config layer (:mod:`lrfit.runs.config_params`) re-raises a
 :class:`ParameterError` under the config key that set the parameter.
 """
 

@@ -35,7 +35,7 @@ def plot_sweep_summary(results: pd.DataFrame, keys: Sequence[str], path: str | P
                        seeds: Sequence[str] = ()) -> Figure:
     """Plot sweep metrics against the first grid key, one line per combination of the other keys.
 
-    The *seeds* keys (the sweep passes :func:`lrfit.sweep.seed_keys`) are averaged over:
+    The *seeds* keys (the sweep passes :func:`lrfit.runs.sweep.seed_keys`) are averaged over:
     points show the mean, error bars the standard deviation across seeds.
 
     Parameters

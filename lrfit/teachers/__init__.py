@@ -1,12 +1,11 @@
-"""Teacher networks and the teacher-student bridge.
+"""Teacher networks: trained on tasks, recorded as the data a student is fitted to.
 
 * :mod:`.train`: build, train (on :class:`lrfit.fitting.solver.Solver`), score and load teachers;
-* :mod:`.record`: record a network's activity as ``TrialData`` (the data a student is fitted to);
-* :mod:`.compare`: compare a fitted student with its teacher (the maths is in
-  :mod:`lrfit.analysis.teacher_connectivity`).
+* :mod:`.record`: record a network's activity as ``TrialData`` (the data a student is fitted to).
+
+A fitted student is compared with its teacher by :mod:`lrfit.runs.compare`.
 """
 
-from .compare import COMPARE_FILE, compare_student_teacher, format_comparison
 from .record import choose_neurons, peak_rates, rates_to_hz, record_activity, simulate_teacher, teacher_expected_counts
 from .train import (
     METRICS_FILE,
@@ -21,16 +20,13 @@ from .train import (
 )
 
 __all__ = [
-    "COMPARE_FILE",
     "METRICS_FILE",
     "RESUMABLE_CHANGES",
     "SETTINGS_FILE",
     "TeacherResult",
     "build_network",
     "choose_neurons",
-    "compare_student_teacher",
     "evaluate",
-    "format_comparison",
     "load_teacher",
     "parse_rank",
     "peak_rates",

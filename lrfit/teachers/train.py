@@ -71,7 +71,7 @@ from ..fitting.losses import masked_mse
 from ..fitting.policies import RollbackPolicy, StopRule
 from ..fitting.solver import Solver, SolverResult, adam
 from ..models import FullRankRNN, LowRankRNN, RNNBase, load_model, read_model_meta, save_model
-from ..rundir import METRICS_FILE, SETTINGS_FILE, RunDir
+from ..runs.layout import METRICS_FILE, SETTINGS_FILE, RunDir
 from ..seeding import derive_seed, torch_generator
 from ..tasks import Task, get_task
 from ..threads import fit_threads, step_work

@@ -14,9 +14,9 @@ Sections (those that do not apply to a run are left out):
 5. Dynamics — phase portraits under each constant input of ``fixed_points.json``.
 6. Inactivation — predicted (and teacher) accuracy after silencing each population.
 
-Analyses missing from ``RUN/analysis/`` (layout in :mod:`lrfit.rundir`) are computed first
+Analyses missing from ``RUN/analysis/`` (layout in :mod:`lrfit.runs.layout`) are computed first
 (:func:`lrfit.workflows.analyze_run`, :func:`lrfit.workflows.inactivate_run`) on the same
-:class:`~lrfit.rundir.RunDir`, so the config, network, data and analysis files are loaded
+:class:`~lrfit.runs.layout.RunDir`, so the config, network, data and analysis files are loaded
 once; existing files are reused.  Figures are embedded as
 base64 PNG (:func:`lrfit.plotting.figure_base64`), so the page needs no other file.
 """
@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import LrfitError
-from .fitting.observation import recorded_observation
-from .fit_data import run_data
-from .rundir import (
+from ..errors import LrfitError
+from ..fitting.observation import recorded_observation
+from .data import run_data
+from .layout import (
     COMPARE_FILE,
     FIXED_POINTS_FILE,
     INACTIVATION_JSON,
@@ -52,9 +52,9 @@ from .rundir import (
     RunDir,
     as_run,
 )
-from .workflows.analyze import analysis_files, analyze_run, latent_conditions
-from .workflows.context import RunContext, load_context, run_activity
-from .workflows.inactivate import TEACHER_COLUMNS, inactivate_run, merged_table
+from .analyze import analysis_files, analyze_run, latent_conditions
+from .context import RunContext, load_context, run_activity
+from .inactivate import TEACHER_COLUMNS, inactivate_run, merged_table
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class _Page:
 
 def _figure(make: Callable[[], Any], caption: str) -> list[tuple[str, str]]:
     """Render one figure to a data URI; a failing figure is logged and skipped, never fatal."""
-    from .plotting import figure_base64
+    from ..plotting import figure_base64
 
     try:
         fig = make()
@@ -209,8 +209,8 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
                "muted")
     data = run_data(ctx.run)
     if data is not None:
-        from .fitting.metrics import condition_labels
-        from .plotting import plot_inputs_over_response
+        from ..fitting.metrics import condition_labels
+        from ..plotting import plot_inputs_over_response
 
         train = data.train
         page.figures(_figure(lambda: plot_inputs_over_response(
@@ -266,7 +266,7 @@ def _summary(page: _Page, ctx: RunContext) -> None:
 
 
 def _fit_quality(page: _Page, ctx: RunContext) -> None:
-    from .plotting import plot_example_neurons, plot_history, plot_r2_histogram, plot_rank_curve
+    from ..plotting import plot_example_neurons, plot_history, plot_r2_histogram, plot_rank_curve
 
     figs: list[tuple[str, str]] = []
     sel = ctx.run.rank_selection
@@ -321,9 +321,9 @@ def _example_order(scores: Any, n: int) -> np.ndarray:
 
 def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str, str]]:
     """Example neurons of a counts fit: condition-averaged expected rates (Hz) against the recorded PSTHs."""
-    from .fitting.counts import smooth_counts
-    from .fitting.metrics import condition_labels
-    from .plotting import plot_example_neurons
+    from ..fitting.counts import smooth_counts
+    from ..fitting.metrics import condition_labels
+    from ..plotting import plot_example_neurons
 
     try:
         act = run_activity(ctx, split="test")
@@ -397,7 +397,7 @@ def _against_teacher(page: _Page, ctx: RunContext) -> None:
 
 
 def _latents(page: _Page, ctx: RunContext) -> None:
-    from .plotting import plot_latent_trajectories
+    from ..plotting import plot_latent_trajectories
 
     d = ctx.run.read_analysis(LATENTS_FILE)
     if d is None:
@@ -411,7 +411,7 @@ def _latents(page: _Page, ctx: RunContext) -> None:
         f"{100 * float(d['var_recurrent']):.1f}% of the activity variance lies in span(m), {100 * float(d['var_input']):.1f}% "
         f"along the input directions, {100 * float(d['var_total_explained']):.1f}% in both together ({kappa.shape[0]} trials)."
     )
-    from .plotting import group_labels
+    from ..plotting import group_labels
 
     split = np.asarray(d["cond_split"]).astype(str) if "cond_split" in d else None
 
@@ -435,7 +435,7 @@ def _latents(page: _Page, ctx: RunContext) -> None:
                                                          title="Latent state space"),
                         f"Trajectories in the (kappa_1, kappa_2) plane, one line per condition (circle: start, square: end).{marked}")
     _, used = group_labels(cond, None)
-    from .fitting.baselines import BOOKKEEPING_COLUMNS
+    from ..fitting.baselines import BOOKKEEPING_COLUMNS
 
     extra_columns = [c for c in cond.columns if c not in used and str(c) not in BOOKKEEPING_COLUMNS
                      and cond[c].nunique() <= 12]
@@ -452,7 +452,7 @@ def _accuracy_text(accuracy: dict[str, float]) -> str:
 
 
 def _connectivity(page: _Page, ctx: RunContext) -> None:
-    from .plotting import plot_connectivity_scatter, plot_population_selection
+    from ..plotting import plot_connectivity_scatter, plot_population_selection
 
     pops = ctx.run.read_analysis(POPULATIONS_FILE)
     loadings = ctx.run.read_analysis(LOADINGS_FILE, index_col=0)
@@ -516,7 +516,7 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
 
 
 def _fixed_points_from_json(entry: dict[str, Any]) -> Any:
-    from .analysis.fixed_points import FixedPoint, FixedPointResult
+    from ..analysis.fixed_points import FixedPoint, FixedPointResult
 
     def pts(items: list[dict[str, Any]]) -> tuple[Any, ...]:
         return tuple(
@@ -535,8 +535,8 @@ def _input_text(u: dict[str, float]) -> str:
 
 
 def _dynamics(page: _Page, ctx: RunContext) -> None:
-    from .analysis import flow_field
-    from .plotting import plot_phase_portrait
+    from ..analysis import flow_field
+    from ..plotting import plot_phase_portrait
 
     fps = ctx.run.read_analysis(FIXED_POINTS_FILE)
     if not fps or not fps.get("inputs"):

@@ -10,7 +10,7 @@ agreement of ``delta = acc_S - acc`` per group and context, a change counting wh
 exceeds 0.01 and the exact paired test on the same trials gives ``p < 0.05``; mean
 ``|acc_pred - acc_true|``).
 
-Files written to ``RUN/analysis/`` (names in :mod:`lrfit.rundir`):
+Files written to ``RUN/analysis/`` (names in :mod:`lrfit.runs.layout`):
 
 ``inactivation.csv``
     One row per (group, context): ``group``, ``context``, ``n_silenced``, ``accuracy``,
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
-from ..rundir import (
+from .layout import (
     ANALYSIS_DIR,
     INACTIVATION_CSV,
     INACTIVATION_JSON,
@@ -149,7 +149,7 @@ def inactivate_run(
         An open run or a run directory.
     groups : str
         ``"populations"`` (one group per population of ``analysis/populations.json``,
-        fitted now if missing) or a JSON/CSV group file (:mod:`lrfit.workflows.groups`).
+        fitted now if missing) or a JSON/CSV group file (:mod:`lrfit.runs.groups`).
     fraction : float, optional
         Silence a random fraction of each group instead of all of it.
     teacher : str or Path, optional
@@ -267,7 +267,7 @@ def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, s
                          decode: Sequence[str]) -> dict[str, Any]:
     """Inactivation of a fit to recorded data: activity, latents and decoding on the fit's training trials."""
     from ..analysis.decoding_inactivation import predict_activity_inactivation
-    from ..fit_data import run_data
+    from .data import run_data
     from ..plotting import plot_activity_inactivation, save_figure
 
     data = run_data(ctx.run)

@@ -12,10 +12,10 @@ import inspect
 import math
 from typing import TYPE_CHECKING, Any
 
-from .errors import LrfitError
-from .fitting.checks import ParameterError, check_fit
-from .fitting.estimator import LowRankFit
-from .fitting.observation import as_observation
+from ..errors import LrfitError
+from ..fitting.checks import ParameterError, check_fit
+from ..fitting.estimator import LowRankFit
+from ..fitting.observation import as_observation
 
 if TYPE_CHECKING:
     from data_adapters import TrialData
@@ -85,7 +85,7 @@ def params_from_config(config: dict[str, Any], **overrides: Any) -> dict[str, An
     Parameters
     ----------
     config : dict
-        A resolved config (:func:`lrfit.config.load_config`, or :data:`lrfit.config.DEFAULTS`).
+        A resolved config (:func:`lrfit.runs.config.load_config`, or :data:`lrfit.runs.config.DEFAULTS`).
     **overrides
         Parameters set by the caller instead of the config (e.g. ``rank=2`` when the config
         lists several ranks).
@@ -102,7 +102,7 @@ def params_from_config(config: dict[str, Any], **overrides: Any) -> dict[str, An
 
     Examples
     --------
-    >>> from lrfit.config import DEFAULTS
+    >>> from lrfit.runs.config import DEFAULTS
     >>> LowRankFit(**params_from_config(DEFAULTS, rank=2)).get_params()["rank"]
     2
     """

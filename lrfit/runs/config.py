@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from .errors import LrfitError, closest
+from ..errors import LrfitError, closest
 from .config_params import config_defaults
 
 #: The estimator's entries (``model``/``optim`` settings, ``seed``, ``device``), with the defaults of
-#: ``LowRankFit.__init__``; ``lrfit.config_params.CONFIG_KEYS`` says which parameter each one sets.
+#: ``LowRankFit.__init__``; ``lrfit.runs.config_params.CONFIG_KEYS`` says which parameter each one sets.
 _FIT = config_defaults()
 
 #: Every key a fit config may hold, with its default.  ``data`` is open: its keys
@@ -90,7 +90,7 @@ def _estimator_descriptions() -> dict[str, str]:
     import re
 
     from .config_params import CONFIG_KEYS
-    from .fitting.estimator import LowRankFit
+    from ..fitting.estimator import LowRankFit
 
     doc = _inspect.getdoc(LowRankFit) or ""
     section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\n    Attributes", 1)[0].split("Attributes\n", 1)[0]

@@ -3,7 +3,7 @@
 :func:`prepare_data` turns the ``data`` and ``preprocess`` sections of a resolved fit
 config into the train/test splits a fit uses (:class:`PreparedData`); every seed is in
 the config, so a run directory's splits are rebuilt from its ``config.yaml``
-(:func:`run_data`, once per :class:`lrfit.rundir.RunDir`) instead of being stored.
+(:func:`run_data`, once per :class:`lrfit.runs.layout.RunDir`) instead of being stored.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import numpy as np
 from data_adapters import TrialData
 
 from .config import TEACHER_DATA_KEYS
-from .errors import LrfitError
-from .fitting.observation import recorded_observation
-from .jsonable import jsonable
-from .models.io import META_FILE
-from .teachers.record import simulate_teacher
+from ..errors import LrfitError
+from ..fitting.observation import recorded_observation
+from ..jsonable import jsonable
+from ..models.io import META_FILE
+from ..teachers.record import simulate_teacher
 
 
 @dataclass
@@ -52,7 +52,7 @@ class PreparedData:
 def _teacher_data(section: dict[str, Any], base_dir: Path) -> tuple[TrialData, TrialData]:
     unknown = set(section) - TEACHER_DATA_KEYS
     if unknown:
-        from .errors import closest
+        from ..errors import closest
 
         key = sorted(unknown)[0]
         raise LrfitError(
@@ -127,7 +127,7 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
     Parameters
     ----------
     config : dict
-        Output of :func:`lrfit.config.load_config`.
+        Output of :func:`lrfit.runs.config.load_config`.
     only : int, optional
         Prepare this fold alone (the list then holds one entry).
 
@@ -193,7 +193,7 @@ def _half_pairs(section: dict[str, Any], base_dir: Path, split_cfg: dict[str, An
     import data_adapters
     from data_adapters.neuron_trials import half_splits, split_halves
 
-    from .fitting.baselines import split_half_ceiling
+    from ..fitting.baselines import split_half_ceiling
 
     if pre["subsample"] is not None:
         raise LrfitError("preprocess.subsample does not apply with split by: halves; select the neurons in the file.")
@@ -251,7 +251,7 @@ def prepare_data(config: dict[str, Any], fold: int = 0) -> PreparedData:
     Parameters
     ----------
     config : dict
-        Output of :func:`lrfit.config.load_config`.
+        Output of :func:`lrfit.runs.config.load_config`.
     fold : int
         Which fold (0 without ``preprocess.split.folds``).
 
@@ -263,7 +263,7 @@ def prepare_data(config: dict[str, Any], fold: int = 0) -> PreparedData:
 
 
 def run_data(run: Any) -> PreparedData | None:
-    """The data splits of a fit run (:class:`lrfit.rundir.RunDir`), rebuilt once from its ``config.yaml``.
+    """The data splits of a fit run (:class:`lrfit.runs.layout.RunDir`), rebuilt once from its ``config.yaml``.
 
     Returns ``None`` for a run without ``config.yaml`` (e.g. a fit saved by ``LowRankFit.save``).
     """

@@ -13,7 +13,7 @@ Teacher run (``lrfit teacher``, :func:`lrfit.teachers.train_teacher`)::
     RUN/checkpoint.pt/.json      last finished epoch (model, Adam state, best model,
                                  progress; RNG seeds derive from (seed, epoch)), for resume
 
-Fit run (``lrfit fit``, :func:`lrfit.pipeline.run_fit`)::
+Fit run (``lrfit fit``, :func:`lrfit.runs.fit.run_fit`)::
 
     RUN/config.yaml              the resolved config (every default filled in, data paths absolute)
     RUN/metrics.json             r2_train, r2_test, r2_test_per_neuron(_mean), rank, epochs,
@@ -50,7 +50,7 @@ analyses that need them (latent trajectories of the fit's trials, example neuron
 skipped with a logged reason; those that need only the network run.
 
 ``RUN/analysis/`` (``lrfit analyze``, ``lrfit inactivate``; keys in
-:mod:`lrfit.workflows.analyze` and :mod:`lrfit.workflows.inactivate`)::
+:mod:`lrfit.runs.analyze` and :mod:`lrfit.runs.inactivate`)::
 
     fixed_points.json, populations.json, overlaps.json, loadings.csv,
     latents.npz, latents.json, resample.json,
@@ -59,9 +59,9 @@ skipped with a logged reason; those that need only the network run.
 Other files of a run: ``RUN/compare.json`` (``lrfit compare``: activity, connectivity and
 the dynamics metrics of :mod:`lrfit.analysis.teacher_dynamics`), ``RUN/report.html``
 (``lrfit report``), ``RUN/ayna_bundle.npz`` (``lrfit export --format ayna``; keys in
-:mod:`lrfit.workflows.export`).
+:mod:`lrfit.runs.export`).
 
-Sweep directory (``lrfit sweep``, :mod:`lrfit.sweep`)::
+Sweep directory (``lrfit sweep``, :mod:`lrfit.runs.sweep`)::
 
     DIR/sweep.yaml               the sweep as run (grid and resolved base config)
     DIR/points/<name>/           one fit run per grid point
@@ -71,7 +71,7 @@ Sweep directory (``lrfit sweep``, :mod:`lrfit.sweep`)::
 :class:`RunDir` reads a run once: which network (the top level or ``rank_<R>``), its
 metadata, metrics, config, history, teacher, the fit estimator and the analysis files are
 loaded on first use and cached; so are the data splits, rebuilt from ``config.yaml`` by
-:func:`lrfit.fit_data.run_data` (kept there: simulating a teacher's data sits above this
+:func:`lrfit.runs.data.run_data` (kept there: simulating a teacher's data sits above this
 module), and the workflows' context and activity (:meth:`RunDir.cached`).  The
 teacher of a student is, in order: the ``teacher`` given, ``data.teacher`` of
 ``config.yaml``, then ``data.teacher`` / ``teacher`` in ``metrics.json``; relative
@@ -92,10 +92,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import LrfitError
-from .fitting.fit_files import FIT_STATE_FILE
-from .models import RNNBase, load_model
-from .models.io import META_FILE, WEIGHTS_FILE, read_model_meta
+from ..errors import LrfitError
+from ..fitting.fit_files import FIT_STATE_FILE
+from ..models import RNNBase, load_model
+from ..models.io import META_FILE, WEIGHTS_FILE, read_model_meta
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
 
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write *obj* (converted by :func:`lrfit.jsonable.jsonable`) as indented JSON."""
-    from .jsonable import jsonable
+    from ..jsonable import jsonable
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -541,7 +541,7 @@ class RunDir:
 
     @cached_property
     def config(self) -> dict[str, Any] | None:
-        """``config.yaml`` resolved by :func:`lrfit.config.load_config` (``None`` for runs without one)."""
+        """``config.yaml`` resolved by :func:`lrfit.runs.config.load_config` (``None`` for runs without one)."""
         from .config import load_config
 
         path = self.path / CONFIG_FILE
@@ -599,7 +599,7 @@ class RunDir:
         """The :class:`lrfit.LowRankFit` of a fitted run (``lrfit fit`` or ``LowRankFit.save``), else ``None``."""
         if self.role != "student" or "fit_params" not in self.extra:
             return None
-        from .fitting.estimator import LowRankFit
+        from ..fitting.estimator import LowRankFit
 
         return LowRankFit.load(self.model_dir)
 
@@ -620,7 +620,7 @@ class RunDir:
         """The task stored with the network itself (teachers), else ``None``."""
         task = self.extra.get("task")
         if isinstance(task, dict):
-            from .tasks import get_task
+            from ..tasks import get_task
 
             return get_task(**task)
         return None

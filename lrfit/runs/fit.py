@@ -1,7 +1,7 @@
 """The ``lrfit fit`` pipeline: config -> data -> preprocessing -> fit(s) -> run directory.
 
 :func:`run_fit` writes a fit run, or a rank-list run for a list of ranks (layouts in
-:mod:`lrfit.rundir`); the data come from :func:`lrfit.fit_data.prepare_data`.
+:mod:`lrfit.runs.layout`); the data come from :func:`lrfit.runs.data.prepare_data`.
 ``resume=True`` skips ranks already finished and continues an interrupted fit from
 its checkpoint.
 """
@@ -18,21 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import LrfitError
-from .fit_data import PreparedData, prepare_data, prepare_folds, run_data
+from ..errors import LrfitError
+from .data import PreparedData, prepare_data, prepare_folds, run_data
+from .metrics import baseline_verdict, fit_summary, fold_summary, score_key, score_label
 from .config_params import check_fit_config, params_from_config
-from .fitting.estimator import LowRankFit
-from .fitting.baselines import (
-    baselines_not_beaten,
-    best_baseline,
-    compute_baselines,
-    compute_count_baselines,
-    noise_ceiling,
-)
-from .fitting.observation import recorded_observation
-from .fitting.heldout import heldout_neuron_bits_per_spike, heldout_neuron_r2
-from .fitting.rank_selection import RankSelection, choose_rank
-from .rundir import (
+from ..fitting.estimator import LowRankFit
+from ..fitting.baselines import compute_baselines, compute_count_baselines, noise_ceiling
+from ..fitting.heldout import heldout_neuron_bits_per_spike, heldout_neuron_r2
+from ..fitting.rank_selection import RankSelection, choose_rank
+from .layout import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     FIT_FILES,
@@ -66,18 +60,8 @@ HELDOUT_COUNTS_PREDICTION = (
 )
 
 
-def score_key(metrics: dict[str, Any]) -> str:
-    """The ``metrics.json`` key of a fit's held-out score: ``bits_per_spike_test`` for counts, else ``r2_test``."""
-    return f"{recorded_observation(metrics).score_name}_test"
-
-
-def score_label(metrics: dict[str, Any]) -> str:
-    """How that score reads in text: ``"bits/spike"`` or ``"R²"``."""
-    return recorded_observation(metrics).score_label
-
-
 def make_fit(config: dict[str, Any], rank: int, checkpoint_dir: Path | None = None, progress: bool = True) -> LowRankFit:
-    """An unfitted :class:`LowRankFit` with the settings of *config* (see :data:`lrfit.config_params.CONFIG_KEYS`)."""
+    """An unfitted :class:`LowRankFit` with the settings of *config* (see :data:`lrfit.runs.config_params.CONFIG_KEYS`)."""
     return LowRankFit(**params_from_config(config, rank=int(rank)), progress=progress, checkpoint_dir=checkpoint_dir)
 
 
@@ -136,63 +120,6 @@ def fit_metrics(fit: LowRankFit, data: PreparedData) -> dict[str, Any]:
     metrics.update(baseline_verdict(metrics["bits_per_spike_test"], count_baselines.bits_per_spike, None,
                                     metric="bits_per_spike"))
     return metrics
-
-
-def fit_summary(fit: LowRankFit) -> dict[str, Any]:
-    """JSON-friendly summary of a fitted estimator's training."""
-    return {
-        "rank": int(fit.rank),
-        "epochs": int(getattr(fit, "epochs_", 0)),
-        "best_epoch": int(getattr(fit, "best_epoch_", 0)),
-        "stopped": getattr(fit, "stopped_", None),
-        "rollbacks": int(getattr(fit, "rollbacks_", 0)),
-        "ended_worse_than_start": bool(getattr(fit, "ended_worse_than_start_", False)),
-        "start_loss": getattr(fit, "start_loss_", None),
-        "seconds": float(getattr(fit, "fit_seconds_", 0.0)),
-        "init_seconds": float(getattr(fit, "init_seconds_", 0.0)),
-        "lr": getattr(fit, "lr_", None),
-    }
-
-
-def baseline_verdict(score: float, scores: dict[str, float], ceiling: float | None,
-                     metric: str = "r2") -> dict[str, Any]:
-    """How a held-out score stands beside the trivial baselines and the noise ceiling.
-
-    Parameters
-    ----------
-    score : float
-        The fit's held-out score (R^2, or bits per spike for counts).
-    scores : dict
-        Baseline name -> the same score on the same test data
-        (:func:`lrfit.fitting.baselines.compute_baselines`, or
-        :func:`~lrfit.fitting.baselines.compute_count_baselines` for bits per spike).
-    ceiling : float or None
-        The noise ceiling, where single trials give one.
-    metric : {"r2", "bits_per_spike"}
-        What the scores are.
-
-    Returns
-    -------
-    dict
-        ``best_baseline`` (``name``, ``metric``, ``value`` and the value under the metric's
-        name), ``below_baselines`` (the baselines the fit does not beat),
-        ``beats_baselines`` (bool) and ``noise_ceiling``.
-
-    Examples
-    --------
-    >>> v = baseline_verdict(0.2, {"mean": -0.01, "time_mean": 0.39}, None)
-    >>> v["beats_baselines"], v["below_baselines"], v["best_baseline"]["value"]
-    (False, ['time_mean'], 0.39)
-    """
-    best = best_baseline(scores)
-    below = baselines_not_beaten(score, scores)
-    return {
-        "best_baseline": None if best is None else {"name": best[0], "metric": metric, "value": best[1],
-                                                    metric: best[1]},
-        "below_baselines": below,
-        "beats_baselines": not below,
-        "noise_ceiling": None if ceiling is None else float(ceiling),
-    }
 
 
 def _write_fit(fit: LowRankFit, metrics: dict[str, Any], run: RunDir) -> None:
@@ -256,12 +183,12 @@ def run_fit(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run a fit config end to end and write the run directory (layouts in :mod:`lrfit.rundir`).
+    """Run a fit config end to end and write the run directory (layouts in :mod:`lrfit.runs.layout`).
 
     Parameters
     ----------
     config : dict
-        Output of :func:`lrfit.config.load_config`.
+        Output of :func:`lrfit.runs.config.load_config`.
     out : str or Path
         Run directory.
     resume : bool
@@ -294,7 +221,6 @@ def run_fit(
     start = time.perf_counter()
     # Everything that can be checked is checked before the run directory is touched.
     folds = prepare_folds(config)
-    data = folds[0]
     ranks = config["model"]["rank"]
     rank_list = _rank_list(ranks)
     for r in rank_list:
@@ -385,47 +311,6 @@ def _fit_rank(config: dict[str, Any], folds: list[PreparedData], rank: int, run:
     return metrics
 
 
-def fold_summary(per_fold: list[dict[str, Any]]) -> dict[str, Any]:
-    """Cross-validated scores from the metrics of each fold: means, per-fold values and spread.
-
-    Parameters
-    ----------
-    per_fold : list of dict
-        ``metrics.json`` of each fold (``r2_train``, ``r2_test``, ...).
-
-    Returns
-    -------
-    dict
-        ``r2_test`` / ``r2_train`` / ``r2_test_per_neuron_mean`` (and ``heldout_r2`` where
-        present) as means over folds, each with ``*_folds`` lists, ``r2_test_std``
-        (standard deviation over folds), ``folds`` and ``analysed_fold`` (0).
-    """
-    out: dict[str, Any] = {"folds": len(per_fold), "analysed_fold": 0}
-    for key in ("r2_test", "r2_train", "r2_test_per_neuron_mean", "heldout_r2", "bits_per_spike_test",
-                "bits_per_spike_train", "psth_r2_test", "co_bps", "co_bps_pca"):
-        values = [m[key] for m in per_fold if key in m]
-        if len(values) == len(per_fold) and all(v is not None for v in values):
-            out[key] = float(np.mean(values))
-            out[f"{key}_folds"] = [float(v) for v in values]
-    out["r2_test_std"] = float(np.std(out["r2_test_folds"]))
-    out["test_conditions_folds"] = [m.get("test_conditions") for m in per_fold]
-    out["epochs_folds"], out["stopped_folds"] = [m.get("epochs") for m in per_fold], [m.get("stopped") for m in per_fold]
-    names = set.intersection(*(set(m.get("baselines", {}).get("scores", {})) for m in per_fold))
-    scores = {n: float(np.mean([m["baselines"]["scores"][n] for m in per_fold])) for n in sorted(names)}
-    ceilings = [m.get("noise_ceiling") for m in per_fold]
-    ceiling = float(np.mean(ceilings)) if all(c is not None for c in ceilings) else None
-    out["baselines_mean"] = scores
-    if score_key(per_fold[0]) == "r2_test":
-        out.update(baseline_verdict(out["r2_test"], scores, ceiling))
-        return out
-    names = set.intersection(*(set(m["count_baselines"]["bits_per_spike"]) for m in per_fold))
-    count_scores = {n: float(np.mean([m["count_baselines"]["bits_per_spike"][n] for m in per_fold])) for n in sorted(names)}
-    out["count_baselines_mean"] = count_scores
-    out["bits_per_spike_test_std"] = float(np.std(out["bits_per_spike_test_folds"]))
-    out.update(baseline_verdict(out["bits_per_spike_test"], count_scores, None, metric="bits_per_spike"))
-    return out
-
-
 def _rank_list(ranks: Any) -> list[int]:
     """The sorted distinct ranks of ``model.rank`` (an integer or a list of them), or one sentence."""
     values = list(ranks) if isinstance(ranks, (list, tuple)) else [ranks]
@@ -439,7 +324,7 @@ def _rank_list(ranks: Any) -> list[int]:
 
 # -- reading runs back --------------------------------------------------------------------
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], LowRankFit, PreparedData]:
-    """Reload a fit run: its config, the fitted estimator and the data splits (see :class:`lrfit.rundir.RunDir`).
+    """Reload a fit run: its config, the fitted estimator and the data splits (see :class:`lrfit.runs.layout.RunDir`).
 
     The splits are rebuilt from the saved config (all seeds are in it), so nothing
     but the config and the model needs to be stored.

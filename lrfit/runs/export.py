@@ -49,7 +49,7 @@ import numpy as np
 from ..analysis.teacher_dynamics import NetworkState, compare_states, network_state
 from ..errors import LrfitError, check_choice
 from ..fitting.metrics import r2_score
-from ..rundir import AYNA_BUNDLE_FILE, RunDir, as_run
+from .layout import AYNA_BUNDLE_FILE, RunDir, as_run
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _metrics(state_t: NetworkState | None, state_s: NetworkState, val: np.ndarra
 def _student_of_teacher(run: RunDir, n_trials: int, seed: int, max_rate_hz: float, spike_seed: int) -> dict[str, Any]:
     from data_adapters.nwb_write import poisson_spikes
 
-    from ..teachers.compare import fresh_trials, state_split, states
+    from .compare import fresh_trials, state_split, states
 
     fresh = fresh_trials(run.model_dir, run.teacher_dir, n_trials, seed)
     mask = np.asarray(fresh.trials.valid, bool)
@@ -146,7 +146,7 @@ def _student_of_teacher(run: RunDir, n_trials: int, seed: int, max_rate_hz: floa
 
 def _counts_fit(run: RunDir, fit: Any) -> dict[str, Any]:
     """A fit of spike counts (``model.target: counts``): its own trials, recorded and predicted counts."""
-    from ..fit_data import run_data
+    from .data import run_data
 
     data = run_data(run)
     if data is None:

@@ -1,8 +1,8 @@
 """``lrfit analyze``: write the analyses of a low-rank run into ``RUN/analysis/``.
 
-File names and the run layouts are in :mod:`lrfit.rundir`.  Keys of each file (all latent coordinates refer to the SVD-normalised network, ``M = U sqrt(S)``,
+File names and the run layouts are in :mod:`lrfit.runs.layout`.  Keys of each file (all latent coordinates refer to the SVD-normalised network, ``M = U sqrt(S)``,
 ``N = V sqrt(S)`` with ``U S V^T = svd(M N^T)``, which leaves ``J`` unchanged and makes
-the axes unique up to sign; see :class:`lrfit.workflows.context.RunContext`):
+the axes unique up to sign; see :class:`lrfit.runs.context.RunContext`):
 
 ``fixed_points.json``
     ``{"rank", "input_names", "inputs": {NAME: {"input": {channel: value}, "source",
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError, check_choice, closest
-from ..rundir import (
+from .layout import (
     FIXED_POINTS_FILE,
     LATENTS_FILE,
     LATENTS_SUMMARY_FILE,

@@ -49,10 +49,10 @@ from ..errors import LrfitError
 from ..fitting.estimator import LowRankFit
 from ..fitting.metrics import r2_score
 from ..models import FullRankRNN, LowRankRNN
-from ..rundir import COMPARE_FILE
-from ..rundir import write_json as dump_json
-from .record import rates_to_hz, record_activity, recorded_peaks
-from .train import load_teacher
+from .layout import COMPARE_FILE
+from .layout import write_json as dump_json
+from ..teachers.record import rates_to_hz, record_activity, recorded_peaks
+from ..teachers.train import load_teacher
 
 if TYPE_CHECKING:
     from data_adapters import TrialData
@@ -165,7 +165,7 @@ def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int
 
 def _run_data_section(student_dir: str | Path) -> dict[str, Any]:
     """The ``data`` section of a student run's config (how its spikes were recorded), or one sentence."""
-    from ..rundir import RunDir
+    from .layout import RunDir
 
     config = RunDir.open(student_dir).config
     if not config or "teacher" not in (config.get("data") or {}):

@@ -11,7 +11,7 @@ A sweep file (YAML)::
     compare_trials: 500             # fresh trials for that comparison
     max_retries: 2                  # Ray: retries of a task whose worker died
 
-:func:`run_sweep` writes a sweep directory (layout in :mod:`lrfit.rundir`: ``sweep.yaml``,
+:func:`run_sweep` writes a sweep directory (layout in :mod:`lrfit.runs.layout`: ``sweep.yaml``,
 ``points/<name>/`` fit runs, ``results.csv``, ``summary.png``).
 
 Points whose run directory holds ``metrics.json`` (and ``compare.json`` when
@@ -39,8 +39,8 @@ from typing import Any
 import pandas as pd
 
 from .config import DEFAULTS, TEACHER_DATA_KEYS, load_config, read_yaml_file
-from .errors import LrfitError, closest
-from .rundir import COMPARE_FILE, CONFIG_FILE, METRICS_FILE, POINTS_DIR, RESULTS_FILE, SUMMARY_FILE, SWEEP_FILE, RunDir
+from ..errors import LrfitError, closest
+from .layout import COMPARE_FILE, CONFIG_FILE, METRICS_FILE, POINTS_DIR, RESULTS_FILE, SUMMARY_FILE, SWEEP_FILE, RunDir
 
 log = logging.getLogger(__name__)
 
@@ -309,8 +309,8 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
     str
         *directory*.
     """
-    from .pipeline import run_fit
-    from .threads import cap_threads, set_threads
+    from .fit import run_fit
+    from ..threads import cap_threads, set_threads
 
     threads = threads if isinstance(threads, PointThreads) else PointThreads(int(threads))
     if threads.exact:
@@ -321,7 +321,7 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
     if not run.has(METRICS_FILE):
         run_fit(config, run.path, resume=True, progress=False)
     if compare and not run.has(COMPARE_FILE):
-        from .teachers.compare import compare_student_teacher
+        from .compare import compare_student_teacher
 
         teacher = run.read(CONFIG_FILE)["data"]["teacher"]
         compare_student_teacher(run.path, teacher, n_trials=compare_trials)
@@ -368,7 +368,7 @@ def thread_env(threads: int) -> dict[str, str]:
     Idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``, unless this process's
     environment says otherwise): spinning workers would take the CPU from each other.
     """
-    from .threads import THREAD_ENV, WAIT_ENV
+    from ..threads import THREAD_ENV, WAIT_ENV
 
     return {**{key: str(threads) for key in THREAD_ENV}, WAIT_ENV: os.environ.get(WAIT_ENV, "PASSIVE")}
 
@@ -489,7 +489,7 @@ def run_sweep(
         raise LrfitError(f"Unknown backend '{backend}'{closest(backend, ['local', 'ray'])}; use local or ray.")
     if address and backend != "ray":
         raise LrfitError("--address names a Ray cluster; add --backend ray (or drop --address).")
-    from .threads import available_cpus
+    from ..threads import available_cpus
 
     cpus = available_cpus()
     workers = max(1, int(workers or cpus))
@@ -536,7 +536,7 @@ def _run_locked(sweep: Sweep, out: Path, backend: str, address: str | None, work
         bar.close()
     frame = write_results([rows[n] for n in order if n in rows], out / RESULTS_FILE)
     if len(frame):
-        from .plotting.sweep import plot_sweep_summary
+        from ..plotting.sweep import plot_sweep_summary
 
         plot_sweep_summary(frame, sweep.keys, out / SUMMARY_FILE, seeds=seed_keys(sweep.keys))
     if failures:

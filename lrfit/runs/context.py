@@ -1,16 +1,16 @@
 """Everything a run-level analysis needs: the network, its task or data, its teacher.
 
-A run directory (:class:`lrfit.rundir.RunDir`, layouts in :mod:`lrfit.rundir`) holds a
+A run directory (:class:`lrfit.runs.layout.RunDir`, layouts in :mod:`lrfit.runs.layout`) holds a
 network trained on a task or fitted to activity.  :func:`load_context` turns it into
 an analysable form and :func:`run_activity` produces the activity the latent analysis
 projects:
 
-* fitted networks: the fit's own data (:func:`lrfit.fit_data.run_data`), simulated by
+* fitted networks: the fit's own data (:func:`lrfit.runs.data.run_data`), simulated by
   the fitted network from the fit's initial states; a fit saved from Python without
   ``config.yaml`` has no data (:func:`missing_data_reason`);
 * task-trained networks: fresh task trials, simulated without private noise.
 
-Both are computed once per :class:`~lrfit.rundir.RunDir` (cached on it), so the
+Both are computed once per :class:`~lrfit.runs.layout.RunDir` (cached on it), so the
 commands that build on each other (``lrfit report``) load everything once.
 """
 
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError, check_choice
-from ..fit_data import run_data
-from ..rundir import CONFIG_FILE, RunDir, as_run
+from .data import run_data
+from .layout import CONFIG_FILE, RunDir, as_run
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def load_context(
     require_lowrank: bool = True,
     command: str = "analyze",
 ) -> RunContext:
-    """The network, task, teacher and fit of a run, built once per :class:`~lrfit.rundir.RunDir`.
+    """The network, task, teacher and fit of a run, built once per :class:`~lrfit.runs.layout.RunDir`.
 
     Parameters
     ----------
