@@ -41,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # bench_fit_epoch: the reference problem
 from common import peak_rss_mb  # noqa: E402
+
 BUSY = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end:\n    pass\n"
 
 
@@ -48,10 +49,10 @@ def _worker(args: argparse.Namespace) -> None:
     """One measurement (run in a fresh process): median seconds per epoch of the reference fit."""
     if args.spin:
         import torch  # noqa: F401  (before lrfit: OpenMP keeps its default busy-waiting)
-    import lrfit  # noqa: F401  (otherwise first: idle OpenMP threads wait passively)
     import torch
     from bench_fit_epoch import read_recording
 
+    import lrfit  # noqa: F401  (otherwise first: idle OpenMP threads wait passively)
     from lrfit import LowRankFit
 
     train, test = read_recording(args.data, "train"), read_recording(args.data, "test")

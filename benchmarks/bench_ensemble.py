@@ -24,8 +24,8 @@ from common import in_fresh_process, peak_rss_mb
 
 def _data(units: int, trials: int) -> Any:
     from lrfit import LowRankRNN
-    from lrfit.teachers import record_activity
     from lrfit.tasks import get_task
+    from lrfit.teachers import record_activity
 
     task = get_task("cdm")
     batch = task.generate(trials, seed=0)

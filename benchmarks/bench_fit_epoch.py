@@ -71,9 +71,9 @@ def read_recording(workdir: Path, name: str):
 
 def bench_init(init: str, args: dict, queue) -> None:
     """Start quality, seconds per epoch, epochs and time to the target R^2 for one initialisation (own process)."""
-    import lrfit  # noqa: F401  (before torch: the thread policy's passive waiting)
     import torch
 
+    import lrfit  # noqa: F401  (before torch: the thread policy's passive waiting)
     from lrfit import LowRankFit
     from lrfit.threads import set_threads
 
@@ -122,7 +122,6 @@ def bench_init(init: str, args: dict, queue) -> None:
 def bench_counts(args: dict, queue) -> None:
     """The same problem as spike counts: a counts fit's s/epoch, epochs and held-out bits per spike (own process)."""
     import lrfit  # noqa: F401  (before torch: the thread policy's passive waiting)
-
     from lrfit import LowRankFit
     from lrfit.threads import set_threads
 

@@ -105,7 +105,9 @@ def main() -> None:
             train_teacher("cdm", n_units=256, rank=1, seed=0, out=teacher, max_epochs=60, progress=False)
         test, truth_test = recording(teacher, 200, seed=2)
         fresh, truth_fresh = recording(teacher, 300, seed=3)
-        sizes = [one_size(teacher, n, test, fresh, truth_fresh, args.epochs) for n in (args.train_trials, args.few_trials)]
+        sizes = [
+            one_size(teacher, n, test, fresh, truth_fresh, args.epochs) for n in (args.train_trials, args.few_trials)
+        ]
         result = {
             "benchmark": "spikes",
             "teacher_units": test.n_neurons,

@@ -209,8 +209,11 @@ def build_inputs(spec: Iterable[Any] | Mapping[str, Any] | None, conditions: pd.
                 try:
                     x = col.to_numpy(dtype=np.float64)
                 except (TypeError, ValueError):
-                    raise DataError(f"column {ch.column!r} used by input channel {ch.name!r}{where(source)} is not "
-                                    "numeric; use 'equals: <value>' for a categorical column", field=ch.column) from None
+                    raise DataError(
+                        f"column {ch.column!r} used by input channel {ch.name!r}{where(source)} is not "
+                        "numeric; use 'equals: <value>' for a categorical column",
+                        field=ch.column,
+                    ) from None
                 amp = TRANSFORMS[ch.transform or "identity"](x)
         else:
             amp = np.full(K, 1.0 if ch.value is None else float(ch.value))

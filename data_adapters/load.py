@@ -1,4 +1,4 @@
-"""One entry point, :func:`load`, that picks the reader from the file type.
+r"""One entry point, :func:`load`, that picks the reader from the file type.
 
 The type comes from the file's first bytes (magic numbers), not only its suffix:
 
@@ -7,7 +7,7 @@ format                 recognised by                                reader
 =====================  ==========================================  ====================
 ``nwb``                HDF5 with root attribute ``nwb_version``     :func:`load_nwb`
 ``hdf5``               other HDF5 (TrialData or lfads layout)       :func:`load_hdf5`
-``npz`` / ``npy``      zip / ``\\x93NUMPY`` header                   :func:`load_npz`, :func:`load_npy`
+``npz`` / ``npy``      zip / ``\x93NUMPY`` header                   :func:`load_npz`, :func:`load_npy`
 ``mat`` (v5, v7.3)     ``MATLAB 5.0`` / ``MATLAB 7.3`` header       :func:`load_mat`
 =====================  ==========================================  ====================
 

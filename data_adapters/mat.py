@@ -52,10 +52,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .axes import parse_axis_order
 from .errors import DataError
 from .inputs import build_inputs
 from .neuron_trials import NeuronTrials
-from .axes import parse_axis_order
 from .npz import arrays_to_trialdata
 from .paths import require_file
 from .timeaxis import log_time_axis, resolve_time
@@ -541,9 +541,12 @@ def pseudo_population(units: Sequence[UnitRecord], conditions: str | Sequence[st
     lacking = [(u, miss) for u, miss in lacking if miss]
     if not common:
         u, miss = lacking[0] if lacking else (u0, [])
-        raise DataError(f"no condition of {cols} is present (with >= {min_trials} trials) for every unit in "
-                        f"'{source}' (unit {u.label!r} lacks {len(miss)} of the {len(found)} found); average over fewer task "
-                        "variables, use only_correct=False or lower min_trials", field="conditions")
+        raise DataError(
+            f"no condition of {cols} is present (with >= {min_trials} trials) for every unit in "
+            f"'{source}' (unit {u.label!r} lacks {len(miss)} of the {len(found)} found); average over fewer task "
+            "variables, use only_correct=False or lower min_trials",
+            field="conditions",
+        )
     if lacking:
         u, miss = lacking[0]
         msg = (f"{len(lacking)} of {len(units)} units lack some conditions of {cols} in '{source}' (unit "

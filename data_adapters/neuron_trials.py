@@ -36,10 +36,8 @@ neuron and condition.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from dataclasses import dataclass, field
-from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -102,7 +100,9 @@ class NeuronTrials:
             raise DataError(f"time{src} has {time.size} entries but responses have {T} bins", field="time")
         ids = np.arange(N) if self.neuron_ids is None else np.asarray(self.neuron_ids).reshape(-1)
         if ids.size != N:
-            raise DataError(f"neuron_ids{src} has {ids.size} entries but responses have {N} neurons", field="neuron_ids")
+            raise DataError(
+                f"neuron_ids{src} has {ids.size} entries but responses have {N} neurons", field="neuron_ids"
+            )
         object.__setattr__(self, "responses", r)
         object.__setattr__(self, "conditions", pd.DataFrame(self.conditions).reset_index(drop=True))
         object.__setattr__(self, "time", time)
@@ -156,9 +156,11 @@ class NeuronTrials:
         c = int(np.flatnonzero(~keep)[0])
         n = int(np.argmin(counts[c]))
         row = ", ".join(f"{k}={_py(v)!r}" for k, v in self.conditions.iloc[c].items())
-        msg = (f"{int((~keep).sum())} of {len(keep)} conditions{where(self.meta.get('source'))} have a neuron with "
-               f"fewer than {min_trials} trials for {what} (neuron {_py(self.neuron_ids[n])!r} has {int(counts[c, n])} in "
-               f"({row}))")
+        msg = (
+            f"{int((~keep).sum())} of {len(keep)} conditions{where(self.meta.get('source'))} have a neuron with "
+            f"fewer than {min_trials} trials for {what} (neuron {_py(self.neuron_ids[n])!r} has {int(counts[c, n])} in "
+            f"({row}))"
+        )
         if not keep.any():
             raise DataError(msg + "; no condition is left — use fewer condition variables or lower min_trials",
                             field="min_trials")

@@ -48,11 +48,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
 from .axes import activity_array, parse_axis_order
+from .errors import DataError
 from .inputs import build_inputs
 from .timeaxis import log_time_axis, resolve_time
 from .trialdata import TrialData
+
 
 def arrays_to_trialdata(arrays: Any, *, source: str | PathLike | None = None, activity_key: str | None = None,
                         axis_order: str | Sequence[str] = "trial,time,neuron", time_key: str | None = None,

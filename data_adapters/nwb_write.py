@@ -46,7 +46,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -260,7 +260,7 @@ def write_nwb(data: TrialData, path: str | PathLike, *, rates: bool = True, spik
         session_description=session_description or f"simulated recording written by data_adapters "
                                                    f"({data.meta.get('source') or 'TrialData'})",
         identifier=identifier or str(uuid.uuid4()),
-        session_start_time=session_start_time or datetime(2024, 1, 1, tzinfo=timezone.utc),
+        session_start_time=session_start_time or datetime(2024, 1, 1, tzinfo=UTC),
         experimenter=[experimenter] if experimenter else None, institution=institution,
         subject=Subject(**{"subject_id": "simulated", "sex": "U", "age": "P0D",
                            "description": "simulated network; sex and age are placeholders",

@@ -132,7 +132,9 @@ class TrialData:
                     f"(trials, time, channels) = ({K}, {T}, C) — align them to the same trials and time bins",
                     field="inputs")
         C = inp.shape[2]
-        names = tuple(f"u{i}" for i in range(C)) if self.input_names is None else tuple(str(n) for n in self.input_names)
+        names = (
+            tuple(f"u{i}" for i in range(C)) if self.input_names is None else tuple(str(n) for n in self.input_names)
+        )
         if len(names) != C:
             raise DataError(f"input_names{src} has {len(names)} names but inputs have {C} channels; "
                             "give one name per input channel", field="input_names")
@@ -605,9 +607,13 @@ class TrialData:
         a = self.activity[:, :cut].reshape(K, Tn, factor, -1)
         a = a.sum(2) if how == "sum" else a.mean(2)
         return self.replace(
-            activity=a, inputs=self.inputs[:, :cut].reshape(K, Tn, factor, -1).mean(2),
-            mask=self.mask[:, :cut].reshape(K, Tn, factor).all(2), time=self.time[:cut].reshape(Tn, factor).mean(1),
-            dt=self.dt * factor, step={"step": "rebin", "factor": factor, "how": how, "dropped_bins": self.n_time - cut})
+            activity=a,
+            inputs=self.inputs[:, :cut].reshape(K, Tn, factor, -1).mean(2),
+            mask=self.mask[:, :cut].reshape(K, Tn, factor).all(2),
+            time=self.time[:cut].reshape(Tn, factor).mean(1),
+            dt=self.dt * factor,
+            step={"step": "rebin", "factor": factor, "how": how, "dropped_bins": self.n_time - cut},
+        )
 
     def with_lead_in(self, seconds: float, inputs: Any = None) -> TrialData:
         """Prepend an unscored lead-in: ``round(seconds / dt)`` bins before the recorded window.
@@ -691,7 +697,9 @@ class TrialData:
         --------
         data_adapters.preprocessing.fit_normalisation : the parameters themselves.
         """
-        return preprocessing.fit_normalisation(reference if reference is not None else self, method, **kwargs).apply(self)
+        return preprocessing.fit_normalisation(reference if reference is not None else self, method, **kwargs).apply(
+            self
+        )
 
     def remove_condition_independent(self, reference: TrialData | None = None) -> TrialData:
         """Subtract the time course shared by all trials/conditions (mean over trials per bin).

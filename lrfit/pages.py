@@ -4,14 +4,9 @@ numpy asks Linux for transparent huge pages (``madvise(MADV_HUGEPAGE)``) on ever
 4 MB or more.  On a bare machine a 2 MB page is mapped a little faster than 512 small
 ones.  On a virtual machine (cloud instances, CI runners, the microVMs of shared
 clusters) a huge page the guest has not used before must also be found and backed by
-the host, and that can stall: on the 2-core development VM, writing a fresh
-``(69, 8, 32, 512)`` float32 array (36 MB) took 7 ms with huge pages when they came
-at once and 0.11-0.56 s when they did not, against a steady 13-14 ms with small
-pages.  A fit allocates arrays of that size for its first mini-batches (the states,
-rates and residuals of the latent-coordinate loss, kept for reuse afterwards), so
-its first batches could take a second each: an 8-seed ensemble of the
-``bench_ensemble.py`` problem spent 0.6 and 1.1 s on its first two batches against
-0.02 s for each later one, and took 1.9-3.9 s in all against 1.7 s with small pages.
+the host, and that can stall for longer than a mini-batch's simulation (README,
+"Benchmarks").  A fit allocates arrays of that size for its first mini-batches (the
+states, rates and residuals of the latent-coordinate loss, kept for reuse afterwards).
 
 :func:`base_pages` turns the advice off for the duration of a fit or command and
 restores it afterwards.  A user who set ``NUMPY_MADVISE_HUGEPAGE`` (numpy's own switch,
@@ -29,7 +24,7 @@ HUGEPAGE_ENV = "NUMPY_MADVISE_HUGEPAGE"
 
 
 def _advice_switch():
-    """numpy's setter of the huge-page advice (returns the previous setting), or None where numpy lacks it."""
+    """The setter of numpy's huge-page advice (returns the previous setting), or None where numpy lacks it."""
     import numpy as np
 
     core = getattr(np, "_core", None) or getattr(np, "core", None)

@@ -4,8 +4,8 @@ lrfit's networks are small: one simulation step of a 512-unit fit is a few ``(ba
 blocks, microseconds of work per parallel region.  On a machine that other jobs share,
 a second thread then costs more than it gives: every region waits for a thread that the
 scheduler has given to another process, and OpenMP's busy-waiting threads burn the CPU
-time that the other process needed (``benchmarks/bench_contention.py``: one fit went from
-0.3 s to 2-13 s per epoch with two threads on two busy cores).  The policy:
+time that the other process needed (``benchmarks/bench_contention.py``; figures in README,
+"Benchmarks").  The policy:
 
 * **Passive waiting.**  ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of
   spinning) is set by :func:`prepare_process` when ``import lrfit`` runs before torch or
@@ -127,8 +127,11 @@ def _env_threads() -> int | None:
 
 
 def user_threads() -> int | None:
-    """The thread count the user chose, if any: ``--threads`` / :func:`set_threads`, ``OMP_NUM_THREADS``,
-    or a ``torch.set_num_threads`` count below the CPU count."""
+    """The thread count the user chose, if any.
+
+    That is ``--threads`` / :func:`set_threads`, ``OMP_NUM_THREADS``, or a
+    ``torch.set_num_threads`` count below the CPU count.
+    """
     if _SETTINGS.exact is not None:
         return _SETTINGS.exact
     if _SETTINGS.cap is not None:  # a sweep worker: its environment is the sweep's, not the user's
@@ -193,8 +196,8 @@ def set_threads(threads: int | None) -> None:
 
     >>> import subprocess, sys
     >>> code = "import lrfit, torch; lrfit.set_threads(1); print(torch.get_num_threads())"
-    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    '1\\n'
+    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    '1'
     """
     if threads is None:
         _SETTINGS.exact = None
@@ -287,8 +290,9 @@ def limited_threads(threads: int, loops: int | None = None) -> Iterator[int]:
 
 @contextmanager
 def fit_threads(work: float | None) -> Iterator[int]:
-    """Run a fit with :func:`choose_threads` of its *work* per simulation step (see the module docstring),
-    and with numpy's huge-page advice off (:func:`lrfit.pages.base_pages`).
+    """Run a fit with :func:`choose_threads` of its *work* per simulation step, huge-page advice off.
+
+    See the module docstring; numpy's huge-page advice is off through :func:`lrfit.pages.base_pages`.
 
     Parameters
     ----------
@@ -308,8 +312,9 @@ def fit_threads(work: float | None) -> Iterator[int]:
 
 
 def loop_threads() -> int:
-    """Threads of the latent loss's compiled loops in a fit: the user's choice, else every CPU this process
-    may use (a sweep worker's share).
+    """Threads of the latent loss's compiled loops in a fit.
+
+    The user's choice, else every CPU this process may use (a sweep worker's share).
 
     Unlike an intra-op kernel, whose threads meet at every step, one call of the loops
     hands each thread whole trajectories for the whole mini-batch, so a thread that the

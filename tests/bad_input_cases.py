@@ -66,7 +66,14 @@ def _overwrite_with_bad_config(tmp: Path) -> tuple[list[str], str]:
 def _overwrite_user_folder(tmp: Path) -> tuple[list[str], str]:
     (tmp / "mine").mkdir()
     (tmp / "mine" / "recording.nwb").write_text("precious")
-    return ["fit", str(tmp / "fit.yaml"), "--out", str(tmp / "mine"), "--overwrite", "--no-progress"], "not an lrfit run"
+    return [
+        "fit",
+        str(tmp / "fit.yaml"),
+        "--out",
+        str(tmp / "mine"),
+        "--overwrite",
+        "--no-progress",
+    ], "not an lrfit run"
 
 
 def _resume_finished_with_more_epochs(tmp: Path) -> tuple[list[str], str]:
@@ -74,7 +81,9 @@ def _resume_finished_with_more_epochs(tmp: Path) -> tuple[list[str], str]:
     return ["fit", str(tmp / "fit.yaml"), "--out", str(out), "--resume", "--set", "optim.max_epochs=9"], "finished fit"
 
 
-def _broken_run(edit: Callable[[Path], None], fragment: str, command: str = "analyze") -> Callable[[Path], tuple[list[str], str]]:
+def _broken_run(
+    edit: Callable[[Path], None], fragment: str, command: str = "analyze"
+) -> Callable[[Path], tuple[list[str], str]]:
     """A finished run with one file broken by *edit*, then ``lrfit COMMAND RUN``."""
     def prepare(tmp: Path) -> tuple[list[str], str]:
         out = _finished_run(tmp)
@@ -157,8 +166,14 @@ def _nan_counts(tmp: Path) -> tuple[list[str], str]:
     counts = np.random.default_rng(0).poisson(1.0, (4, 6, 3)).astype(np.float32)
     counts[1, 2, 0] = np.nan
     np.savez(tmp / "nan_counts.npz", counts=counts)
-    (tmp / "nan.yaml").write_text(yaml.safe_dump({"data": {"path": str(tmp / "nan_counts.npz"), "activity_key": "counts",
-                                                          "dt": 0.02}, "model": {"target": "counts"}}))
+    (tmp / "nan.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "data": {"path": str(tmp / "nan_counts.npz"), "activity_key": "counts", "dt": 0.02},
+                "model": {"target": "counts"},
+            }
+        )
+    )
     return ["fit", str(tmp / "nan.yaml"), "--out", str(tmp / "run"), "--no-progress"], "NaN"
 
 
@@ -185,17 +200,25 @@ CASES: list[Case] = [
     ("--overwrite with an invalid config", _overwrite_with_bad_config),
     ("--overwrite of a folder lrfit did not write", _overwrite_user_folder),
     ("--resume of a finished run with more epochs", _resume_finished_with_more_epochs),
-    ("corrupt config.yaml in a run", _broken_run(lambda out: (out / "config.yaml").write_text("model: [rank: 1\n  bad: {"),
-                                                 "config.yaml", command="report")),
+    (
+        "corrupt config.yaml in a run",
+        _broken_run(
+            lambda out: (out / "config.yaml").write_text("model: [rank: 1\n  bad: {"), "config.yaml", command="report"
+        ),
+    ),
     ("model.json with an unknown key", _broken_run(_unknown_model_json_key, "model.json")),
-    ("model.pt that is not a torch file", _broken_run(lambda out: (out / "model.pt").write_bytes(b"not a torch file"),
-                                                     "model.pt")),
+    (
+        "model.pt that is not a torch file",
+        _broken_run(lambda out: (out / "model.pt").write_bytes(b"not a torch file"), "model.pt"),
+    ),
     ("model.pt with NaN weights", _broken_run(_edit_weights(_nan_in_m), "non-finite")),
     ("model.pt with a wrong shape", _broken_run(_edit_weights(_m_of_wrong_shape), "shape")),
     ("missing fit_state.pt", _broken_run(lambda out: (out / "fit_state.pt").unlink(), "fit_state.pt")),
     ("corrupt fit_state.pt", _broken_run(lambda out: (out / "fit_state.pt").write_bytes(b"garbage"), "fit_state.pt")),
-    ("export of a rates fit without a teacher", _broken_run(lambda out: None, "without a known teacher",
-                                                            command="export")),
+    (
+        "export of a rates fit without a teacher",
+        _broken_run(lambda out: None, "without a known teacher", command="export"),
+    ),
     ("corrupt checkpoint on --resume", _corrupt_checkpoint_on_resume),
     ("decreasing time axis", _decreasing_time),
     ("time in ms without time_units", _time_in_ms_without_units),
@@ -206,8 +229,10 @@ CASES: list[Case] = [
     ("unknown target", _fit("model.target=spikes", fragment="spikes")),
     ("hidden_units -1", _fit("model.hidden_units=-1", fragment="hidden_units")),
     ("negative counts", _fit("model.target=counts", fragment="negative values")),
-    ("counts with a normalisation", _fit("model.target=counts", "preprocess.normalise=zscore",
-                                         fragment="preprocess.normalise would change them")),
+    (
+        "counts with a normalisation",
+        _fit("model.target=counts", "preprocess.normalise=zscore", fragment="preprocess.normalise would change them"),
+    ),
     ("counts_from unknown", _fit("model.target=counts", "model.counts_from=spikes", fragment="counts_from")),
     ("NaN counts", _nan_counts),
 ]

@@ -1,12 +1,21 @@
-"""Shared test settings: the command line's thread policy, the path to the shared data."""
+"""Shared test settings and data: the thread policy, the shared data's path, a planted network and its recordings."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytest
 
 import lrfit  # noqa: F401  (before torch: idle OpenMP threads wait passively, see lrfit.threads)
-import pytest
 from lrfit.threads import command_threads
+
+if TYPE_CHECKING:
+    from data_adapters import TrialData
+    from lrfit import LowRankRNN
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 M1_FILE = SHARED_DATA / "hatsopoulos2007_M1_centerout_condavg_nopickle.npz"
@@ -18,6 +27,37 @@ def thread_policy():
     (on a busy machine two threads per test process were many times slower than one)."""
     with command_threads() as threads:
         yield threads
+
+
+def planted_network(n_units: int = 64, rank: int = 2, seed: int = 1) -> LowRankRNN:
+    """A rank-2 network with a rotating, decaying latent flow driven by two inputs."""
+    import torch  # after lrfit (above): idle OpenMP threads wait passively
+
+    from lrfit import LowRankRNN
+
+    net = LowRankRNN(n_units, rank=rank, n_inputs=2, tau=0.1, dt=0.02, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    m = torch.randn(n_units, rank, generator=gen)
+    # n = m A^T + noise: the overlap matrix n^T m / N is close to A.
+    a = torch.tensor([[1.2, -0.8], [0.8, 1.2]])[:rank, :rank]
+    n = m @ a.T + 0.3 * torch.randn(n_units, rank, generator=gen)
+    with torch.no_grad():
+        net.m.copy_(m)
+        net.n.copy_(n)
+    return net
+
+
+@functools.cache  # TrialData is immutable: tests share each size
+def planted_data(n_trials: int = 160, n_time: int = 40, seed: int = 0, n_units: int = 64) -> TrialData:
+    """Rates of the planted network under random input pulses (a condition column for splits)."""
+    rng = np.random.default_rng(seed)
+    amp = rng.uniform(-1, 1, size=(n_trials, 2)).astype(np.float32)
+    inputs = np.zeros((n_trials, n_time, 2), np.float32)
+    inputs[:, 5:15] = amp[:, None, :]
+    conditions = pd.DataFrame({"amp0": amp[:, 0], "amp1": amp[:, 1]})
+    from lrfit.teachers import record_activity
+
+    return record_activity(planted_network(n_units), inputs, conditions, ("u0", "u1"), noise_std=0.0)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ def test_overlaps_match_definitions_and_eigenvalues():
     net = LowRankRNN(60, rank=3, n_inputs=2, n_outputs=1, seed=1)
     st = connectivity_stats(net)
     m, n = net.m.detach().double().numpy(), net.n.detach().double().numpy()
-    w, o = net.w_in.detach().double().numpy(), net.w_out.detach().double().numpy()
     np.testing.assert_allclose(st.overlaps, n.T @ m / 60, rtol=1e-10)
     np.testing.assert_allclose(st.overlaps, net.overlaps().detach().numpy(), rtol=1e-5, atol=1e-6)
     assert st.input_overlaps.shape == (3, 2) and st.readout_overlaps.shape == (1, 3)

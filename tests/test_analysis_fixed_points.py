@@ -88,7 +88,9 @@ def test_jacobian_matches_finite_differences_and_input_shifts_points():
     u = np.array([0.4])
     jac = latent_jacobian(net, k, u)
     eps = 1e-6
-    fd = np.stack([(latent_flow(net, k + eps * e, u) - latent_flow(net, k - eps * e, u)) / (2 * eps) for e in np.eye(2)], 1)
+    fd = np.stack(
+        [(latent_flow(net, k + eps * e, u) - latent_flow(net, k - eps * e, u)) / (2 * eps) for e in np.eye(2)], 1
+    )
     np.testing.assert_allclose(jac, fd, atol=1e-6)
     res = find_fixed_points(net, u=u)
     assert len(res.fixed_points) >= 1

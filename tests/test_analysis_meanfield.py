@@ -29,7 +29,9 @@ def _mixture(zero_mean: bool = False) -> MixtureStats:
     means = np.zeros((2, 6))
     if not zero_mean:
         means[1] = [0.3, 0.0, 0.2, -0.1, 0.5, 0.0]
-    return MixtureStats(np.array([0.6, 0.4]), means, np.stack([la @ la.T, lb @ lb.T]), 2, 1, 1, tuple(loading_columns(2, 1, 1)))
+    return MixtureStats(
+        np.array([0.6, 0.4]), means, np.stack([la @ la.T, lb @ lb.T]), 2, 1, 1, tuple(loading_columns(2, 1, 1))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +89,18 @@ def test_sign_folded_mixture_has_the_mean_field_of_its_mirror_images():
     """A symmetric (sign-folded) population stands for N(mu, S) and N(-mu, S) at half weight each;
     for an odd phi the mirror image contributes the same drive, so the reduction needs no unfolding."""
     st = _mixture()
-    folded = MixtureStats(st.weights, st.means, st.covariances, st.rank, st.n_inputs, st.n_outputs, st.columns, symmetric=True)
-    mirrored = MixtureStats(np.concatenate([st.weights, st.weights]) / 2, np.concatenate([st.means, -st.means]),
-                            np.concatenate([st.covariances, st.covariances]), st.rank, st.n_inputs, st.n_outputs, st.columns)
+    folded = MixtureStats(
+        st.weights, st.means, st.covariances, st.rank, st.n_inputs, st.n_outputs, st.columns, symmetric=True
+    )
+    mirrored = MixtureStats(
+        np.concatenate([st.weights, st.weights]) / 2,
+        np.concatenate([st.means, -st.means]),
+        np.concatenate([st.covariances, st.covariances]),
+        st.rank,
+        st.n_inputs,
+        st.n_outputs,
+        st.columns,
+    )
     kappa = np.random.default_rng(0).normal(0, 1.5, (7, 2))
     v = np.array([0.7])
     np.testing.assert_allclose(meanfield_flow(folded, kappa, v), meanfield_flow(mirrored, kappa, v), atol=1e-10)

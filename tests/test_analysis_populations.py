@@ -127,7 +127,9 @@ def test_choose_populations_by_task_takes_the_fewest_stable_populations_that_per
     net, _ = _three_planted(600, seed=1)
     res = fit_populations(net, max_populations=4, n_seeds=3, n_init=2)
     scores = {"network": 0.98, 1: 0.6, 2: 0.9, 3: 0.97, 4: 0.99}
-    monkeypatch.setattr(resample, "sample_network", lambda pops, n, seed, template: SimpleNamespace(p=pops.n_populations))
+    monkeypatch.setattr(
+        resample, "sample_network", lambda pops, n, seed, template: SimpleNamespace(p=pops.n_populations)
+    )
     monkeypatch.setattr(resample, "evaluate_on_task",
                         lambda model, task, trials: SimpleNamespace(accuracy=scores[getattr(model, "p", "network")]))
     task = SimpleNamespace(generate=lambda n, seed: None)
@@ -140,6 +142,10 @@ def test_choose_populations_by_task_takes_the_fewest_stable_populations_that_per
     assert choose_populations_by_task(unstable, net, task, accuracy_drop=0.1).n_populations == 3  # 2 is skipped
     scores.update({3: 0.5, 4: 0.5})
     kept = choose_populations_by_task(res, net, task, accuracy_drop=0.01)
-    assert kept.n_populations == res.n_populations and kept.rule == "bic" and set(kept.task_accuracy) == set(res.stable_counts.tolist())
+    assert (
+        kept.n_populations == res.n_populations
+        and kept.rule == "bic"
+        and set(kept.task_accuracy) == set(res.stable_counts.tolist())
+    )
     d = json.loads(json.dumps(chosen.to_json_dict()))
     assert d["rule"] == "task" and d["task_accuracy"] == {"1": 0.6, "2": 0.9, "3": 0.97}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from bad_input_cases import CASES, make_recording, snapshot
 
 from lrfit.cli import main
-
-from bad_input_cases import CASES, make_recording, snapshot
 
 
 @pytest.mark.parametrize("name, prepare", CASES, ids=[c[0] for c in CASES])

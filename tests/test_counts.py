@@ -12,13 +12,13 @@ import torch
 from data_adapters import TrialData
 from data_adapters.hdf5 import write_hdf5
 from lrfit import LowRankFit, LowRankRNN
-from lrfit.fitting.observation import Poisson
-from lrfit.runs.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.fitting.baselines import compute_count_baselines
 from lrfit.fitting.counts import bits_per_spike, count_start, smooth_counts
 from lrfit.fitting.heldout import heldout_neuron_bits_per_spike
 from lrfit.fitting.metrics import psth_r2, r2_score
+from lrfit.fitting.observation import Poisson
+from lrfit.runs.config import load_config
 from lrfit.runs.fit import run_fit
 
 DT = 0.02
@@ -162,7 +162,9 @@ def test_co_smoothing_predicts_held_out_neurons_from_the_latents():
     data, lam = _planted(n_trials=160, units=50)
     keep, out = np.arange(40), np.arange(40, 50)
     train, test = data.select(trials=np.arange(120)), data.select(trials=np.arange(120, 160))
-    fit = LowRankFit(rank=1, observation="counts", max_epochs=30, lr=0.01, progress=False).fit(train.select(neurons=keep))
+    fit = LowRankFit(rank=1, observation="counts", max_epochs=30, lr=0.01, progress=False).fit(
+        train.select(neurons=keep)
+    )
     result = heldout_neuron_bits_per_spike(fit, train.select(neurons=keep), test.select(neurons=keep),
                                            train.select(neurons=out), test.select(neurons=out))
     assert result["co_bps"] > 0.02

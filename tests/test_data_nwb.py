@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -37,7 +37,7 @@ def _nwb(path: Path, trials: list[dict] | None = None, units: list[np.ndarray] |
     from pynwb import NWBHDF5IO, NWBFile
 
     nwb = NWBFile(session_description="test", identifier="test",
-                  session_start_time=datetime(2024, 1, 1, tzinfo=timezone.utc))
+                  session_start_time=datetime(2024, 1, 1, tzinfo=UTC))
     if trials:
         for col in [c for c in trials[0] if c not in ("start_time", "stop_time")]:
             nwb.add_trial_column(col, col)
@@ -196,7 +196,7 @@ def test_fluorescence_series_with_timestamps_and_coarser_dt(tmp_path):
     from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel
 
     nwb = NWBFile(session_description="ophys", identifier="o", session_start_time=datetime(2024, 1, 1,
-                                                                                           tzinfo=timezone.utc))
+                                                                                           tzinfo=UTC))
     for k in range(3):
         nwb.add_trial(start_time=k * 1.0, stop_time=k * 1.0 + 1.0)
     dev = nwb.create_device("scope")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import planted_data
 
 from lrfit import LowRankFit
 from lrfit.errors import LrfitError
 from lrfit.fitting.ensemble import LowRankEnsembleFit
 from lrfit.models.ensemble_rollout import ensemble_rollout
 from lrfit.models.rollout import rollout
-
-from test_fit import planted_data
 
 
 def test_batched_rollout_matches_each_member_with_gradients():

@@ -14,13 +14,13 @@ import pytest
 import sklearn.base
 import sklearn.exceptions
 import torch
+from conftest import planted_data
 
 from lrfit import LowRankEnsembleFit, LowRankFit, LrfitError, NotFittedError
+from lrfit.fitting.starts import AUTO_LR
 from lrfit.runs.config import DEFAULTS, load_config
 from lrfit.runs.config_params import CONFIG_KEYS, COUNTS_FROM_KEY, params_from_config
-from lrfit.fitting.starts import AUTO_LR
 from lrfit.runs.fit import make_fit
-from test_fit import planted_data
 
 
 def tiny_data():

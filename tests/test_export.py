@@ -50,8 +50,8 @@ def test_compare_reports_the_dynamics_metrics_and_a_failure_mode_line(student, c
     # the report shows the comparison (its section alone: the whole page would compute every analysis)
     from types import SimpleNamespace
 
-    from lrfit.runs.report import _against_teacher, _Page
     from lrfit.runs.layout import RunDir
+    from lrfit.runs.report import _against_teacher, _Page
 
     page = _Page()
     _against_teacher(page, SimpleNamespace(run=RunDir(out)))
@@ -70,7 +70,9 @@ def test_export_writes_an_ayna_bundle_with_lrfits_numbers(student, capsys):
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays.pop("meta")))
-    assert set(arrays) <= AYNA_KEYS and {"spikes", "rates", "latents", "val", "true_latents", "true_rates"} <= set(arrays)
+    assert set(arrays) <= AYNA_KEYS and {"spikes", "rates", "latents", "val", "true_latents", "true_rates"} <= set(
+        arrays
+    )
     r, t, n = arrays["spikes"].shape
     assert (r, n) == (60, 32) and arrays["rates"].shape == (r, t, n) and arrays["latents"].shape == (r, t, 1 + 4)
     assert arrays["true_latents"].shape == (r, t, 1 + 4) and arrays["inputs"].shape == (r, t, 4)
@@ -88,7 +90,7 @@ def test_export_writes_an_ayna_bundle_with_lrfits_numbers(student, capsys):
 
 
 def test_exported_spikes_are_those_lrfit_simulate_records(student, tmp_path):
-    """Same trials seed, spike seed and noise-free teacher: the bundle's spikes are `lrfit simulate --record spikes`'s."""
+    """Same trials seed, spike seed and noise-free teacher: the bundle's spikes are `lrfit simulate`'s spikes."""
     import data_adapters
 
     out, teacher = student
@@ -102,8 +104,8 @@ def test_exported_spikes_are_those_lrfit_simulate_records(student, tmp_path):
 
 def test_export_refuses_runs_without_counts_in_one_sentence(student, tmp_path, capsys):
     from lrfit import LowRankFit
-    from lrfit.teachers import simulate_teacher
     from lrfit.runs.export import ayna_bundle
+    from lrfit.teachers import simulate_teacher
 
     _, teacher = student
     assert main(["export", str(teacher)]) == 2
@@ -121,11 +123,11 @@ def test_export_refuses_runs_without_counts_in_one_sentence(student, tmp_path, c
 def test_a_counts_fit_exports_its_own_trials(student, tmp_path):
     """A fit of spike counts (model.target: counts): recorded counts, predicted counts, test trials as val, and the
     teacher's true state and expected counts behind the spikes."""
-    from lrfit.runs.data import run_data
     from lrfit.fitting.estimator import LowRankFit
     from lrfit.fitting.metrics import r2_score
-    from lrfit.runs.layout import RunDir
+    from lrfit.runs.data import run_data
     from lrfit.runs.export import ayna_bundle
+    from lrfit.runs.layout import RunDir
 
     _, teacher = student
     config = tmp_path / "spikes.yaml"
@@ -162,8 +164,11 @@ def test_a_counts_fit_exports_its_own_trials(student, tmp_path):
 def test_ayna_reads_the_bundle_and_agrees_with_lrfits_state_r2(student, tmp_path):
     """ayna (an optional extra: pip install -e ".[ayna]") computes the same State R², recovery (lrfit's cycle
     consistency) and Rate R² on the exported bundle as lrfit does."""
-    ayna = pytest.importorskip("ayna", reason="ayna is not installed (pip install -e '.[ayna]'); the bundle's agreement "
-                                              "with ayna's State R² cannot be checked")
+    ayna = pytest.importorskip(
+        "ayna",
+        reason="ayna is not installed (pip install -e '.[ayna]'); the bundle's agreement "
+        "with ayna's State R² cannot be checked",
+    )
     out, _ = student
     path = tmp_path / "bundle.npz"
     assert main(["export", str(out), "--out", str(path), "--trials", "100"]) == 0

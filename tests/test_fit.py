@@ -7,44 +7,19 @@ import logging
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import planted_data, planted_network
 
 from data_adapters import TrialData
 from data_adapters.hdf5 import write_hdf5
-from lrfit import LowRankFit, LowRankRNN
+from lrfit import LowRankFit
 from lrfit.cli import main
-from lrfit.runs.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.fitting.policies import RollbackPolicy
+from lrfit.runs.config import load_config
 from lrfit.runs.fit import prepare_data, run_fit
-from lrfit.teachers import record_activity
-
-
-def planted_network(n_units: int = 64, rank: int = 2, seed: int = 1) -> LowRankRNN:
-    """A rank-2 network with a rotating, decaying latent flow driven by two inputs."""
-    net = LowRankRNN(n_units, rank=rank, n_inputs=2, tau=0.1, dt=0.02, seed=seed)
-    gen = torch.Generator().manual_seed(seed)
-    m = torch.randn(n_units, rank, generator=gen)
-    # n = m A^T + noise: the overlap matrix n^T m / N is close to A.
-    a = torch.tensor([[1.2, -0.8], [0.8, 1.2]])[:rank, :rank]
-    n = m @ a.T + 0.3 * torch.randn(n_units, rank, generator=gen)
-    with torch.no_grad():
-        net.m.copy_(m)
-        net.n.copy_(n)
-    return net
-
-
-def planted_data(n_trials: int = 160, n_time: int = 40, seed: int = 0, n_units: int = 64) -> TrialData:
-    """Rates of the planted network under random input pulses (a condition column for splits)."""
-    rng = np.random.default_rng(seed)
-    amp = rng.uniform(-1, 1, size=(n_trials, 2)).astype(np.float32)
-    inputs = np.zeros((n_trials, n_time, 2), np.float32)
-    inputs[:, 5:15] = amp[:, None, :]
-    conditions = pd.DataFrame({"amp0": amp[:, 0], "amp1": amp[:, 1]})
-    return record_activity(planted_network(n_units), inputs, conditions, ("u0", "u1"), noise_std=0.0)
 
 
 def quick_fit(**kwargs) -> LowRankFit:

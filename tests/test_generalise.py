@@ -12,12 +12,14 @@ import torch
 from data_adapters import TrialData
 from data_adapters.hdf5 import write_hdf5
 from lrfit import LowRankFit, LowRankRNN
-from lrfit.runs.config import load_config
 from lrfit.fitting.metrics import r2_score
+from lrfit.runs.config import load_config
 from lrfit.runs.fit import prepare_data, run_fit
 
 
-def _cued_data(n_conditions: int = 8, repeats: int = 4, n_time: int = 30, n_units: int = 40, seed: int = 0) -> TrialData:
+def _cued_data(
+    n_conditions: int = 8, repeats: int = 4, n_time: int = 30, n_units: int = 40, seed: int = 0
+) -> TrialData:
     """Rates of a rank-1 network driven by a constant cue [cos, sin] of a direction, from a cue-dependent state."""
     gen = torch.Generator().manual_seed(seed)
     net = LowRankRNN(n_units, rank=1, n_inputs=2, tau=0.1, dt=0.02, seed=seed)
@@ -147,11 +149,19 @@ def test_split_halves_of_separately_recorded_neurons_with_a_ceiling(tmp_path):
     for n in range(n_neurons):
         x[n, :, :, 3 + n % 5:] = np.nan  # each neuron its own number of trials
     np.savez(tmp_path / "tdr.npz", rates=x.astype(np.float32))
-    raw = {"data": {"path": str(tmp_path / "tdr.npz"), "activity_key": "rates", "axis_order": "neuron,cond:direction,time,trial",
-                    "condition_values": {"direction": [-1, 1]}, "dt": 0.05,
-                    "inputs": [{"name": "dir", "column": "direction"}]},
-           "preprocess": {"split": {"by": "halves", "folds": 2, "seed": 3}},
-           "model": {"rank": 1, "target": "currents"}, "optim": {"max_epochs": 20, "lr": 0.02}}
+    raw = {
+        "data": {
+            "path": str(tmp_path / "tdr.npz"),
+            "activity_key": "rates",
+            "axis_order": "neuron,cond:direction,time,trial",
+            "condition_values": {"direction": [-1, 1]},
+            "dt": 0.05,
+            "inputs": [{"name": "dir", "column": "direction"}],
+        },
+        "preprocess": {"split": {"by": "halves", "folds": 2, "seed": 3}},
+        "model": {"rank": 1, "target": "currents"},
+        "optim": {"max_epochs": 20, "lr": 0.02},
+    }
     metrics = run_fit(load_config(extra=raw), tmp_path / "run", progress=False)
     assert metrics["folds"] == 2 and metrics["split"]["by"] == "halves"
     assert 0 < metrics["noise_ceiling"] < 1
@@ -186,8 +196,14 @@ def test_check_inputs_plots_the_inputs_over_the_population_response(tmp_path):
     path = tmp_path / "cued.h5"
     write_hdf5(_cued_data(repeats=2), path)
     cfg = tmp_path / "fit.yaml"
-    cfg.write_text(json.dumps({"data": {"path": str(path)},
-                               "preprocess": {"split": {"by": "conditions", "column": "angle", "test_fraction": 0.25}}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "data": {"path": str(path)},
+                "preprocess": {"split": {"by": "conditions", "column": "angle", "test_fraction": 0.25}},
+            }
+        )
+    )
     assert main(["fit", str(cfg), "--check-inputs", str(tmp_path / "inputs.png")]) == 0
     assert (tmp_path / "inputs.png").stat().st_size > 10_000
     assert not (tmp_path / "run").exists()  # nothing fitted

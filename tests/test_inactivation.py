@@ -19,8 +19,8 @@ from lrfit.analysis import (
 from lrfit.analysis.network_inactivation import InactivationResult, paired_change_pvalue, random_subset, resolve_groups
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, LowRankRNN
-from lrfit.tasks import get_task
 from lrfit.runs.groups import load_groups
+from lrfit.tasks import get_task
 
 N = 600
 A = np.arange(N // 2)  # population carrying the overlap / the readout
@@ -162,11 +162,19 @@ def test_predictions_per_context_and_agreement_with_itself():
 
 def test_group_specifications(tmp_path):
     labels = np.array([0, 0, 1, 1, 1, 2])
-    assert {k: v.tolist() for k, v in groups_from_labels(labels).items()} == {"pop0": [0, 1], "pop1": [2, 3, 4], "pop2": [5]}
-    g = resolve_groups({"x": [3, 1, 1], "p1": {"population": 1}, "half": {"population": 1, "fraction": 2 / 3}}, 6, labels, seed=0)
+    assert {k: v.tolist() for k, v in groups_from_labels(labels).items()} == {
+        "pop0": [0, 1],
+        "pop1": [2, 3, 4],
+        "pop2": [5],
+    }
+    g = resolve_groups(
+        {"x": [3, 1, 1], "p1": {"population": 1}, "half": {"population": 1, "fraction": 2 / 3}}, 6, labels, seed=0
+    )
     assert g["x"].tolist() == [1, 3] and g["p1"].tolist() == [2, 3, 4]
     assert len(g["half"]) == 2 and set(g["half"]) <= {2, 3, 4}
-    again = resolve_groups({"x": [3, 1, 1], "p1": {"population": 1}, "half": {"population": 1, "fraction": 2 / 3}}, 6, labels, seed=0)
+    again = resolve_groups(
+        {"x": [3, 1, 1], "p1": {"population": 1}, "half": {"population": 1, "fraction": 2 / 3}}, 6, labels, seed=0
+    )
     assert again["half"].tolist() == g["half"].tolist()  # seeded
     assert random_subset(np.arange(10), 0.0).size == 0
     path = tmp_path / "groups.json"

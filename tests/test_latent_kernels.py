@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import lowrank_loss, lowrank_loss_members
+
 from lrfit.fitting.latent import TrialRows
 from lrfit.fitting.latent import compiled as latent_kernels
 from lrfit.fitting.losses import CountReadout, masked_mse
@@ -163,7 +163,8 @@ def test_starting_the_loops_threads_keeps_torchs_thread_count():
         "from lrfit import LowRankFit, LowRankRNN\n"
         "from lrfit.teachers import record_activity\n"
         "net = LowRankRNN(32, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=0)\n"
-        "data = record_activity(net, np.random.default_rng(0).normal(size=(20, 10, 1)).astype(np.float32), noise_std=0.0)\n"
+        "data = record_activity(net, np.random.default_rng(0).normal(size=(20, 10, 1)).astype(np.float32), "
+        "noise_std=0.0)\n"
         "seen = []\n"
         "fit = LowRankFit(rank=1, batch_size=8, max_epochs=2, tol=0.0, progress=False)\n"
         "fit._on_epoch_end = lambda epoch: seen.append(torch.get_num_threads())\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import lowrank_loss, lowrank_loss_members
+
 from lrfit.fitting.losses import CountReadout, masked_mse, poisson_nll
 from lrfit.models.rollout import rollout
 

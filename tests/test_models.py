@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -87,7 +86,10 @@ def test_seed_reproduces_parameters_and_noise():
 
 
 def test_save_load_round_trip_is_bit_identical(tmp_path):
-    for net in (LowRankRNN(30, rank=2, n_inputs=3, n_outputs=1, train_x0=True, seed=3), FullRankRNN(30, n_inputs=3, rho=0.1)):
+    for net in (
+        LowRankRNN(30, rank=2, n_inputs=3, n_outputs=1, train_x0=True, seed=3),
+        FullRankRNN(30, n_inputs=3, rho=0.1),
+    ):
         save_model(net, tmp_path / net.kind, extra={"note": "x"})
         back = load_model(tmp_path / net.kind)
         assert type(back) is type(net) and back.config() == net.config()

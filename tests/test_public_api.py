@@ -39,7 +39,9 @@ def test_lrfit_exports_what_users_need():
               "simulate_teacher", "compare_student_teacher", "load_config", "run_fit", "load_run", "LrfitError",
               "NotFittedError", "analysis", "plotting"}
     assert needed <= set(lrfit.__all__)
-    assert len(set(lrfit.__all__) - {"__version__", "analysis", "fitting", "plotting", "runs", "teachers"}) <= 22, "keep the top-level API small"
+    assert len(set(lrfit.__all__) - {"__version__", "analysis", "fitting", "plotting", "runs", "teachers"}) <= 22, (
+        "keep the top-level API small"
+    )
     assert lrfit.TrialData is importlib.import_module("data_adapters").TrialData
 
 

@@ -12,16 +12,15 @@ import pytest
 
 from lrfit.analysis import gaussian_lowrank_rnn
 from lrfit.cli import main
-from lrfit.runs.config import load_config
 from lrfit.errors import LrfitError
 from lrfit.models import FullRankRNN, save_model
+from lrfit.runs.analyze import LATENT_KEYS, analyze_run
+from lrfit.runs.config import load_config
 from lrfit.runs.fit import run_fit
+from lrfit.runs.inactivate import inactivate_run
 from lrfit.runs.report import build_report
 from lrfit.tasks import get_task
 from lrfit.teachers import train_teacher
-from lrfit.runs.analyze import analyze_run
-from lrfit.runs.inactivate import inactivate_run
-from lrfit.runs.analyze import LATENT_KEYS
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "teacher_student.yaml"
 
@@ -45,8 +44,21 @@ def student_run(tmp_path_factory) -> tuple[Path, Path]:
     """A 64-unit rank-1 CDM teacher (a few epochs) and a rank-1 student fitted to it by lrfit fit."""
     base = tmp_path_factory.mktemp("ts")
     teacher = base / "teacher"
-    train_teacher(_task(), n_units=64, rank=1, seed=0, out=teacher, max_epochs=4, batches_per_epoch=2, n_val=64, n_test=64, progress=False)
-    config = load_config(CONFIG, [f"data.teacher={teacher}", "data.trials=40", "data.test_trials=20", "optim.max_epochs=3"])
+    train_teacher(
+        _task(),
+        n_units=64,
+        rank=1,
+        seed=0,
+        out=teacher,
+        max_epochs=4,
+        batches_per_epoch=2,
+        n_val=64,
+        n_test=64,
+        progress=False,
+    )
+    config = load_config(
+        CONFIG, [f"data.teacher={teacher}", "data.trials=40", "data.test_trials=20", "optim.max_epochs=3"]
+    )
     student = base / "student"
     run_fit(config, student, progress=False)
     return teacher, student
@@ -64,7 +76,9 @@ def test_analyze_gaussian_rank1_writes_documented_files(gaussian_run):
     kappas = sorted(p["kappa"][0] for p in none["fixed_points"])
     assert kappas[1] == pytest.approx(0.0, abs=1e-6) and kappas[0] == pytest.approx(-kappas[2], rel=1e-4)
     origin = next(p for p in none["fixed_points"] if abs(p["kappa"][0]) < 1e-6)
-    assert origin["stability"] == "source" and origin["eigenvalues_real"][0] == pytest.approx(1.0, abs=0.02)  # -1 + sigma <phi'(0)>
+    assert origin["stability"] == "source" and origin["eigenvalues_real"][0] == pytest.approx(
+        1.0, abs=0.02
+    )  # -1 + sigma <phi'(0)>
     ov = json.loads((adir / "overlaps.json").read_text())
     assert ov["overlaps"][0][0] == pytest.approx(2.0, rel=1e-4)
     pops = json.loads((adir / "populations.json").read_text())
@@ -90,13 +104,17 @@ def test_population_rule_task_without_a_readout_is_one_sentence(tmp_path):
     task = _task()
     net = gaussian_lowrank_rnn(60, 2.0, seed=0, n_inputs=task.n_inputs, n_outputs=0, tau=0.1, dt=task.dt)
     save_model(net, tmp_path, extra={"role": "teacher", "task": task.to_dict()})
-    with pytest.raises(LrfitError, match="population rule 'task' needs a task and a readout.*no readout.*--population-rule bic"):
+    with pytest.raises(
+        LrfitError, match="population rule 'task' needs a task and a readout.*no readout.*--population-rule bic"
+    ):
         analyze_run(tmp_path, n_trials=4, resample=False, population_rule="task")
     with pytest.raises(LrfitError, match="population rule"):
         analyze_run(tmp_path, n_trials=4, resample=False, population_rule="biggest")
 
 def test_analyze_named_inputs(gaussian_run):
-    analyze_run(gaussian_run, n_trials=16, inputs=["none", "ctx_motion=0.5", "mix=0,0,1,1", "context=color"], resample=False)
+    analyze_run(
+        gaussian_run, n_trials=16, inputs=["none", "ctx_motion=0.5", "mix=0,0,1,1", "context=color"], resample=False
+    )
     fps = json.loads((gaussian_run / "analysis" / "fixed_points.json").read_text())
     assert list(fps["inputs"]) == ["no_input", "ctx_motion=0.5", "mix", "context=color"]
     assert fps["inputs"]["ctx_motion=0.5"]["input"]["ctx_motion"] == 0.5
@@ -134,7 +152,11 @@ def test_student_analyze_inactivate_report(student_run, tmp_path):
     cfile = tmp_path / "groups.csv"
     cfile.write_text("group,neuron\n" + "".join(f"a,{i}\n" for i in ids[:5]) + "".join(f"b,{i}\n" for i in ids[5:8]))
     res = inactivate_run(student, groups=str(cfile), n_trials=32, fraction=1.0)
-    assert res["table"].drop_duplicates("group").set_index("group")["n_silenced"].to_dict() == {"control": 0, "a": 5, "b": 3}
+    assert res["table"].drop_duplicates("group").set_index("group")["n_silenced"].to_dict() == {
+        "control": 0,
+        "a": 5,
+        "b": 3,
+    }
 
     page = build_report(student, out=tmp_path / "r.html")
     text = page.read_text()
@@ -158,7 +180,9 @@ def test_cli_errors_are_one_sentence(tmp_path, capsys, gaussian_run):
     assert "does not exist" in err and "\n" not in err and "Traceback" not in err
 
     full = tmp_path / "full"
-    save_model(FullRankRNN(32, n_inputs=4, n_outputs=1, seed=0), full, extra={"role": "teacher", "task": _task().to_dict()})
+    save_model(
+        FullRankRNN(32, n_inputs=4, n_outputs=1, seed=0), full, extra={"role": "teacher", "task": _task().to_dict()}
+    )
     assert main(["analyze", str(full)]) == 2
     err = capsys.readouterr().err.strip()
     assert "low-rank" in err and "lrfit fit" in err and "\n" not in err
@@ -204,7 +228,6 @@ def test_report_renders_in_headless_chromium(gaussian_run, tmp_path):
 def _python_fit_dir(tmp_path: Path) -> Path:
     """A rank-1 fit to a small recording, saved from Python with LowRankFit.save (no config.yaml)."""
     from data_adapters import TrialData
-
     from lrfit import LowRankFit
 
     rng = np.random.default_rng(0)
@@ -221,7 +244,9 @@ def test_fit_saved_from_python_can_be_analysed_and_reported(tmp_path, capsys, ca
     assert not (run / "config.yaml").exists()
     with caplog.at_level("WARNING", logger="lrfit.runs.analyze"):
         assert main(["analyze", str(run), "--no-resample"]) == 0
-    assert "Latent trajectories" in caplog.text and "no config.yaml" in caplog.text  # says which analysis is skipped and why
+    assert (
+        "Latent trajectories" in caplog.text and "no config.yaml" in caplog.text
+    )  # says which analysis is skipped and why
     for name in ("fixed_points.json", "populations.json", "overlaps.json", "loadings.csv"):
         assert (run / "analysis" / name).is_file(), name
     assert not (run / "analysis" / "latents.npz").exists()

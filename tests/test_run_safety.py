@@ -37,9 +37,13 @@ def test_a_fit_that_ends_worse_than_its_start_returns_the_start_and_says_so(capl
     wild.fit(data.replace(activity=np.asarray(data.activity) * 3))
     assert wild.ended_worse_than_start_
     assert "ended worse than its regression start" in caplog.text and "optim.lr" in caplog.text
-    assert wild.score(data.replace(activity=np.asarray(data.activity) * 3)) >= LowRankFit(
-        rank=1, max_epochs=0, progress=False, observation="currents").fit(data.replace(activity=np.asarray(data.activity) * 3)
-    ).score(data.replace(activity=np.asarray(data.activity) * 3)) - 1e-9
+    assert (
+        wild.score(data.replace(activity=np.asarray(data.activity) * 3))
+        >= LowRankFit(rank=1, max_epochs=0, progress=False, observation="currents")
+        .fit(data.replace(activity=np.asarray(data.activity) * 3))
+        .score(data.replace(activity=np.asarray(data.activity) * 3))
+        - 1e-9
+    )
     assert not good.ended_worse_than_start_
 
 
@@ -149,5 +153,7 @@ def test_kill_9_of_a_sweep_ends_its_workers(tmp_path):
     alive = workers
     while alive and time.time() < deadline:
         time.sleep(0.2)
-        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]]
+        alive = [
+            p for p in alive if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]
+        ]
     assert not alive, f"workers {alive} outlived the killed sweep"

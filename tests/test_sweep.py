@@ -63,7 +63,9 @@ def test_rerun_finishes_only_the_missing_points(tmp_path, teacher, caplog):
     before = mtimes(out)
     assert set(before) == {"seed-0", "seed-1"}
     with caplog.at_level("INFO", logger="lrfit.runs.sweep"):
-        frame = run_sweep(write_sweep(tmp_path, teacher, {"seed": [0, 1, 2]}), out, workers=1, threads=1, progress=False)
+        frame = run_sweep(
+            write_sweep(tmp_path, teacher, {"seed": [0, 1, 2]}), out, workers=1, threads=1, progress=False
+        )
     after = mtimes(out)
     assert {k: after[k] for k in before} == before  # finished points were not touched
     assert set(after) == {"seed-0", "seed-1", "seed-2"} and len(frame) == 3
@@ -112,7 +114,10 @@ def test_bad_base_and_missing_ray_are_one_sentence(tmp_path, teacher, monkeypatc
 
 def test_cli_sweep_and_errors(tmp_path, teacher, capsys):
     path = write_sweep(tmp_path, teacher, {"seed": [0, 1]})
-    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1", "--threads", "1", "--no-progress"]) == 0
+    assert (
+        main(["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1", "--threads", "1", "--no-progress"])
+        == 0
+    )
     assert "2 of 2 points finished" in capsys.readouterr().out
     bad = write_sweep(tmp_path, teacher, {"model.rnak": [1]})
     assert main(["sweep", str(bad), "--out", str(tmp_path / "bad")]) == 2

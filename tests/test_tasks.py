@@ -50,7 +50,9 @@ def test_cdm_structure_follows_dubreuil() -> None:
     trials = task.generate(50, seed=0, input_noise=0.0)
     c = trials.conditions
     stim = trials.epoch_mask("stimulus")
-    np.testing.assert_allclose(trials.inputs[:, :, 0][stim].reshape(50, -1), np.repeat(c["coh_motion"].to_numpy()[:, None], 40, 1))
+    np.testing.assert_allclose(
+        trials.inputs[:, :, 0][stim].reshape(50, -1), np.repeat(c["coh_motion"].to_numpy()[:, None], 40, 1)
+    )
     assert np.all(trials.inputs[:, :, :2][~stim] == 0)
     motion = (c["context"] == "motion").to_numpy()
     # context cue: on from the end of fixation until the decision period

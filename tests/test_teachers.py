@@ -9,9 +9,9 @@ import torch
 
 from lrfit import LrfitError
 from lrfit.cli import build_parser, main
+from lrfit.seeding import derive_seed
 from lrfit.tasks import get_task
 from lrfit.teachers import build_network, evaluate, load_teacher, parse_rank, train_teacher
-from lrfit.seeding import derive_seed
 
 #: a teacher small enough to train in well under a second per epoch
 TINY = dict(

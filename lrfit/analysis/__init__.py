@@ -11,6 +11,13 @@
   connectivity recovery, fixed points of a teacher mapped into a student's latent space.
 - :mod:`.teacher_dynamics` — are a student's dynamics the teacher's?  State R² both ways, the
   state of a network, fixed points paired in activity space, CtD's failure modes.
+
+Examples
+--------
+>>> from lrfit import LowRankRNN
+>>> from lrfit.analysis import connectivity_stats
+>>> connectivity_stats(LowRankRNN(50, rank=2, seed=0)).overlaps.shape  # n^T m / N
+(2, 2)
 """
 
 from .connectivity import connectivity_stats, loading_table

@@ -1,5 +1,7 @@
-"""Shared helpers of the analysis modules: parameters as float64 NumPy arrays,
-transfer functions, Gauss–Hermite quadrature, JSON conversion."""
+"""Shared helpers of the analysis modules.
+
+Parameters as float64 NumPy arrays, transfer functions, Gauss–Hermite quadrature, JSON conversion.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +27,11 @@ PHI: dict[str, tuple[Callable[[Array], Array], Callable[[Array], Array], Callabl
     "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2, lambda x: -2.0 * np.tanh(x) * (1.0 - np.tanh(x) ** 2)),
     "relu": (lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float), lambda x: np.zeros_like(x)),
     "softplus": (lambda x: np.logaddexp(0.0, x), _sigmoid, lambda x: _sigmoid(x) * (1 - _sigmoid(x))),
-    "identity": (lambda x: np.asarray(x, float), lambda x: np.ones_like(x, dtype=float), lambda x: np.zeros_like(x, dtype=float)),
+    "identity": (
+        lambda x: np.asarray(x, float),
+        lambda x: np.ones_like(x, dtype=float),
+        lambda x: np.zeros_like(x, dtype=float),
+    ),
 }
 
 
@@ -102,7 +108,10 @@ def as_input_vector(u: Any, n_inputs: int) -> Array:
         return np.zeros(n_inputs)
     u = np.atleast_1d(to_numpy(u)).ravel()
     if u.shape[0] != n_inputs:
-        raise LrfitError(f"The constant input has {u.shape[0]} channels but the network has {n_inputs}; pass a vector of length {n_inputs}.")
+        raise LrfitError(
+            f"The constant input has {u.shape[0]} channels but the network has {n_inputs}; pass a vector of length "
+            f"{n_inputs}."
+        )
     return u
 
 

@@ -194,10 +194,12 @@ def predict_activity_inactivation(
             "group": name,
             "n_silenced": int(units.size),
             "activity_change": float(unit.mean()),
-            "latent_change": float(np.sqrt(np.mean(((lat - lat0)[mask] ** 2).sum(-1)))) if lat is not None else float("nan"),
+            "latent_change": float(np.sqrt(np.mean(((lat - lat0)[mask] ** 2).sum(-1))))
+            if lat is not None
+            else float("nan"),
         }
         feats = _features(rates, mask)
-        for column, (kind, est, target) in decoders.items():
+        for column, (_kind, est, target) in decoders.items():
             control = float(est.score(feats0, target))
             score = float(est.score(feats, target))
             row.update({f"decode_{column}": score, f"decode_{column}_control": control,

@@ -78,7 +78,9 @@ def latent_flow(model: Any, kappa: Any, u: Any = None) -> np.ndarray:
     p = lowrank_params(model)
     kappa = np.asarray(kappa, float)
     if kappa.shape[-1] != p.rank:
-        raise LrfitError(f"kappa has {kappa.shape[-1]} coordinates but the network has rank {p.rank}; pass (..., {p.rank}).")
+        raise LrfitError(
+            f"kappa has {kappa.shape[-1]} coordinates but the network has rank {p.rank}; pass (..., {p.rank})."
+        )
     drive = p.w_in @ as_input_vector(u, p.n_inputs)
     shape = kappa.shape
     return _flow(p, kappa.reshape(-1, p.rank), drive).reshape(shape)
@@ -388,7 +390,9 @@ def _plane(r: int, plane: Any) -> np.ndarray:
         return np.eye(r)[:, :2]
     plane = np.asarray(plane, float)
     if plane.shape != (r, 2):
-        raise LrfitError(f"plane must be an (R, 2) = ({r}, 2) matrix of two directions in latent space, got {plane.shape}.")
+        raise LrfitError(
+            f"plane must be an (R, 2) = ({r}, 2) matrix of two directions in latent space, got {plane.shape}."
+        )
     q, _ = np.linalg.qr(plane)
     return q * np.where(np.sum(q * plane, 0) < 0, -1.0, 1.0)
 
@@ -441,7 +445,9 @@ def radial_scan(
         if idx.size == 0:
             continue
         i = idx[-1]
-        g = lambda rr: float(_flow(p, (rr * d)[None], drive)[0] @ d)  # noqa: E731
+        def g(rr: float, d: np.ndarray = d) -> float:
+            return float(_flow(p, (rr * d)[None], drive)[0] @ d)
+
         rr = brentq(g, radii[i], radii[i + 1], xtol=1e-12) if fr[i + 1] < 0 else radii[i + 1]
         fv = _flow(p, (rr * d)[None], drive)[0]
         out_r[a], out_s[a], out_t[a] = rr, np.linalg.norm(fv), fv @ dp

@@ -140,7 +140,8 @@ def latent_trajectories(model: Any, currents: Any, center: bool = True) -> Laten
         x = x[None]
     if x.ndim != 3 or x.shape[-1] != p.n_units:
         raise LrfitError(
-            f"currents have shape {tuple(x.shape)} but the network has {p.n_units} units; pass (trials, time, {p.n_units})."
+            f"currents have shape {tuple(x.shape)} but the network has {p.n_units} units; pass (trials, time, "
+            f"{p.n_units})."
         )
     if not np.all(np.isfinite(x)):
         raise LrfitError("currents contain NaN or infinite values; simulate again or drop those trials.")

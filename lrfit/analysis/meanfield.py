@@ -67,7 +67,9 @@ def _gains(st: MixtureStats, kappa: np.ndarray, v: np.ndarray, nonlinearity: str
 def _prep(st: MixtureStats, kappa: Any, v: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
     kappa = np.asarray(to_numpy(kappa), float)
     if kappa.shape[-1] != st.rank:
-        raise LrfitError(f"kappa has {kappa.shape[-1]} coordinates but the mixture has rank {st.rank}; pass (..., {st.rank}).")
+        raise LrfitError(
+            f"kappa has {kappa.shape[-1]} coordinates but the mixture has rank {st.rank}; pass (..., {st.rank})."
+        )
     shape = kappa.shape[:-1]
     kappa = kappa.reshape(-1, st.rank)
     if v is None:
@@ -75,7 +77,9 @@ def _prep(st: MixtureStats, kappa: Any, v: Any) -> tuple[np.ndarray, np.ndarray,
     else:
         v = np.asarray(to_numpy(v), float)
         if v.shape[-1] != st.n_inputs:
-            raise LrfitError(f"The input has {v.shape[-1]} channels but the mixture has {st.n_inputs}; pass (..., {st.n_inputs}).")
+            raise LrfitError(
+                f"The input has {v.shape[-1]} channels but the mixture has {st.n_inputs}; pass (..., {st.n_inputs})."
+            )
         v = np.broadcast_to(v, shape + (st.n_inputs,)).reshape(-1, st.n_inputs)
     return kappa, v, shape
 
@@ -139,7 +143,9 @@ def effective_overlaps(
     EffectiveOverlaps
     """
     st = _stats(stats)
-    k, vv, _ = _prep(st, np.asarray(kappa, float).reshape(1, -1), None if v is None else np.asarray(v, float).reshape(1, -1))
+    k, vv, _ = _prep(
+        st, np.asarray(kappa, float).reshape(1, -1), None if v is None else np.asarray(v, float).reshape(1, -1)
+    )
     g_phi, g_dphi, mean, var = _gains(st, k, vv, nonlinearity, order)
     sl = st.slices
     wg = st.weights * g_dphi[0]  # (P,)
@@ -230,7 +236,11 @@ def meanfield_trajectory(
         ``kappa (T, R)`` and ``v (T, C)`` after each step.
     """
     st = _stats(stats)
-    u = np.asarray(to_numpy(inputs), float).reshape(-1, st.n_inputs) if st.n_inputs else np.zeros((np.shape(inputs)[0], 0))
+    u = (
+        np.asarray(to_numpy(inputs), float).reshape(-1, st.n_inputs)
+        if st.n_inputs
+        else np.zeros((np.shape(inputs)[0], 0))
+    )
     k = np.zeros(st.rank) if kappa0 is None else np.asarray(kappa0, float).copy()
     v = np.zeros(st.n_inputs) if v0 is None else np.asarray(v0, float).copy()
     ks, vs = np.empty((u.shape[0], st.rank)), np.empty((u.shape[0], st.n_inputs))

@@ -56,7 +56,10 @@ CONTROL = "control"
 def _check_units(units: Any, n_units: int, what: str = "group") -> np.ndarray:
     idx = np.unique(np.asarray(list(units) if not isinstance(units, np.ndarray) else units, dtype=np.int64).ravel())
     if idx.size and (idx.min() < 0 or idx.max() >= n_units):
-        raise LrfitError(f"The {what} lists unit indices {idx.min()}..{idx.max()} but the network has units 0..{n_units - 1}; use indices in that range.")
+        raise LrfitError(
+            f"The {what} lists unit indices {idx.min()}..{idx.max()} but the network has units 0..{n_units - 1}; use "
+            "indices in that range."
+        )
     return idx
 
 
@@ -92,7 +95,9 @@ def silence(model: Any, units: Any) -> Any:
     elif hasattr(out, "j"):
         out.j[:, t] = 0.0
     else:
-        raise LrfitError(f"Cannot silence units of a '{type(model).__name__}': it has neither low-rank factors nor a dense J.")
+        raise LrfitError(
+            f"Cannot silence units of a '{type(model).__name__}': it has neither low-rank factors nor a dense J."
+        )
     if out.n_outputs:
         out.w_out[t] = 0.0
     return out
@@ -163,13 +168,22 @@ def resolve_groups(
         if isinstance(value, Mapping):
             unknown = set(value) - {"units", "population", "fraction", "seed"}
             if unknown:
-                raise LrfitError(f"Group '{name}' has unknown key(s) {sorted(unknown)}; use 'units', 'population', 'fraction', 'seed'.")
+                raise LrfitError(
+                    f"Group '{name}' has unknown key(s) {sorted(unknown)}; use 'units', 'population', 'fraction', "
+                    "'seed'."
+                )
             if "population" in value:
                 if lab is None:
-                    raise LrfitError(f"Group '{name}' names population {value['population']} but no population labels are available; run 'lrfit analyze' first or list the units.")
+                    raise LrfitError(
+                        f"Group '{name}' names population {value['population']} but no population labels are "
+                        "available; run 'lrfit analyze' first or list the units."
+                    )
                 units = np.flatnonzero(lab == int(value["population"]))
                 if units.size == 0:
-                    raise LrfitError(f"Group '{name}': population {value['population']} has no units; populations are {sorted(set(lab.tolist()))}.")
+                    raise LrfitError(
+                        f"Group '{name}': population {value['population']} has no units; populations are "
+                        f"{sorted(set(lab.tolist()))}."
+                    )
             elif "units" in value:
                 units = _check_units(value["units"], n_units, f"group '{name}'")
             else:
@@ -230,16 +244,25 @@ def attach_teacher_readout(student: Any, teacher: Any, neuron_ids: Sequence[Any]
     RNNBase
         The student copy with ``n_outputs = teacher.n_outputs``.
     """
-    ids = np.arange(min(student.n_units, teacher.n_units)) if neuron_ids is None else np.asarray([int(v) for v in neuron_ids])
+    ids = (
+        np.arange(min(student.n_units, teacher.n_units))
+        if neuron_ids is None
+        else np.asarray([int(v) for v in neuron_ids])
+    )
     if ids.size > student.n_units or (ids.size and (ids.min() < 0 or ids.max() >= teacher.n_units)):
-        raise LrfitError(f"neuron ids do not map the student's units onto the teacher's {teacher.n_units} units; check the fit's neuron_ids.")
+        raise LrfitError(
+            f"neuron ids do not map the student's units onto the teacher's {teacher.n_units} units; check the fit's "
+            "neuron_ids."
+        )
     cfg = student.config()
     cfg["n_outputs"] = int(teacher.n_outputs)
     new = type(student)(**cfg, device=student.device)
     state = {k: v for k, v in student.state_dict().items() if k != "w_out"}
     new.load_state_dict(state, strict=False)
     w = torch.zeros(student.n_units, teacher.n_outputs, device=student.device)
-    w[: ids.size] = teacher.w_out.detach()[torch.as_tensor(ids)].to(student.device) * (student.n_units / teacher.n_units)
+    w[: ids.size] = teacher.w_out.detach()[torch.as_tensor(ids)].to(student.device) * (
+        student.n_units / teacher.n_units
+    )
     new.w_out.copy_(w)
     new.eval()
     return new
@@ -370,7 +393,10 @@ def predict_inactivation(
     InactivationResult
     """
     if getattr(model, "n_outputs", 0) == 0:
-        raise LrfitError("The network has no readout, so its behaviour cannot be predicted; give a teacher (--teacher DIR) whose readout it can borrow.")
+        raise LrfitError(
+            "The network has no readout, so its behaviour cannot be predicted; give a teacher (--teacher DIR) whose "
+            "readout it can borrow."
+        )
     if trials is None:
         trials = task.generate(n_trials, seed=seed)
     n = int(model.n_units)
@@ -425,7 +451,9 @@ def predict_inactivation(
                 "accuracy_control": acc0,
                 "delta_accuracy": acc - acc0,
                 "output_change": float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0,
-                "latent_change": float(np.sqrt(np.mean(((lat[idx] - lat0[idx]) ** 2).sum(-1)))) if lat is not None else float("nan"),
+                "latent_change": float(np.sqrt(np.mean(((lat[idx] - lat0[idx]) ** 2).sum(-1))))
+                if lat is not None
+                else float("nan"),
                 "n_trials": int(idx.size),
                 "trials_lost": lost,
                 "trials_gained": gained,
@@ -534,7 +562,10 @@ def compare_inactivation(
     a, b = (t.reindex(columns=cols) for t in (a, b))
     merged = a.merge(b, on=keys, suffixes=("_pred", "_true"))
     if merged.empty:
-        raise LrfitError("The predicted and actual inactivation tables share no (group, context) rows; run both with the same groups and trials.")
+        raise LrfitError(
+            "The predicted and actual inactivation tables share no (group, context) rows; run both with the same "
+            "groups and trials."
+        )
     merged = merged.rename(columns={"delta_accuracy_pred": "delta_pred", "delta_accuracy_true": "delta_true",
                                     "p_value_pred": "p_pred", "p_value_true": "p_true"})
 

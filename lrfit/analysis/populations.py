@@ -79,17 +79,34 @@ class MixtureStats:
     def slices(self) -> dict[str, slice]:
         """Blocks of the loading vector: ``"m"``, ``"n"``, ``"w_in"``, ``"w_out"``."""
         r, c, o = self.rank, self.n_inputs, self.n_outputs
-        return {"m": slice(0, r), "n": slice(r, 2 * r), "w_in": slice(2 * r, 2 * r + c), "w_out": slice(2 * r + c, 2 * r + c + o)}
+        return {
+            "m": slice(0, r),
+            "n": slice(r, 2 * r),
+            "w_in": slice(2 * r, 2 * r + c),
+            "w_out": slice(2 * r + c, 2 * r + c + o),
+        }
 
-    def select(self, populations: Sequence[int]) -> "MixtureStats":
+    def select(self, populations: Sequence[int]) -> MixtureStats:
         """The mixture restricted to some populations (weights renormalised)."""
         idx = np.asarray(list(populations), int)
         if idx.size == 0 or idx.min() < 0 or idx.max() >= self.n_populations:
-            raise LrfitError(f"Population indices {list(idx)} are out of range; this mixture has populations 0..{self.n_populations - 1}.")
+            raise LrfitError(
+                f"Population indices {list(idx)} are out of range; this mixture has populations "
+                f"0..{self.n_populations - 1}."
+            )
         w = self.weights[idx]
-        return MixtureStats(w / w.sum(), self.means[idx], self.covariances[idx], self.rank, self.n_inputs, self.n_outputs, self.columns, self.symmetric)
+        return MixtureStats(
+            w / w.sum(),
+            self.means[idx],
+            self.covariances[idx],
+            self.rank,
+            self.n_inputs,
+            self.n_outputs,
+            self.columns,
+            self.symmetric,
+        )
 
-    def merged(self) -> "MixtureStats":
+    def merged(self) -> MixtureStats:
         """A single Gaussian with the mixture's overall mean and covariance (moment matching).
 
         ``mu = sum_p alpha_p mu^p``, ``Sigma = sum_p alpha_p (Sigma^p + (mu^p - mu)(mu^p - mu)^T)``.
@@ -97,7 +114,9 @@ class MixtureStats:
         mu = self.weights @ self.means
         dev = self.means - mu
         cov = np.einsum("p,pij->ij", self.weights, self.covariances) + np.einsum("p,pi,pj->ij", self.weights, dev, dev)
-        return MixtureStats(np.ones(1), mu[None], cov[None], self.rank, self.n_inputs, self.n_outputs, self.columns, self.symmetric)
+        return MixtureStats(
+            np.ones(1), mu[None], cov[None], self.rank, self.n_inputs, self.n_outputs, self.columns, self.symmetric
+        )
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary."""
@@ -105,7 +124,12 @@ class MixtureStats:
 
 
 def mixture_from_labels(
-    loadings: np.ndarray, labels_or_resp: np.ndarray, rank: int, n_inputs: int, n_outputs: int, columns: Sequence[str] | None = None
+    loadings: np.ndarray,
+    labels_or_resp: np.ndarray,
+    rank: int,
+    n_inputs: int,
+    n_outputs: int,
+    columns: Sequence[str] | None = None,
 ) -> MixtureStats:
     """Per-population weights, means and covariances of the loadings.
 
@@ -281,7 +305,9 @@ class PopulationResult:
                 "n_populations": self.n_populations,
                 "n_bic": self.n_bic,
                 "rule": self.rule,
-                "task_accuracy": None if self.task_accuracy is None else {str(k): v for k, v in self.task_accuracy.items()},
+                "task_accuracy": None
+                if self.task_accuracy is None
+                else {str(k): v for k, v in self.task_accuracy.items()},
                 "candidates": self.candidates,
                 "bic": self.bic,
                 "ari": self.ari,
@@ -381,7 +407,10 @@ def fit_populations(
     if fold_signs:
         nonlin = str(getattr(model, "nonlinearity", "tanh"))
         if nonlin not in ("tanh", "identity"):
-            raise LrfitError(f"fold_signs needs an odd nonlinearity (tanh or identity), the network uses '{nonlin}'; fit without folding.")
+            raise LrfitError(
+                f"fold_signs needs an odd nonlinearity (tanh or identity), the network uses '{nonlin}'; fit without "
+                "folding."
+            )
         signs = np.where(y[:, 0] < 0, -1.0, 1.0)
         y = y * signs[:, None]
     feats = list(cols) if features is None else list(features)
@@ -406,7 +435,9 @@ def fit_populations(
         for i, k in enumerate(candidates):
             fits, labs = [], []
             for s in range(n_seeds):
-                gm = GaussianMixture(k, covariance_type=covariance_type, reg_covar=reg_covar, random_state=seed + s, n_init=n_init)
+                gm = GaussianMixture(
+                    k, covariance_type=covariance_type, reg_covar=reg_covar, random_state=seed + s, n_init=n_init
+                )
                 gm.fit(z)
                 fits.append(gm)
                 labs.append(gm.predict(z))
@@ -414,7 +445,11 @@ def fit_populations(
             bic[i] = min(bics)
             best[int(k)] = fits[int(np.argmin(bics))]
             pairs = list(itertools.combinations(range(len(labs)), 2))
-            ari[i] = 1.0 if not pairs or k == 1 else float(np.mean([adjusted_rand_score(labs[a], labs[b]) for a, b in pairs]))
+            ari[i] = (
+                1.0
+                if not pairs or k == 1
+                else float(np.mean([adjusted_rand_score(labs[a], labs[b]) for a, b in pairs]))
+            )
     n_bic = int(candidates[np.argmin(bic)])
     stable = ari >= ari_threshold
     n_pop = int(candidates[stable][np.argmin(bic[stable])])

@@ -94,7 +94,9 @@ def set_loadings_(model: LowRankRNN, loadings: np.ndarray) -> LowRankRNN:
     r, c, o = model.rank, model.n_inputs, model.n_outputs
     y = torch.as_tensor(np.asarray(loadings), dtype=model.m.dtype, device=model.device)
     if y.shape != (model.n_units, 2 * r + c + o):
-        raise LrfitError(f"loadings have shape {tuple(y.shape)}, expected ({model.n_units}, {2 * r + c + o}) = (units, 2R + C + O).")
+        raise LrfitError(
+            f"loadings have shape {tuple(y.shape)}, expected ({model.n_units}, {2 * r + c + o}) = (units, 2R + C + O)."
+        )
     model.m.copy_(y[:, :r])
     model.n.copy_(y[:, r : 2 * r])
     model.w_in.copy_(y[:, 2 * r : 2 * r + c])
@@ -268,7 +270,9 @@ def subset_trials(trials: Any, idx: np.ndarray) -> Any:
         return v
 
     if dataclasses.is_dataclass(trials):
-        return dataclasses.replace(trials, **{f.name: cut(getattr(trials, f.name)) for f in dataclasses.fields(trials) if f.init})
+        return dataclasses.replace(
+            trials, **{f.name: cut(getattr(trials, f.name)) for f in dataclasses.fields(trials) if f.init}
+        )
     new = copy.copy(trials)
     for k, v in vars(trials).items():
         setattr(new, k, cut(v))
@@ -341,7 +345,9 @@ def evaluate_on_task(
     TaskEvaluation
     """
     if getattr(model, "n_outputs", 0) == 0:
-        raise LrfitError("The network has no readout (n_outputs = 0), so it cannot be scored on a task; give it a readout.")
+        raise LrfitError(
+            "The network has no readout (n_outputs = 0), so it cannot be scored on a task; give it a readout."
+        )
     if trials is None:
         trials = task.generate(n_trials, seed=seed)
     if generator is None:
@@ -371,14 +377,22 @@ def evaluate_on_task(
             raise LrfitError(f"Unknown condition column '{by}'; the trials have columns {list(cond.columns)}.")
         rows = []
         for value, idx in cond.groupby(by, sort=True).indices.items():
-            rows.append({by: value, "accuracy": float(task.accuracy(out[idx], subset_trials(trials, idx))), "n_trials": len(idx)})
+            rows.append(
+                {
+                    by: value,
+                    "accuracy": float(task.accuracy(out[idx], subset_trials(trials, idx))),
+                    "n_trials": len(idx),
+                }
+            )
         acc_by = pd.DataFrame(rows)
     psy = task.psychometric(out, trials) if psychometric and hasattr(task, "psychometric") else None
     loss = loss_sum / max(weight, 1.0) if scored else float("nan")
     return TaskEvaluation(acc, acc_by, psy, out, loss)
 
 
-def r2_score_activity(model: Any, inputs: Any, activity: Any, mask: Any = None, target: str = "rates", x0: Any = None) -> np.ndarray:
+def r2_score_activity(
+    model: Any, inputs: Any, activity: Any, mask: Any = None, target: str = "rates", x0: Any = None
+) -> np.ndarray:
     """Per-neuron coefficient of determination of a network's activity against data.
 
     ``R^2_i = 1 - sum_{k,t} (a_ikt - y_ikt)^2 / sum_{k,t} (a_ikt - mean_i a)^2`` over
@@ -407,7 +421,10 @@ def r2_score_activity(model: Any, inputs: Any, activity: Any, mask: Any = None, 
     traj = run_network(model, inputs, noise_std=0.0, x0=x0)
     y = to_numpy(traj.rates if target == "rates" else traj.currents)[..., : a.shape[-1]]
     if y.shape != a.shape:
-        raise LrfitError(f"activity has shape {a.shape} but the network produces {y.shape}; pass (trials, time, neurons) matching the inputs.")
+        raise LrfitError(
+            f"activity has shape {a.shape} but the network produces {y.shape}; pass (trials, time, neurons) matching "
+            "the inputs."
+        )
     w = np.ones(a.shape[:2], bool) if mask is None else np.asarray(mask, bool)
     a, y = a[w], y[w]
     ss_res = ((a - y) ** 2).sum(0)
@@ -473,8 +490,12 @@ def choose_populations_by_task(
     tried: dict[int, float] = {}
     for count in map(int, populations.stable_counts):
         candidate = populations.with_count(count)
-        accuracies = [evaluate_on_task(sample_network(candidate, n_units, seed=seed + d, template=model), task, trials=trials).accuracy
-                      for d in range(draws)]
+        accuracies = [
+            evaluate_on_task(
+                sample_network(candidate, n_units, seed=seed + d, template=model), task, trials=trials
+            ).accuracy
+            for d in range(draws)
+        ]
         tried[count] = float(np.mean(accuracies))
         if tried[count] >= reference - accuracy_drop:
             log.info("populations by task: %d (resampled accuracy %.3f, network %.3f)", count, tried[count], reference)

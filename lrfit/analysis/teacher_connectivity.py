@@ -195,7 +195,9 @@ def map_teacher_fixed_points(
     pr, po = lowrank_params(reference), lowrank_params(other)
     ids = np.arange(min(pr.n_units, po.n_units)) if neuron_ids is None else np.asarray([int(v) for v in neuron_ids])
     if ids.size > po.n_units or (ids.size and ids.max() >= pr.n_units):
-        raise LrfitError("neuron ids do not map the fitted units onto the reference network; check the fit's neuron_ids.")
+        raise LrfitError(
+            "neuron ids do not map the fitted units onto the reference network; check the fit's neuron_ids."
+        )
     u_r = as_input_vector(ref_points.input, pr.n_inputs)
     u_o = as_input_vector(other_points.input, po.n_inputs)
     pts = ref_points.kappas()

@@ -223,8 +223,10 @@ def network_state(model: Any, currents: Any, inputs: Any, x0: Any = None, fit_tr
     u = to_numpy(inputs)
     w_in = to_numpy(model.w_in)
     if x.ndim != 3 or x.shape[-1] != w_in.shape[0]:
-        raise LrfitError(f"network_state: currents of shape {x.shape} do not belong to a network of {w_in.shape[0]} units; "
-                         "pass the (trials, time, units) currents of that network.")
+        raise LrfitError(
+            f"network_state: currents of shape {x.shape} do not belong to a network of {w_in.shape[0]} units; "
+            "pass the (trials, time, units) currents of that network."
+        )
     if u.shape[:2] != x.shape[:2] or u.shape[-1] != w_in.shape[1]:
         raise LrfitError(f"network_state: inputs of shape {u.shape} do not match currents {x.shape} and "
                          f"{w_in.shape[1]} input channels.")
@@ -253,7 +255,9 @@ def network_state(model: Any, currents: Any, inputs: Any, x0: Any = None, fit_tr
         outer += sample.T @ sample
         count += sample.shape[0]
     if count < 2:
-        raise LrfitError("network_state: the trials chosen to fit the principal components hold fewer than 2 valid bins.")
+        raise LrfitError(
+            "network_state: the trials chosen to fit the principal components hold fewer than 2 valid bins."
+        )
     mean = total / count
     cov = (outer - count * np.outer(mean, mean)) / (count - 1)
     evals, evecs = np.linalg.eigh(cov)

@@ -33,10 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="constant input for the fixed points (repeatable): none, CHANNEL, CHANNEL=v, NAME=v1,...,vC, or a "
         "condition COLUMN=VALUE; default: no input and each channel alone at 1.0",
     )
-    parser.add_argument("--split", default="all", help="fitted runs: latents on all, train or test trials (default all)")
-    parser.add_argument("--trials", type=int, default=256, help="task-trained runs: task trials simulated (default 256)")
+    parser.add_argument(
+        "--split", default="all", help="fitted runs: latents on all, train or test trials (default all)"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=256, help="task-trained runs: task trials simulated (default 256)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of trials, starts and mixtures (default 0)")
-    parser.add_argument("--no-resample", action="store_true", help="skip scoring networks resampled from the populations")
+    parser.add_argument(
+        "--no-resample", action="store_true", help="skip scoring networks resampled from the populations"
+    )
     parser.add_argument(
         "--population-rule", choices=("auto", "task", "bic"), default="auto",
         help="number of populations: the fewest seed-stable ones whose resampled networks perform the task (task), "
@@ -57,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status 0.
     """
-    from ..runs.layout import FIXED_POINTS_FILE, POPULATIONS_FILE, RESAMPLE_FILE
     from ..runs.analyze import analyze_run
+    from ..runs.layout import FIXED_POINTS_FILE, POPULATIONS_FILE, RESAMPLE_FILE
 
     run = open_run(args)
     files = analyze_run(
@@ -68,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     pops = run.read_analysis(POPULATIONS_FILE) or {}
     fps = run.read_analysis(FIXED_POINTS_FILE) or {}
     counts = "; ".join(f"{name}: {d['stability_counts']}" for name, d in fps.get("inputs", {}).items())
-    print(f"populations: {pops.get('n_populations')} (rule {pops.get('rule')}; BIC alone: {pops.get('n_bic')}); fixed points {counts}")
+    print(
+        f"populations: {pops.get('n_populations')} (rule {pops.get('rule')}; BIC alone: {pops.get('n_bic')}); fixed "
+        f"points {counts}"
+    )
     if "resample" in files:
         res = run.read_analysis(RESAMPLE_FILE) or {}
         print(

@@ -35,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="file to write (default RUN_DIR/ayna_bundle.npz)")
     add_run_arguments(parser, run_help=None, rank_help="rank of a rank list (default: the chosen rank)")
     parser.add_argument("--trials", type=int, default=500, help="students of a teacher: fresh trials (default 500)")
-    parser.add_argument("--seed", type=int, default=12345, help="seed of those trials (default 12345, as lrfit compare)")
+    parser.add_argument(
+        "--seed", type=int, default=12345, help="seed of those trials (default 12345, as lrfit compare)"
+    )
     parser.add_argument("--max-rate-hz", type=float, default=50.0,
                         help="firing rate (Hz) at tanh(x) = 1 for the spikes and rates (default 50, as lrfit simulate)")
     parser.add_argument("--spike-seed", type=int, default=0, help="seed of the Poisson spikes (default 0)")

@@ -28,8 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def summary_line(metrics: dict) -> str:
-    """One line: the held-out score (R^2, or bits per spike for counts) beside the best trivial baseline and the
-    noise ceiling."""
+    """One line: the held-out score (R^2, or bits per spike for counts) beside the best baseline and the ceiling."""
     from ..runs.metrics import score_key, score_label
 
     key, label = score_key(metrics), score_label(metrics)
@@ -56,17 +55,17 @@ def summary_line(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the fit and print the headline metrics."""
-    from ..runs.config import format_schema, load_config
     from ..errors import LrfitError
+    from ..runs.config import format_schema, load_config
     from ..runs.fit import run_fit
 
     if args.show_config:
         print(format_schema())
         return 0
     if args.check_inputs and args.config is not None:
-        from ..runs.data import prepare_data
         from ..fitting.metrics import condition_labels
         from ..plotting import plot_inputs_over_response, save_figure
+        from ..runs.data import prepare_data
 
         train = prepare_data(load_config(args.config, args.overrides)).train
         fig = plot_inputs_over_response(train.time, train.inputs, train.activity, train.mask,

@@ -30,8 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         The subcommand's parser.
     """
     add_run_arguments(parser)
-    parser.add_argument("--groups", required=True, help="'populations' or a JSON/CSV file mapping group names to neuron ids")
-    parser.add_argument("--fraction", type=float, default=None, help="silence this random fraction of each group (default: all of it)")
+    parser.add_argument(
+        "--groups", required=True, help="'populations' or a JSON/CSV file mapping group names to neuron ids"
+    )
+    parser.add_argument(
+        "--fraction", type=float, default=None, help="silence this random fraction of each group (default: all of it)"
+    )
     parser.add_argument("--trials", type=int, default=512, help="task trials scored (default 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the trials and random fractions (default 0)")
     parser.add_argument("--decode", action="append", default=[], metavar="COLUMN",

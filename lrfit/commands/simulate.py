@@ -50,7 +50,9 @@ def _max_rate(text: str) -> float | tuple[float, float]:
     try:
         parts = [float(v) for v in text.split(":")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a rate in Hz (50) or a range LOW:HIGH (20:50), got '{text}'") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a rate in Hz (50) or a range LOW:HIGH (20:50), got '{text}'"
+        ) from None
     if len(parts) not in (1, 2):
         raise argparse.ArgumentTypeError(f"expected a rate in Hz (50) or a range LOW:HIGH (20:50), got '{text}'")
     return parts[0] if len(parts) == 1 else (parts[0], parts[1])
@@ -97,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         Exit status 0.
     """
     from data_adapters import write_hdf5
-    from data_adapters.trialdata import COUNT_UNITS
     from data_adapters.nwb_write import poisson_spikes, write_nwb
+    from data_adapters.trialdata import COUNT_UNITS
 
     from ..tasks import get_task
     from ..teachers.record import DEFAULT_MAX_RATE_HZ, peak_rates, rates_to_hz, simulate_teacher

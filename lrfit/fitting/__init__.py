@@ -5,6 +5,12 @@
 - :mod:`.starts` — where a fit starts; :mod:`.checks` — its parameters and data; :mod:`.staging`,
   :mod:`.objective`, :mod:`.solver` — the trials on the device, the loss, the training loop.
 - :mod:`.metrics`, :mod:`.baselines`, :mod:`.counts`, :mod:`.heldout` — scores and what they stand beside.
+
+Examples
+--------
+>>> from lrfit.fitting import LowRankFit, Poisson
+>>> LowRankFit(observation=Poisson("currents")).get_params()["observation"]
+Poisson(signal='currents')
 """
 
 from .ensemble import LowRankEnsembleFit

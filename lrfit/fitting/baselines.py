@@ -398,7 +398,9 @@ def compute_baselines(train: TrialData, test: TrialData, *, k: int, columns: Seq
     k_eff = int(max(1, min(int(k), train.n_neurons)))
     v = principal_axes(xa, xm, k_eff, mu)
     project = lambda a: (a - mu) @ v @ v.T + mu  # noqa: E731
-    guess = cond_pred if cond_pred is not None else time_pred if time_pred is not None else np.broadcast_to(mu, ya.shape)
+    guess = (
+        cond_pred if cond_pred is not None else time_pred if time_pred is not None else np.broadcast_to(mu, ya.shape)
+    )
     pca_k = score(project(guess))
     oracle = score(project(ya))
 

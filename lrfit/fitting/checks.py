@@ -97,10 +97,11 @@ def check_fit(fit: Any, data: TrialData) -> None:
     >>> import numpy as np
     >>> from lrfit import LowRankFit, TrialData
     >>> data = TrialData(activity=np.zeros((2, 3, 4)), dt=0.02)
-    >>> check_fit(LowRankFit(rank=5), data)
-    Traceback (most recent call last):
-    ...
-    lrfit.fitting.checks.ParameterError: rank 5 is larger than the number of units (4 neurons + 0 hidden); choose rank <= 4.
+    >>> try:
+    ...     check_fit(LowRankFit(rank=5), data)
+    ... except LrfitError as err:
+    ...     print(err)
+    rank 5 is larger than the number of units (4 neurons + 0 hidden); choose rank <= 4.
     """
     from .observation import as_observation
 

@@ -188,19 +188,31 @@ class LowRankEnsembleFit(BaseEstimator):
             if not batched:  # latent coordinates, members grouped under _GROUP_BYTES per array (CPU default)
                 group = max(1, _GROUP_BYTES // (b * tensors.activity.shape[1] * units * 4))
                 rows = torch.zeros((k, b), dtype=torch.long, device=dev)
-                return torch.cat([
-                    latent_loss(LatentNetworks(pm[i : i + group], pn[i : i + group], pw[i : i + group], alpha, nonlin,
-                                               first.observation_.signal),
-                                LatentBatch(px0[i : i + group, None, :], rows[i : i + group], *gather(idx[i : i + group])))
-                    for i in range(0, k, group)
-                ])
+                return torch.cat(
+                    [
+                        latent_loss(
+                            LatentNetworks(
+                                pm[i : i + group],
+                                pn[i : i + group],
+                                pw[i : i + group],
+                                alpha,
+                                nonlin,
+                                first.observation_.signal,
+                            ),
+                            LatentBatch(px0[i : i + group, None, :], rows[i : i + group], *gather(idx[i : i + group])),
+                        )
+                        for i in range(0, k, group)
+                    ]
+                )
             inputs, target, weight = gather(idx)
             t, c = inputs.shape[2], inputs.shape[3]
             drive = torch.bmm(inputs.reshape(k, b * t, c), pw.transpose(1, 2) * alpha)
             drive = drive.reshape(k, b, t, units).permute(2, 0, 1, 3)
             start = px0[:, None, :].expand(k, b, units)
             states, rates = ensemble_rollout(start, drive, alpha, nonlin, pm, pn, float(units))  # (T, K, B, N)
-            out = (rates if first.observation_.signal == "rates" else states)[..., : target.shape[-1]].permute(1, 2, 0, 3)
+            out = (rates if first.observation_.signal == "rates" else states)[..., : target.shape[-1]].permute(
+                1, 2, 0, 3
+            )
             return masked_mse(out, target, weight, dims=(1, 2, 3))
 
         named = dict(zip(("m", "n", "w_in", "x0"), params))

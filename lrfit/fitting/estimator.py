@@ -64,8 +64,7 @@ class LowRankFit(TransformerMixin, BaseEstimator):
     max_epochs : int
         Upper bound on passes over the training trials.
     lr : float or "auto"
-        Adam learning rate, or ``"auto"``: 0.02 for ``init="random"``, 0.005 for the closed-form starts.
-        The rates by start are :data:`lrfit.fitting.starts.AUTO_LR`; ``lr_`` holds the rate a fit used.
+        Adam learning rate, or ``"auto"``: the start's (:data:`lrfit.fitting.starts.AUTO_LR`); ``lr_`` holds it.
     batch_size : int
         Trials per gradient step.
     clip_grad : float
@@ -333,7 +332,7 @@ class LowRankFit(TransformerMixin, BaseEstimator):
         return r2_score(truth, pred, mask) if metric == "r2" else self.observation_.natural_score(truth, pred, mask)
 
     def evaluate(self, data: TrialData, split: str = "") -> dict[str, Any]:
-        """Every score of the fit on *data*, named as in ``metrics.json`` (see :func:`lrfit.fitting.metrics.fit_scores`).
+        """Every score of the fit on *data*, named as in ``metrics.json`` (:func:`lrfit.fitting.metrics.fit_scores`).
 
         Parameters
         ----------

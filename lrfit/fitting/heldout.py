@@ -1,4 +1,4 @@
-"""Held-out-neuron prediction: how well the fitted latents explain neurons the fit never saw (co-smoothing for counts)."""
+"""Held-out neurons: how well the fitted latents explain neurons the fit never saw (co-smoothing for counts)."""
 
 from __future__ import annotations
 

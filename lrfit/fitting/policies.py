@@ -201,7 +201,10 @@ class RollbackPolicy:
 
     def error(self, rollbacks: int, lr0: float, lr: float) -> LrfitError:
         """The one-sentence error that ends a run after *rollbacks* rollbacks."""
-        done = (f"stayed non-finite after {rollbacks} rollbacks that lowered the learning rate from {lr0:.3g} to {lr:.3g}"
-                if rollbacks else "became non-finite")
+        done = (
+            f"stayed non-finite after {rollbacks} rollbacks that lowered the learning rate from {lr0:.3g} to {lr:.3g}"
+            if rollbacks
+            else "became non-finite"
+        )
         return LrfitError(f"The training loss or its gradient {done}; the data scaling or the learning rate is the "
                           f"likely cause: lower {self.lr_key} or rescale the data.")

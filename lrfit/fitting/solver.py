@@ -15,8 +15,8 @@ ensemble), and chooses:
   compound and are bounded, and the last one ends in one :class:`~lrfit.errors.LrfitError`.
 
 With a checkpoint directory, the solver writes the one checkpoint format of
-:mod:`lrfit.fitting.checkpoint` after every epoch (atomically, two files): ``checkpoint.pt`` holds plain tensors (parameters, optimiser,
-best parameters, the batch source's generator states) read back with
+:mod:`lrfit.fitting.checkpoint` after every epoch (atomically, two files): ``checkpoint.pt`` holds plain
+tensors (parameters, optimiser, best parameters, the batch source's generator states) read back with
 ``torch.load(..., weights_only=True)``; ``checkpoint.json`` holds progress (epoch, seconds,
 stop-rule and schedule state, history and the caller's settings).  Nothing is pickled.
 Resuming from it continues with the same parameters, optimiser, schedule and random
@@ -291,7 +291,8 @@ class Solver:
         tensors, meta = ckpt
         if int(tensors.get("epoch", meta["epoch"])) != int(meta["epoch"]):
             raise LrfitError(
-                f"The checkpoint in '{self.checkpoint_dir}' is torn ({CHECKPOINT_WEIGHTS} is of epoch {tensors['epoch']}, "
+                f"The checkpoint in '{self.checkpoint_dir}' is torn ({CHECKPOINT_WEIGHTS} is of epoch "
+                f"{tensors['epoch']}, "
                 f"{CHECKPOINT_META} of epoch {meta['epoch']}: the run was killed between the two writes); delete both "
                 "files to start over."
             )
@@ -301,7 +302,11 @@ class Solver:
         self.optimiser.load_state_dict(tensors["optimiser"])
         run["batches"].load_state_dict(tensors["rng"])
         run["best"] = [b or None for b in tensors["best"]]
-        run["epoch"], run["seconds"], run["rollbacks"] = int(meta["epoch"]), float(meta["seconds"]), int(meta["rollbacks"])
+        run["epoch"], run["seconds"], run["rollbacks"] = (
+            int(meta["epoch"]),
+            float(meta["seconds"]),
+            int(meta["rollbacks"]),
+        )
         run["states"] = [StopState(**s) for s in meta["stop"]]
         run["schedules"] = [Plateau(**s) for s in meta["schedule"]]
         run["histories"] = meta["history"] if self.stacked else [meta["history"]]
@@ -361,7 +366,11 @@ class Solver:
         log.warning(
             "non-finite loss or gradient in epoch %d: rolled back to the parameters after epoch %d and halved "
             "the learning rate to %.3g (rollback %d of at most %d)",
-            run["epoch"] + 1, run["epoch"], _lr_groups(self.optimiser, 0)[0]["lr"], run["rollbacks"], policy.max_rollbacks,
+            run["epoch"] + 1,
+            run["epoch"],
+            _lr_groups(self.optimiser, 0)[0]["lr"],
+            run["rollbacks"],
+            policy.max_rollbacks,
         )
         return good[0], copy.deepcopy(self.optimiser.state_dict())
 
@@ -436,8 +445,14 @@ class Solver:
         seconds_before = run["seconds"]
         can_roll_back = self.rollback.max_rollbacks > 0
         good = (self._snapshot_all(), copy.deepcopy(self.optimiser.state_dict())) if can_roll_back else None
-        bar = tqdm(total=self.stop.max_epochs, initial=min(run["epoch"], self.stop.max_epochs), disable=not self.progress,
-                   desc=self.desc, unit="epoch", leave=False)
+        bar = tqdm(
+            total=self.stop.max_epochs,
+            initial=min(run["epoch"], self.stop.max_epochs),
+            disable=not self.progress,
+            desc=self.desc,
+            unit="epoch",
+            leave=False,
+        )
         try:
             while not all(self.stop.finished(s) for s in states):
                 self._set_active([not self.stop.finished(s) for s in states])

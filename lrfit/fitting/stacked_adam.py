@@ -1,4 +1,4 @@
-"""Adam on stacked ``(K, ...)`` tensors: the optimiser of K members trained as one fit (:class:`lrfit.LowRankEnsembleFit`).
+"""Adam on stacked ``(K, ...)`` tensors: the optimiser of K members trained as one (:class:`lrfit.LowRankEnsembleFit`).
 
 It sits beside :func:`lrfit.fitting.solver.adam` (one network's optimiser) and is driven by the same
 :class:`lrfit.fitting.solver.Solver`.

@@ -90,6 +90,7 @@ class EnsembleRollout(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x0: Tensor, drive: Tensor, alpha: float, nonlin: str, m: Tensor, n: Tensor, scale: float):
+        """Simulate the K networks; keep states and rates for the backward pass."""
         rec = BatchedLowRankRecurrence(m.detach(), n.detach(), float(scale))
         with torch.no_grad():
             states, rates = euler_loop(x0.detach().contiguous(), drive.detach().contiguous(), rec, alpha, nonlin)
@@ -99,6 +100,7 @@ class EnsembleRollout(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_states: Tensor | None, grad_rates: Tensor | None):
+        """Gradients of the start, the drive and the loadings from those of the states and rates."""
         states, rates, m, n = ctx.saved_tensors
         rec = BatchedLowRankRecurrence(m.detach(), n.detach(), ctx.scale)
         deriv = NONLINEARITIES[ctx.nonlin][2](rates)

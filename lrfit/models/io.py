@@ -55,7 +55,9 @@ def read_model_meta(directory: str | Path) -> dict[str, Any]:
     """Return the JSON metadata saved with a model (``kind``, ``config``, ``extra``)."""
     path = Path(directory) / META_FILE
     if not path.is_file():
-        raise LrfitError(f"No saved model in '{directory}': '{META_FILE}' is missing; point to a run directory written by lrfit.")
+        raise LrfitError(
+            f"No saved model in '{directory}': '{META_FILE}' is missing; point to a run directory written by lrfit."
+        )
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -91,7 +93,10 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNN
     meta = read_model_meta(directory)
     kind = meta.get("kind")
     if kind not in MODEL_CLASSES:
-        raise LrfitError(f"'{Path(directory) / META_FILE}' names an unknown model kind '{kind}'; expected one of {sorted(MODEL_CLASSES)}.")
+        raise LrfitError(
+            f"'{Path(directory) / META_FILE}' names an unknown model kind '{kind}'; expected one of "
+            f"{sorted(MODEL_CLASSES)}."
+        )
     cls = MODEL_CLASSES[kind]
     allowed = {name for klass in cls.__mro__ if issubclass(klass, RNNBase)
                for name, p in inspect.signature(klass.__init__).parameters.items()
@@ -114,7 +119,10 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNN
     except FileNotFoundError:
         raise LrfitError(f"'{weights}' is missing; the model directory is incomplete.") from None
     except Exception as exc:  # corrupt or foreign file
-        raise LrfitError(f"Could not read weights from '{weights}' ({type(exc).__name__}); the file is corrupt or not an lrfit model.") from None
+        raise LrfitError(
+            f"Could not read weights from '{weights}' ({type(exc).__name__}); the file is corrupt or not an lrfit "
+            "model."
+        ) from None
     if not isinstance(state, dict):
         raise LrfitError(f"'{weights}' does not hold a state dict of tensors; the file is not an lrfit model.")
     expected = model.state_dict()
@@ -130,6 +138,8 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> RNN
                              "refit it.")
     unexpected = sorted(set(state) - set(expected))
     if unexpected:
-        raise LrfitError(f"'{weights}' holds an unknown tensor '{unexpected[0]}'; the file is not this model's: re-save it.")
+        raise LrfitError(
+            f"'{weights}' holds an unknown tensor '{unexpected[0]}'; the file is not this model's: re-save it."
+        )
     model.load_state_dict(state)
     return model

@@ -225,7 +225,9 @@ class RNNBase(nn.Module):
             noise = torch.randn(drive.shape, generator=gen, device=self.device, dtype=drive.dtype)
             drive = drive + noise * (sigma * math.sqrt(self.alpha))
         start = self.x0 if x0 is None else x0.to(self.device, torch.float32)
-        currents, rates = rollout(start, drive, self.kind_of_recurrence, self.alpha, self.nonlinearity, *self.recurrent_weights())
+        currents, rates = rollout(
+            start, drive, self.kind_of_recurrence, self.alpha, self.nonlinearity, *self.recurrent_weights()
+        )
         outputs = rates @ self.w_out / self.n_units if self.n_outputs else None
         return Trajectory(currents=currents, rates=rates, outputs=outputs)
 
@@ -298,7 +300,7 @@ class LowRankRNN(RNNBase):
         return self.w_out.T @ self.m / self.n_units
 
     @torch.no_grad()
-    def svd_normalize_(self) -> "LowRankRNN":
+    def svd_normalize_(self) -> LowRankRNN:
         """Remove the M/N degeneracy in place, preserving ``M N^T``.
 
         With ``U S V^T = svd(M N^T)`` (computed through thin QR factors, never
@@ -350,7 +352,9 @@ class FullRankRNN(RNNBase):
         super().__init__(n_units, **kwargs)
 
     def _init_recurrent(self, gen: torch.Generator) -> None:
-        self.j = nn.Parameter(torch.randn(self.n_units, self.n_units, generator=gen) * (self.rho / math.sqrt(self.n_units)))
+        self.j = nn.Parameter(
+            torch.randn(self.n_units, self.n_units, generator=gen) * (self.rho / math.sqrt(self.n_units))
+        )
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-serialisable."""

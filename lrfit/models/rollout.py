@@ -51,7 +51,9 @@ def _identity_into(x: Tensor, out: Tensor) -> Tensor:
 
 
 #: name -> (phi(x), phi written into a buffer, phi'(x) expressed through r = phi(x))
-NONLINEARITIES: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
+NONLINEARITIES: dict[
+    str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]
+] = {
     "tanh": (torch.tanh, _tanh_into, lambda r: r.square().neg_().add_(1.0)),
     "relu": (torch.relu, _relu_into, lambda r: (r > 0).to(r.dtype)),
     "softplus": (torch.nn.functional.softplus, _softplus_into, lambda r: torch.expm1(r).div_(torch.exp(r))),
@@ -67,12 +69,15 @@ class Recurrence:
     """
 
     def add_forward(self, rates: Tensor, out: Tensor, alpha: float) -> None:  # pragma: no cover
+        """Add the recurrent drive ``alpha J rates`` to *out*."""
         raise NotImplementedError
 
     def backward(self, grad: Tensor, alpha: float) -> Tensor:  # pragma: no cover
+        """The recurrent part of the gradient in the rates, from *grad* in the next states."""
         raise NotImplementedError
 
     def weight_grads(self, big_g: Tensor, rates: Tensor, alpha: float) -> tuple[Tensor, ...]:  # pragma: no cover
+        """The weights' gradients from the states' gradients *big_g* and the *rates*."""
         raise NotImplementedError
 
 
@@ -86,12 +91,15 @@ class LowRankRecurrence(Recurrence):
         self._n_scaled_t = self.n_scaled.T.contiguous()
 
     def add_forward(self, rates: Tensor, out: Tensor, alpha: float) -> None:
+        """Add the recurrent drive ``alpha J rates`` to *out*."""
         out.addmm_(rates @ self.n_scaled, self.m_t, alpha=alpha)
 
     def backward(self, grad: Tensor, alpha: float) -> Tensor:
+        """The recurrent part of the gradient in the rates, from *grad* in the next states."""
         return (grad @ self.m).mul_(alpha) @ self._n_scaled_t
 
     def weight_grads(self, big_g: Tensor, rates: Tensor, alpha: float) -> tuple[Tensor, ...]:
+        """The weights' gradients from the states' gradients *big_g* and the *rates*."""
         grad_m = (big_g.T @ (rates @ self.n_scaled)).mul_(alpha)
         grad_n = (rates.T @ (big_g @ self.m)).mul_(alpha / self.scale)
         return grad_m, grad_n
@@ -105,12 +113,15 @@ class DenseRecurrence(Recurrence):
         self.j_t = j.T.contiguous()
 
     def add_forward(self, rates: Tensor, out: Tensor, alpha: float) -> None:
+        """Add the recurrent drive ``alpha J rates`` to *out*."""
         out.addmm_(rates, self.j_t, alpha=alpha)
 
     def backward(self, grad: Tensor, alpha: float) -> Tensor:
+        """The recurrent part of the gradient in the rates, from *grad* in the next states."""
         return (grad @ self.j).mul_(alpha)
 
     def weight_grads(self, big_g: Tensor, rates: Tensor, alpha: float) -> tuple[Tensor, ...]:
+        """The weights' gradients from the states' gradients *big_g* and the *rates*."""
         return ((big_g.T @ rates).mul_(alpha),)
 
 
@@ -186,6 +197,7 @@ class Rollout(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x0: Tensor, drive: Tensor, kind: str, alpha: float, nonlin: str, *weights):
+        """Simulate the network; keep states and rates for the backward pass."""
         rec = _make_recurrence(kind, weights)
         with torch.no_grad():
             states, rates = _run_forward(x0, drive.contiguous(), rec, alpha, nonlin)
@@ -198,6 +210,7 @@ class Rollout(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_states: Tensor | None, grad_rates: Tensor | None):
+        """Gradients of the start, the drive and the weights from those of the states and rates."""
         x0, states, rates, *tensors = ctx.saved_tensors
         weights = [tensors.pop(0) if w is None else w for w in ctx.weights_meta]
         rec = _make_recurrence(ctx.kind, weights)

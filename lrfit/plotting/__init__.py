@@ -8,7 +8,15 @@ nothing is ever shown); save them with :func:`save_figure` or embed them in HTML
 - :func:`plot_phase_portrait` — rank-1 flow and potential; rank-2 flow, nullclines, fixed points.
 - :func:`plot_connectivity_scatter`, :func:`plot_population_selection` — loadings by population, BIC/ARI.
 - :func:`plot_rank_curve`, :func:`plot_history`, :func:`plot_r2_histogram`, :func:`plot_example_neurons` — fit quality.
-- :func:`plot_inactivation`, :func:`plot_inactivation_psychometric`, :func:`plot_activity_inactivation` — silencing effects.
+- :func:`plot_inactivation`, :func:`plot_inactivation_psychometric`, :func:`plot_activity_inactivation` — silencing
+  effects.
+
+Examples
+--------
+>>> from lrfit.plotting import new_figure
+>>> fig, ax = new_figure()
+>>> type(fig).__name__, len(fig.axes)
+('Figure', 1)
 """
 
 from ._base import figure_base64, figure_png, group_labels, new_figure, save_figure

@@ -21,7 +21,9 @@ from matplotlib.figure import Figure
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
-def new_figure(figsize: tuple[float, float] = (5.0, 4.0), nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+def new_figure(
+    figsize: tuple[float, float] = (5.0, 4.0), nrows: int = 1, ncols: int = 1, **kwargs: Any
+) -> tuple[Figure, Any]:
     """A new Agg-backed figure and its axes (``fig.subplots(nrows, ncols)``)."""
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)

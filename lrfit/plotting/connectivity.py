@@ -46,7 +46,15 @@ def plot_connectivity_scatter(
     lab = np.zeros(len(loadings), int) if labels is None else np.asarray(labels).astype(int)
     for p in np.unique(lab):
         sel = lab == p
-        ax.scatter(loadings[x].to_numpy()[sel], loadings[y].to_numpy()[sel], s=9, alpha=0.7, color=color(p), label=f"population {p} ({sel.sum()})", lw=0)
+        ax.scatter(
+            loadings[x].to_numpy()[sel],
+            loadings[y].to_numpy()[sel],
+            s=9,
+            alpha=0.7,
+            color=color(p),
+            label=f"population {p} ({sel.sum()})",
+            lw=0,
+        )
     ax.axhline(0, color="0.8", lw=0.6, zorder=0)
     ax.axvline(0, color="0.8", lw=0.6, zorder=0)
     ax.set_xlabel(f"{x} (loading, a.u.)")
@@ -58,7 +66,12 @@ def plot_connectivity_scatter(
 
 
 def plot_population_selection(
-    candidates: Any, bic: Any, ari: Any, chosen: int, ax: Axes | None = None, task_accuracy: Mapping[Any, float] | None = None
+    candidates: Any,
+    bic: Any,
+    ari: Any,
+    chosen: int,
+    ax: Axes | None = None,
+    task_accuracy: Mapping[Any, float] | None = None,
 ) -> Figure:
     """BIC, seed stability (ARI) and, if known, resampled task accuracy against the number of populations.
 

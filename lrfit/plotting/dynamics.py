@@ -82,7 +82,10 @@ def plot_latent_trajectories(
         a, b = dims
         ax.set_xlabel(f"$\\kappa_{{{a + 1}}}$ (a.u.)")
         ax.set_ylabel(f"$\\kappa_{{{b + 1}}}$ (a.u.)")
-        handles = [Line2D([], [], marker="o", ls="", color="0.3", ms=4, label="start"), Line2D([], [], marker="s", ls="", color="0.3", ms=5, label="end")]
+        handles = [
+            Line2D([], [], marker="o", ls="", color="0.3", ms=4, label="start"),
+            Line2D([], [], marker="s", ls="", color="0.3", ms=5, label="end"),
+        ]
         ax.add_artist(ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False))
     if len(uniq) > 1 or cols:
         ax.legend(fontsize=7, title=", ".join(cols) if cols else None, title_fontsize=7, loc="best")
@@ -90,19 +93,29 @@ def plot_latent_trajectories(
     return fig
 
 
-def _draw_fixed_points(ax: Axes, fixed_points: Any, plane: np.ndarray | None, rank1: bool, flow_zero: bool = True) -> list[Line2D]:
+def _draw_fixed_points(
+    ax: Axes, fixed_points: Any, plane: np.ndarray | None, rank1: bool, flow_zero: bool = True
+) -> list[Line2D]:
     seen: dict[str, Line2D] = {}
     for fp in list(fixed_points.fixed_points) + list(getattr(fixed_points, "slow_points", ())):
         kap = np.asarray(fp.kappa, float)
         x, y = (kap[0], 0.0) if rank1 else tuple(kap @ plane) if plane is not None else (kap[0], kap[1])
         label = fp.stability if fp.kind == "fixed" else "slow point"
         marker, filled = _MARKERS.get(fp.stability, ("o", False)) if fp.kind == "fixed" else ("d", False)
-        h = ax.plot(x, y, marker=marker, ls="", ms=9, mec="k", mew=1.3, mfc="k" if filled else "white", zorder=5)[0]
-        seen.setdefault(label, Line2D([], [], marker=marker, ls="", ms=8, mec="k", mfc="k" if filled else "white", label=label))
+        ax.plot(x, y, marker=marker, ls="", ms=9, mec="k", mew=1.3, mfc="k" if filled else "white", zorder=5)[0]
+        seen.setdefault(
+            label, Line2D([], [], marker=marker, ls="", ms=8, mec="k", mfc="k" if filled else "white", label=label)
+        )
     return list(seen.values())
 
 
-def plot_phase_portrait(flow: Any, fixed_points: Any = None, ax: Axes | None = None, title: str | None = None, trajectories: np.ndarray | None = None) -> Figure:
+def plot_phase_portrait(
+    flow: Any,
+    fixed_points: Any = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    trajectories: np.ndarray | None = None,
+) -> Figure:
     """Phase portrait of the latent dynamics ``kappa_dot = -kappa + n^T phi(m kappa + W_in u) / N``.
 
     Rank 1: the velocity ``F(kappa)`` and, on a second axis, the potential
@@ -139,7 +152,10 @@ def plot_phase_portrait(flow: Any, fixed_points: Any = None, ax: Axes | None = N
         ax2 = ax.twinx()
         ax2.plot(kap, flow.potential, color="C1", lw=1.4, ls="--")
         ax2.set_ylabel("potential $U(\\kappa)$ (a.u.)", color="C1")
-        handles = [Line2D([], [], color="C0", lw=1.8, label="flow $d\\kappa/dt$"), Line2D([], [], color="C1", ls="--", label="potential $U$")]
+        handles = [
+            Line2D([], [], color="C0", lw=1.8, label="flow $d\\kappa/dt$"),
+            Line2D([], [], color="C1", ls="--", label="potential $U$"),
+        ]
         if fixed_points is not None:
             handles += _draw_fixed_points(ax, fixed_points, None, True)
         if trajectories is not None:
@@ -155,7 +171,10 @@ def plot_phase_portrait(flow: Any, fixed_points: Any = None, ax: Axes | None = N
         cb.set_label("speed $|d\\kappa/dt|$ (a.u. per $\\tau$)")
         ax.contour(c1, c2, u, levels=[0.0], colors=["#d62728"], linewidths=1.4)
         ax.contour(c1, c2, v, levels=[0.0], colors=["#ff7f0e"], linewidths=1.4, linestyles="--")
-        handles = [Line2D([], [], color="#d62728", lw=1.4, label="$\\dot\\kappa_1=0$"), Line2D([], [], color="#ff7f0e", ls="--", lw=1.4, label="$\\dot\\kappa_2=0$")]
+        handles = [
+            Line2D([], [], color="#d62728", lw=1.4, label="$\\dot\\kappa_1=0$"),
+            Line2D([], [], color="#ff7f0e", ls="--", lw=1.4, label="$\\dot\\kappa_2=0$"),
+        ]
         if fixed_points is not None:
             handles += _draw_fixed_points(ax, fixed_points, flow.plane, False)
         if trajectories is not None:
@@ -167,7 +186,14 @@ def plot_phase_portrait(flow: Any, fixed_points: Any = None, ax: Axes | None = N
         ax.set_xlabel("$\\kappa_1$ (a.u.)")
         ax.set_ylabel("$\\kappa_2$ (a.u.)")
     # below the axes: inside, the legend hides the flow where it is largest (the corners)
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(len(handles), 4), frameon=False)
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=min(len(handles), 4),
+        frameon=False,
+    )
     u_in = np.asarray(getattr(flow, "input", np.zeros(0)))
     ax.set_title(title or ("Phase portrait" + (" (input off)" if not np.any(u_in) else "")))
     return fig

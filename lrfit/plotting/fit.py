@@ -120,7 +120,7 @@ def plot_history(history: pd.DataFrame, ax: Axes | None = None, title: str | Non
 
 def plot_r2_histogram(r2: Sequence[float], ax: Axes | None = None, title: str | None = None,
                       metric: str = "r2") -> Figure:
-    """Histogram of per-neuron R^2 on an axis from ``max(-1, min R^2)`` (at most 0.9) to 1; values below -1 are piled at -1.
+    """Histogram of per-neuron R^2 from ``max(-1, min R^2)`` (at most 0.9) to 1; values below -1 are piled at -1.
 
     Parameters
     ----------

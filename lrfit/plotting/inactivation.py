@@ -15,7 +15,9 @@ from ._base import axes_or_new, color
 __all__ = ["plot_activity_inactivation", "plot_inactivation", "plot_inactivation_psychometric"]
 
 
-def plot_inactivation(table: pd.DataFrame, teacher_table: pd.DataFrame | None = None, ax: Axes | None = None, title: str | None = None) -> Figure:
+def plot_inactivation(
+    table: pd.DataFrame, teacher_table: pd.DataFrame | None = None, ax: Axes | None = None, title: str | None = None
+) -> Figure:
     """Accuracy after silencing each group, one bar per context, with the intact network's accuracy.
 
     Bars: predicted accuracy of the (fitted) network with the group silenced; dashed
@@ -67,13 +69,21 @@ def plot_inactivation(table: pd.DataFrame, teacher_table: pd.DataFrame | None = 
     if tt is not None:
         handles.append(Line2D([], [], marker="D", ls="", color="k", label="teacher with the same units silenced"))
     # below the axes: inside, the legend would hide bars and diamonds near the bottom
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3 if width_in >= 9 else 2,
-              frameon=False)
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.28),
+        ncol=3 if width_in >= 9 else 2,
+        frameon=False,
+    )
     ax.set_title(title or "Predicted accuracy after silencing")
     return fig
 
 
-def plot_inactivation_psychometric(psychometric: pd.DataFrame, x: str = "coherence", ax: Axes | None = None, **select: Any) -> Figure:
+def plot_inactivation_psychometric(
+    psychometric: pd.DataFrame, x: str = "coherence", ax: Axes | None = None, **select: Any
+) -> Figure:
     """Psychometric curves ``P(choice = +1)`` against *x*, one line per silenced group.
 
     Parameters
@@ -97,7 +107,15 @@ def plot_inactivation_psychometric(psychometric: pd.DataFrame, x: str = "coheren
         df = df[df[k] == v]
     for i, (g, d) in enumerate(df.groupby("group", sort=False)):
         d = d.groupby(x, as_index=False)["p_choice"].mean()
-        ax.plot(d[x], d["p_choice"], "o-", ms=3, color="k" if g == "control" else color(i), label=g, lw=2 if g == "control" else 1.2)
+        ax.plot(
+            d[x],
+            d["p_choice"],
+            "o-",
+            ms=3,
+            color="k" if g == "control" else color(i),
+            label=g,
+            lw=2 if g == "control" else 1.2,
+        )
     ax.set_xlabel(x)
     ax.set_ylabel("P(choice = +1)")
     ax.set_ylim(-0.02, 1.02)

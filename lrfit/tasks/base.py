@@ -104,13 +104,16 @@ class TaskTrials:
     def epoch_bounds(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Per-trial ``(starts, stops)`` int arrays of shape ``(trials,)`` for epoch *name*."""
         if name not in self.epochs:
-            raise LrfitError(f"Task '{self.task}' has no epoch '{name}'{closest(name, self.epochs)}; epochs are: {', '.join(self.epochs)}.")
+            raise LrfitError(
+                f"Task '{self.task}' has no epoch '{name}'{closest(name, self.epochs)}; epochs are: "
+                f"{', '.join(self.epochs)}."
+            )
         start, stop = self.epochs[name]
         k = self.n_trials
         return np.broadcast_to(np.asarray(start), (k,)).astype(int), np.broadcast_to(np.asarray(stop), (k,)).astype(int)
 
     def epoch_mask(self, name: str) -> np.ndarray:
-        """bool ``(trials, time)``: True during epoch *name* of each trial."""
+        """Bool ``(trials, time)``: True during epoch *name* of each trial."""
         starts, stops = self.epoch_bounds(name)
         steps = np.arange(self.n_steps)
         return (steps[None, :] >= starts[:, None]) & (steps[None, :] < stops[:, None])
@@ -123,7 +126,7 @@ class TaskTrials:
             torch.as_tensor(self.loss_mask, device=device),
         )
 
-    def select(self, index: Sequence[int] | np.ndarray | slice) -> "TaskTrials":
+    def select(self, index: Sequence[int] | np.ndarray | slice) -> TaskTrials:
         """Subset of trials (integer indices, a boolean mask or a slice), as a new object."""
         if isinstance(index, slice):
             idx = np.arange(self.n_trials)[index]
@@ -237,7 +240,7 @@ class Task:
 
     def _validate(self, params: dict[str, Any]) -> None:
         """Task-specific checks of the resolved parameters (raise :class:`LrfitError`)."""
-        for key, (lo_key, hi_key) in self.variable_epochs.items():
+        for lo_key, hi_key in self.variable_epochs.values():
             if params[lo_key] > params[hi_key]:
                 raise LrfitError(
                     f"Task '{self.name}': {lo_key}={params[lo_key]:g} is larger than {hi_key}={params[hi_key]:g}; "
@@ -298,13 +301,13 @@ class Task:
         return {"name": self.name, "dt": self.dt, **{k: jsonable(v) for k, v in self.params.items()}}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Task":
+    def from_dict(cls, d: dict[str, Any]) -> Task:
         """Rebuild a task from :meth:`to_dict` output."""
         from . import get_task
 
         return get_task(**d)
 
-    def with_dt(self, dt: float) -> "Task":
+    def with_dt(self, dt: float) -> Task:
         """The same task at another step ``dt``."""
         return type(self)(dt=dt, **self.params)
 
@@ -350,7 +353,8 @@ class Task:
                 choices = list(self.defaults) + list(self.condition_columns)
                 raise LrfitError(
                     f"Task '{self.name}' cannot override '{key}'{closest(key, choices)}; "
-                    f"give a parameter ({', '.join(self.defaults)}) or a condition ({', '.join(self.condition_columns)})."
+                    f"give a parameter ({', '.join(self.defaults)}) or a condition "
+                    f"({', '.join(self.condition_columns)})."
                 )
         if param_over:
             task = type(self)(dt=self.dt, **{**self.params, **param_over})
@@ -407,7 +411,9 @@ class Task:
         if arr.ndim == 0:
             arr = np.full(n_trials, arr.item(), dtype=arr.dtype if arr.dtype.kind in "fiub" else object)
         if arr.ndim != 1 or len(arr) != n_trials:
-            raise LrfitError(f"Override '{key}' must be one value or {n_trials} values (one per trial), got shape {arr.shape}.")
+            raise LrfitError(
+                f"Override '{key}' must be one value or {n_trials} values (one per trial), got shape {arr.shape}."
+            )
         return arr
 
     # subclasses ---------------------------------------------------------------

@@ -83,8 +83,12 @@ class ContextDecisionTask(Task):
     def _sample_conditions(self, n_trials, rng, params, fixed) -> pd.DataFrame:
         context = sample_or_fixed("context", fixed, rng, CONTEXTS, n_trials)
         context = self._check_categorical("context", np.asarray(context, dtype=object), CONTEXTS).astype(str)
-        coh_m = self._check_numeric("coh_motion", sample_or_fixed("coh_motion", fixed, rng, params["coherences"], n_trials))
-        coh_c = self._check_numeric("coh_color", sample_or_fixed("coh_color", fixed, rng, params["coherences"], n_trials))
+        coh_m = self._check_numeric(
+            "coh_motion", sample_or_fixed("coh_motion", fixed, rng, params["coherences"], n_trials)
+        )
+        coh_c = self._check_numeric(
+            "coh_color", sample_or_fixed("coh_color", fixed, rng, params["coherences"], n_trials)
+        )
         is_motion = context == "motion"
         relevant = np.where(is_motion, coh_m, coh_c)
         irrelevant = np.where(is_motion, coh_c, coh_m)

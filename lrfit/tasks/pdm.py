@@ -80,5 +80,7 @@ class PerceptualDecisionTask(Task):
         pandas.DataFrame
             Columns ``coherence``, ``p_choice``, ``n``.
         """
-        df = pd.DataFrame({"coherence": trials.conditions["coherence"].to_numpy(), "choice": self.choices(outputs, trials)})
+        df = pd.DataFrame(
+            {"coherence": trials.conditions["coherence"].to_numpy(), "choice": self.choices(outputs, trials)}
+        )
         return self._p_choice(df, ["coherence"])

@@ -74,7 +74,10 @@ class ParametricWMTask(TwoIntervalTask):
     def _validate(self, params: dict[str, Any]) -> None:
         super()._validate(params)
         if not frequency_pairs(params):
-            raise LrfitError("Task 'romo': no (f1, f1 + difference) pair falls within the frequency range; widen frequencies or shrink differences.")
+            raise LrfitError(
+                "Task 'romo': no (f1, f1 + difference) pair falls within the frequency range; widen frequencies or "
+                "shrink differences."
+            )
 
     def _sample_conditions(self, n_trials, rng, params, fixed) -> pd.DataFrame:
         pairs = np.asarray(frequency_pairs(params), dtype=float)
@@ -93,7 +96,9 @@ class ParametricWMTask(TwoIntervalTask):
     def _fill(self, trials: TaskTrials, params: dict[str, Any]) -> None:
         c = trials.conditions
         s1, s2 = trials.epoch_mask("stimulus1"), trials.epoch_mask("stimulus2")
-        trials.inputs[:, :, 0] = s1 * self.encode(c["f1"].to_numpy())[:, None] + s2 * self.encode(c["f2"].to_numpy())[:, None]
+        trials.inputs[:, :, 0] = (
+            s1 * self.encode(c["f1"].to_numpy())[:, None] + s2 * self.encode(c["f2"].to_numpy())[:, None]
+        )
         self._fill_decision(trials, params)
 
     def psychometric(self, outputs: Any, trials: TaskTrials) -> pd.DataFrame:

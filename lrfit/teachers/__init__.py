@@ -4,6 +4,12 @@
 * :mod:`.record`: record a network's activity as ``TrialData`` (the data a student is fitted to).
 
 A fitted student is compared with its teacher by :mod:`lrfit.runs.compare`.
+
+Examples
+--------
+>>> from lrfit.teachers import parse_rank
+>>> parse_rank("full", 64), parse_rank("2", 64)
+(None, 2)
 """
 
 from .record import choose_neurons, peak_rates, rates_to_hz, record_activity, simulate_teacher, teacher_expected_counts

@@ -129,7 +129,10 @@ def record_activity(
         raise LrfitError(f"record must be one of {', '.join(RECORD)}, got '{record}'.")
     units = np.arange(model.n_units) if neurons is None else np.asarray(neurons, dtype=np.int64)
     if units.size == 0 or units.min() < 0 or units.max() >= model.n_units:
-        raise LrfitError(f"recorded neuron indices must lie in [0, {model.n_units}); got {units.min() if units.size else 'none'}..{units.max() if units.size else ''}.")
+        raise LrfitError(
+            f"recorded neuron indices must lie in [0, {model.n_units}); got "
+            f"{units.min() if units.size else 'none'}..{units.max() if units.size else ''}."
+        )
     gen = torch.Generator(device=model.device).manual_seed(int(seed))
     with torch.no_grad():
         traj = model(torch.as_tensor(np.asarray(inputs), dtype=torch.float32), noise_std=noise_std, generator=gen)

@@ -55,7 +55,6 @@ import json
 import logging
 import math
 import platform
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +137,9 @@ def parse_rank(rank: int | str, n_units: int) -> int | None:
     if rank < 1:
         raise LrfitError(f"rank must be a positive integer (or 'full'), got {rank}.")
     if rank > n_units:
-        raise LrfitError(f"rank {rank} is larger than the number of units {n_units}; use a rank <= {n_units} or 'full'.")
+        raise LrfitError(
+            f"rank {rank} is larger than the number of units {n_units}; use a rank <= {n_units} or 'full'."
+        )
     return rank
 
 
@@ -185,7 +186,13 @@ def build_network(
     RNNBase
     """
     common = dict(
-        n_inputs=task.n_inputs, n_outputs=task.n_outputs, tau=tau, dt=task.dt, noise_std=noise_std, seed=seed, device=device
+        n_inputs=task.n_inputs,
+        n_outputs=task.n_outputs,
+        tau=tau,
+        dt=task.dt,
+        noise_std=noise_std,
+        seed=seed,
+        device=device,
     )
     if int(n_units) != n_units or n_units < 1:
         raise LrfitError(f"n_units must be a positive integer, got {n_units}.")
@@ -209,7 +216,12 @@ def build_network(
 
 @torch.no_grad()
 def evaluate(
-    model: RNNBase, task: Task, n_trials: int = 1024, seed: int = 0, noise_std: float | None = None, batch_size: int = 512
+    model: RNNBase,
+    task: Task,
+    n_trials: int = 1024,
+    seed: int = 0,
+    noise_std: float | None = None,
+    batch_size: int = 512,
 ) -> dict[str, float]:
     """Accuracy and loss of a network on fresh trials of *task*.
 
@@ -365,7 +377,13 @@ def train_teacher(
         raise LrfitError(f"n_units must be a positive integer, got {n_units}.")
     n_units = int(n_units)
     rank_value = parse_rank(rank, n_units)
-    for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch), ("n_val", n_val), ("n_test", n_test)):
+    for name, value in (
+        ("max_epochs", max_epochs),
+        ("batch_size", batch_size),
+        ("batches_per_epoch", batches_per_epoch),
+        ("n_val", n_val),
+        ("n_test", n_test),
+    ):
         if int(value) != value or value < 1:
             raise LrfitError(f"{name} must be a positive integer, got {value}.")
     if not lr > 0:
@@ -407,7 +425,12 @@ def train_teacher(
     model = build_network(task, n_units, rank_value, rho, seed, noise_std, tau, w_out_std, device, overlap_init)
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
-        RunDir.create(out_dir, resume, overwrite, owned=[CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"])
+        RunDir.create(
+            out_dir,
+            resume,
+            overwrite,
+            owned=[CHECKPOINT_WEIGHTS, CHECKPOINT_META, SETTINGS_FILE, METRICS_FILE, "model.pt", "model.json"],
+        )
     width = n_units if rank_value is None else 2 * rank_value + model.n_inputs + model.n_outputs + 1
     with fit_threads(step_work(batch_size, n_units, width)):  # the thread policy of lrfit.threads
         result = _train(model, task, settings, out_dir, resume, progress, callback)
@@ -426,7 +449,9 @@ def train_teacher(
         save_model(model, out_dir, extra=extra)
         (out_dir / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
         (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
-    return TeacherResult(model=model, task=task, metrics=metrics, settings=settings, out=out_dir, history=result.history)
+    return TeacherResult(
+        model=model, task=task, metrics=metrics, settings=settings, out=out_dir, history=result.history
+    )
 
 
 def _train(model: RNNBase, task: Task, settings: dict[str, Any], out_dir: Path | None, resume: bool, progress: bool,
@@ -456,9 +481,15 @@ def _train(model: RNNBase, task: Task, settings: dict[str, Any], out_dir: Path |
         return {"monitor": val["loss"], "accuracy": val["accuracy"]}
 
     solver = Solver(
-        dict(model.named_parameters()), optimizer, StopRule(settings["max_epochs"], target_accuracy=settings["target_accuracy"]),
-        rollback=RollbackPolicy(lr_key="'lr' (lrfit teacher --lr)"), clip=settings["clip"],
-        clip_params=list(model.parameters()), checkpoint_dir=out_dir, progress=progress, desc=f"teacher {task.name}",
+        dict(model.named_parameters()),
+        optimizer,
+        StopRule(settings["max_epochs"], target_accuracy=settings["target_accuracy"]),
+        rollback=RollbackPolicy(lr_key="'lr' (lrfit teacher --lr)"),
+        clip=settings["clip"],
+        clip_params=list(model.parameters()),
+        checkpoint_dir=out_dir,
+        progress=progress,
+        desc=f"teacher {task.name}",
     )
     return solver.run(
         _FreshTrials(task, model, seed, settings["batch_size"], settings["batches_per_epoch"]),
@@ -512,7 +543,9 @@ class _FreshTrials:
     def epoch(self, epoch: int) -> Iterator[tuple[tuple[torch.Tensor, ...], int]]:
         """``((inputs, targets, mask, noise generator), batch_size)`` for each step of epoch *epoch*."""
         self.model.train()
-        trials = self.task.generate(self.batch_size * self.batches_per_epoch, seed=derive_seed(self.seed, _TRAIN, epoch, 0))
+        trials = self.task.generate(
+            self.batch_size * self.batches_per_epoch, seed=derive_seed(self.seed, _TRAIN, epoch, 0)
+        )
         x, y, m = trials.to_torch(self.model.device)
         gen = torch_generator(derive_seed(self.seed, _TRAIN, epoch, 1), self.model.device)
         for b in range(self.batches_per_epoch):
@@ -529,7 +562,9 @@ class _FreshTrials:
 
 def _check_resume(saved: dict[str, Any], current: dict[str, Any], out_dir: Path) -> None:
     keys = sorted((set(saved) | set(current)) - set(RESUMABLE_CHANGES))
-    changed = [k for k in keys if json.dumps(saved.get(k), sort_keys=True) != json.dumps(current.get(k), sort_keys=True)]
+    changed = [
+        k for k in keys if json.dumps(saved.get(k), sort_keys=True) != json.dumps(current.get(k), sort_keys=True)
+    ]
     if changed:
         k = changed[0]
         raise LrfitError(
@@ -556,7 +591,9 @@ def load_teacher(directory: str | Path, device: str | torch.device = "cpu") -> t
     meta = read_model_meta(directory)
     task_dict = (meta.get("extra") or {}).get("task")
     if not isinstance(task_dict, dict):
-        raise LrfitError(f"'{Path(directory) / 'model.json'}' names no task; it is not a teacher written by 'lrfit teacher'.")
+        raise LrfitError(
+            f"'{Path(directory) / 'model.json'}' names no task; it is not a teacher written by 'lrfit teacher'."
+        )
     task = get_task(**task_dict)
     model = load_model(directory, device=device)
     model.eval()

@@ -17,6 +17,7 @@ class LatentLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind, gain, bias, scale):
+        """Simulate the members in latent coordinates; keep what the backward pass needs (leased arrays)."""
         readout = None if gain is None else CountReadout(gain, bias, scale)
         prob = build_problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind, readout)
         steps, members, batch, _ = prob.z.shape
@@ -24,7 +25,11 @@ class LatentLoss(torch.autograd.Function):
         rates = workspace.WORKSPACE.take((steps + 1, members, batch, units), dtype)
         states = workspace.WORKSPACE.take((steps, members, batch, units), dtype) if prob.currents else None
         # the compiled loops recompute squared residuals in the backward pass; counts inject stored derivatives
-        errors = None if prob.compiled and readout is None else workspace.WORKSPACE.take((steps, members, batch, prob.n_obs), dtype)
+        errors = (
+            None
+            if prob.compiled and readout is None
+            else workspace.WORKSPACE.take((steps, members, batch, prob.n_obs), dtype)
+        )
         denom = denominators(target, weight)
         sums, ctx.readout_grads = simulate(prob, rates, states, errors)
         losses = sums / denom
@@ -35,6 +40,7 @@ class LatentLoss(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_losses):
+        """Gradients of the loadings, the table and the readout from those of the members' losses."""
         prob = ctx.prob
         members, width, units = prob.loadings.shape
         rank, dtype, decay = prob.rank, prob.z.dtype, prob.decay

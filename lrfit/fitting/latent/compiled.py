@@ -185,6 +185,19 @@ def backward(z: np.ndarray, m: np.ndarray, n_c_t: np.ndarray, rates: np.ndarray,
     groups = min(members * batch, GROUPS)
     grad_loadings = np.zeros((groups, members, width, units), dtype=np.float32)
     grad_n = np.zeros((groups, members, units, rank), dtype=np.float32)
-    _loops().backward(z, m, n_c_t, rates, _empty(4) if states is None else states,
-                      _empty(4) if errors is None else errors, *_target(source, rows, weight), start_coef, np.float32(decay), currents, groups, grad_loadings, grad_n)
+    _loops().backward(
+        z,
+        m,
+        n_c_t,
+        rates,
+        _empty(4) if states is None else states,
+        _empty(4) if errors is None else errors,
+        *_target(source, rows, weight),
+        start_coef,
+        np.float32(decay),
+        currents,
+        groups,
+        grad_loadings,
+        grad_n,
+    )
     return grad_loadings.sum(0), grad_n.sum(0)

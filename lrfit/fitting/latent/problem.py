@@ -22,7 +22,7 @@ Tensor = torch.Tensor
 
 
 class TrialRows(NamedTuple):
-    """Targets named by trial: trial ``index[k, b]`` of a ``(n_trials, T, n_obs)`` recording for member k's b-th trajectory.
+    """Targets named by trial: trial ``index[k, b]`` of a ``(n_trials, T, n_obs)`` recording, member k's trajectory b.
 
     The latent loss's compiled loops read the trials where they lie; other paths gather
     them (:meth:`gather`).  Accepted wherever :func:`lowrank_loss_members` takes a target
@@ -43,6 +43,7 @@ class TrialRows(NamedTuple):
 
 
 def gathered(target: Tensor | TrialRows) -> Tensor:
+    """The targets as one tensor (named trials gathered)."""
     return target.gather() if isinstance(target, TrialRows) else target
 
 
@@ -84,6 +85,7 @@ class Problem:
 
 def build_problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonlin, target_kind,
                   readout: CountReadout | None = None) -> Problem:
+    """Numpy views of one mini-batch of K networks (the compiled loops' layout where they run it)."""
     members, batch, steps, n_obs = target.shape
     units, rank = m.shape[1:]
     n_in, n_start = inputs.shape[3], table.shape[1]
@@ -131,7 +133,7 @@ def build_problem(m, n, w_in, table, index, inputs, target, weight, alpha, nonli
 
 def _latent_blocks(table: Tensor, index: Tensor, inputs: Tensor, steps: int, rank: int, alpha: float
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """``z`` ``(T, K, B, W)`` with the filtered inputs and start terms filled (kappa left 0), and ``x[0]`` ``(K, B, N)``."""
+    """``z`` ``(T, K, B, W)`` with the filtered inputs and start terms filled (kappa left 0), and ``x[0]``."""
     members, batch, _, n_in = inputs.shape
     n_start, dtype = table.shape[1], table.dtype
     filt, powers = _filters(steps, float(alpha), dtype)

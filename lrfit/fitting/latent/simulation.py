@@ -35,8 +35,9 @@ def _sum_squares(residual: np.ndarray, out: np.ndarray) -> None:
 def simulate(
     prob: Problem, rates: np.ndarray | None, states: np.ndarray | None, errors: np.ndarray | None
 ) -> tuple[np.ndarray, tuple[Tensor, Tensor] | None]:
-    """Run the networks; returns each member's loss sum ``(K,)`` and, for counts with *errors*, the
-    gradient sums of the readout's gain and bias ``(K, n_obs)`` each.
+    """Run the networks: each member's loss sum ``(K,)``, and for counts with *errors* the readout's gradient sums.
+
+    The gradient sums are those of the readout's gain and bias, ``(K, n_obs)`` each.
 
     ``rates`` ``(T + 1, K, B, N)``, ``states`` ``(T, K, B, N)`` and ``errors``
     ``(T, K, B, n_obs)``, when given, receive ``phi(x[0..T])``, ``x[1..T]`` and the

@@ -25,6 +25,7 @@ class Workspace:
         self.allocated = 0  # buffers mapped so far (a steady fit stops adding to it after its first batches)
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A ``(shape)`` view of the smallest free buffer large enough, or of a new one."""
         size, free = math.prod(shape), self._free.get(np.dtype(dtype), [])
         large_enough = [i for i, buffer in enumerate(free) if buffer.size >= size]
         if large_enough:
@@ -35,6 +36,7 @@ class Workspace:
         return flat[:size].reshape(shape)
 
     def give(self, arrays: tuple[np.ndarray | None, ...]) -> None:
+        """Return leased arrays (views included) to the pool; at most ``keep`` buffers are kept."""
         for array in arrays:
             if array is None:
                 continue
