@@ -17,7 +17,7 @@ of a lower layer; components of one layer are independent of each other)::
     config                        lrfit.runs.config(_params): fit configs and the estimator's keys
     layout                        lrfit.runs.layout: run directories, their files and readers
     plotting | teachers           figures (draw what they are given); teacher networks (train, record)
-    runs                          the rest of lrfit.runs: data, fit, metrics, sweep, context, analyze,
+    runs                          the rest of lrfit.runs: data, fit, metrics, sweep, run, analyze,
                                   inactivate, export, groups, compare, report
     commands                      the command line
 """

@@ -48,13 +48,11 @@ def test_compare_reports_the_dynamics_metrics_and_a_failure_mode_line(student, c
     assert {"counts_teacher", "counts_student", "pairs", "stable_matched", "agrees", "summary"} <= set(fp)
     assert isinstance(result["failure_modes"], list)
     # the report shows the comparison (its section alone: the whole page would compute every analysis)
-    from types import SimpleNamespace
-
-    from lrfit.runs.layout import RunDir
     from lrfit.runs.report import _against_teacher, _Page
+    from lrfit.runs.run import Run
 
     page = _Page()
-    _against_teacher(page, SimpleNamespace(run=RunDir(out)))
+    _against_teacher(page, Run(out))
     text = "".join(page.parts)
     assert "Against the teacher: are the dynamics real?" in text and "cycle consistency" in text
     assert "State R²" in text and ("Failure mode" in text or "no failure mode" in text)
@@ -125,9 +123,8 @@ def test_a_counts_fit_exports_its_own_trials(student, tmp_path):
     teacher's true state and expected counts behind the spikes."""
     from lrfit.fitting.estimator import LowRankFit
     from lrfit.fitting.metrics import r2_score
-    from lrfit.runs.data import run_data
     from lrfit.runs.export import ayna_bundle
-    from lrfit.runs.layout import RunDir
+    from lrfit.runs.run import Run
 
     _, teacher = student
     config = tmp_path / "spikes.yaml"
@@ -137,8 +134,8 @@ def test_a_counts_fit_exports_its_own_trials(student, tmp_path):
                                       "optim": {"max_epochs": 5, "batch_size": 16}}))
     out = tmp_path / "counts"
     assert main(["fit", str(config), "--out", str(out), "--no-progress"]) == 0
-    run = RunDir.open(out)
-    data = run_data(run)
+    run = Run.open(out)
+    data = run.data
     bundle = ayna_bundle(run)
     k_train, k_test = data.train.n_trials, data.test.n_trials
     assert bundle["spikes"].shape[0] == k_train + k_test

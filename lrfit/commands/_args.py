@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..runs.layout import RunDir
+    from ..runs.run import Run
 
 RUN_HELP = "run directory written by 'lrfit fit' or 'lrfit teacher'"
 
@@ -52,7 +52,7 @@ def add_overwrite(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--overwrite", action="store_true", help=help)
 
 
-def open_run(args: argparse.Namespace) -> RunDir:
+def open_run(args: argparse.Namespace) -> Run:
     """The run named by the arguments of :func:`add_run_arguments`, opened once.
 
     Parameters
@@ -62,9 +62,9 @@ def open_run(args: argparse.Namespace) -> RunDir:
 
     Returns
     -------
-    RunDir
+    Run
         The opened run.
     """
-    from ..runs.layout import RunDir
+    from ..runs.run import Run
 
-    return RunDir.open(args.run_dir, teacher=args.teacher, rank=args.rank)
+    return Run.open(args.run_dir, teacher=args.teacher, rank=args.rank)

@@ -10,13 +10,16 @@ can be scored in bits per spike on the same held-out trials as a counts fit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .baselines import COUNT_FLOOR_FRACTION
 from .counts import bits_per_spike, smooth_counts
 from .estimator import LowRankFit
+
+if TYPE_CHECKING:
+    from data_adapters import TrialData
 
 #: The smoothed rates are centred per neuron and scaled by one global factor so that their
 #: largest magnitude is this (inside tanh's range), as notebook 5's preprocessing does.
@@ -58,7 +61,7 @@ class SmoothedRateFit:
         self.sd_s = float(sd_s)
         self.params = {**params, "observation": "rates"}
 
-    def fit(self, train: Any, validation: Any | None = None) -> SmoothedRateFit:
+    def fit(self, train: TrialData, validation: TrialData | None = None) -> SmoothedRateFit:
         """Smooth *train*'s counts, normalise them into tanh's range and fit rates.
 
         Parameters
@@ -82,17 +85,17 @@ class SmoothedRateFit:
                                                   None if validation is None else self._rates(validation))
         return self
 
-    def _rates(self, data: Any) -> Any:
+    def _rates(self, data: TrialData) -> TrialData:
         smooth = smooth_counts(data.activity, data.mask, self.sd_s / data.dt).astype(np.float64)
         rates = np.clip((smooth - self.offset_) / self.scale_, -0.99, 0.99)
         return data.replace(activity=np.where(np.asarray(data.mask)[..., None], rates, 0.0).astype(np.float32))
 
-    def predict_counts(self, data: Any) -> np.ndarray:
+    def predict_counts(self, data: TrialData) -> np.ndarray:
         """Expected counts per bin ``(trials, time, neurons)``: the fitted rates mapped back, floored."""
         rates = np.asarray(self.fit_.predict(self._rates(data)).activity, dtype=np.float64)
         return np.maximum(rates * self.scale_ + self.offset_, self.floor_)
 
-    def score(self, data: Any, metric: str = "bits_per_spike") -> float:
+    def score(self, data: TrialData, metric: str = "bits_per_spike") -> float:
         """Bits per spike of :meth:`predict_counts` on *data*'s counts (``metric="r2"``: their R^2)."""
         from .metrics import r2_score
 

@@ -1,8 +1,9 @@
 """``lrfit analyze``: write the analyses of a low-rank run into ``RUN/analysis/``.
 
-File names and the run layouts are in :mod:`lrfit.runs.layout`.  Keys of each file (all latent coordinates refer to the SVD-normalised network, ``M = U sqrt(S)``,
-``N = V sqrt(S)`` with ``U S V^T = svd(M N^T)``, which leaves ``J`` unchanged and makes
-the axes unique up to sign; see :class:`lrfit.runs.context.RunContext`):
+File names and the run layouts are in :mod:`lrfit.runs.layout`.  Keys of each file (all latent
+coordinates refer to the SVD-normalised network, ``M = U sqrt(S)``, ``N = V sqrt(S)`` with
+``U S V^T = svd(M N^T)``, which leaves ``J`` unchanged and makes the axes unique up to sign;
+see :class:`lrfit.runs.run.Run`):
 
 ``fixed_points.json``
     ``{"rank", "input_names", "inputs": {NAME: {"input": {channel: value}, "source",
@@ -17,8 +18,8 @@ the axes unique up to sign; see :class:`lrfit.runs.context.RunContext`):
     the task, with the accuracies tried in ``task_accuracy``; see
     :func:`lrfit.analysis.choose_populations_by_task`) or ``"bic"`` (lowest BIC among
     seed-stable candidates); mixtures are fitted on sign-folded loadings for tanh
-    networks (``fold_signs``, ``signs``); ``n_bic``, ``candidates``, ``bic``, ``ari``, ``labels`` (one per unit, in unit order),
-    ``neuron_ids`` and ``labels_by_neuron`` ({id: label}), ``weights``, ``means``,
+    networks (``fold_signs``, ``signs``); ``n_bic``, ``candidates``, ``bic``, ``ari``, ``labels`` (one per
+    unit, in unit order), ``neuron_ids`` and ``labels_by_neuron`` ({id: label}), ``weights``, ``means``,
     ``covariances``, ``features``; see :func:`lrfit.analysis.fit_populations`.  For a
     counts fit also ``readout_by_population``: per population the mean and s.d. of the
     recorded units' Poisson readout gain size ``|a_i|`` and offset ``b_i`` (the mixture
@@ -60,12 +61,24 @@ from .layout import (
     RESAMPLE_FILE,
     RunDir,
 )
-from .context import SPLITS, RunActivity, RunContext, load_context, missing_data_reason, run_activity
+from .run import SPLITS, Run, RunActivity, load_context, run_activity
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FIXED_POINTS_FILE", "LATENTS_FILE", "LATENTS_SUMMARY_FILE", "LATENT_KEYS", "LOADINGS_FILE", "OVERLAPS_FILE",
-           "POPULATIONS_FILE", "RESAMPLE_FILE", "analysis_files", "analyze_run", "latent_conditions", "parse_input_specs"]
+__all__ = [
+    "FIXED_POINTS_FILE",
+    "LATENTS_FILE",
+    "LATENTS_SUMMARY_FILE",
+    "LATENT_KEYS",
+    "LOADINGS_FILE",
+    "OVERLAPS_FILE",
+    "POPULATIONS_FILE",
+    "RESAMPLE_FILE",
+    "analysis_files",
+    "analyze_run",
+    "latent_conditions",
+    "parse_input_specs",
+]
 
 #: Keys of ``latents.npz`` and what they hold (``cond_<column>`` repeats per condition column).
 LATENT_KEYS: dict[str, str] = {
@@ -131,7 +144,10 @@ def _condition_input(column: str, value: str, activity: RunActivity) -> np.ndarr
     sel = cond[column].astype(str).to_numpy() == str(value)
     if not sel.any():
         values = sorted(set(cond[column].astype(str)))
-        raise LrfitError(f"No trial has {column}={value}{closest(str(value), values)}; values of '{column}': {', '.join(values[:12])}.")
+        raise LrfitError(
+            f"No trial has {column}={value}{closest(str(value), values)}; values of '{column}': "
+            f"{', '.join(values[:12])}."
+        )
     inp = np.asarray(activity.inputs, float)[sel]
     mask = np.asarray(activity.mask, bool)[sel]
     mean = np.where(mask[..., None], inp, 0.0).sum(0) / np.maximum(mask.sum(0), 1)[:, None]  # (T, C)
@@ -141,7 +157,9 @@ def _condition_input(column: str, value: str, activity: RunActivity) -> np.ndarr
     return mean[norm >= 0.5 * norm.max()].mean(0)
 
 
-def parse_input_specs(specs: list[str] | None, input_names: list[str], activity: RunActivity | None = None) -> list[NamedInput]:
+def parse_input_specs(
+    specs: list[str] | None, input_names: list[str], activity: RunActivity | None = None
+) -> list[NamedInput]:
     """Turn ``--input`` values into named constant inputs.
 
     Each spec is one of: ``none`` (no input); ``CHANNEL`` (that channel alone at
@@ -186,7 +204,8 @@ def parse_input_specs(specs: list[str] | None, input_names: list[str], activity:
         key, rest = key.strip(), rest.strip()
         if not sep or not key or not rest:
             raise LrfitError(
-                f"Unknown --input '{spec}'{closest(spec, input_names)}; give an input channel ({', '.join(input_names) or 'none'}), "
+                f"Unknown --input '{spec}'{closest(spec, input_names)}; give an input channel "
+                f"({', '.join(input_names) or 'none'}), "
                 f"NAME=v1,...,v{c} or a condition COLUMN=VALUE."
             )
         cols = list(activity.conditions.columns) if activity is not None else []
@@ -201,7 +220,8 @@ def parse_input_specs(specs: list[str] | None, input_names: list[str], activity:
             out.append(NamedInput(spec, _condition_input(key, rest, activity), "condition"))
         else:
             raise LrfitError(
-                f"--input '{spec}': '{key}' is neither a condition column ({', '.join(map(str, cols)) or 'none'}) nor followed by "
+                f"--input '{spec}': '{key}' is neither a condition column ({', '.join(map(str, cols)) or 'none'}) nor "
+                "followed by "
                 f"{c} comma-separated values (one per channel: {', '.join(input_names)})."
             )
     names = [n.name for n in out]
@@ -211,20 +231,20 @@ def parse_input_specs(specs: list[str] | None, input_names: list[str], activity:
     return out
 
 
-def fixed_points_json(ctx: RunContext, inputs: list[NamedInput], seed: int = 0) -> dict[str, Any]:
+def fixed_points_json(run: Run, inputs: list[NamedInput], seed: int = 0) -> dict[str, Any]:
     """Fixed points of the latent dynamics under each named input (see the module docstring)."""
     from ..analysis import find_fixed_points
 
-    names = ctx.input_names
+    names = run.input_names
     result: dict[str, Any] = {
-        "rank": int(ctx.model.rank),
+        "rank": int(run.model.rank),
         "input_names": names,
         "coordinates": "kappa on the columns of the SVD-normalised m; x* = m kappa + W_in u",
         "time_unit": "tau",
         "inputs": {},
     }
     for item in inputs:
-        fp = find_fixed_points(ctx.model, item.values, seed=seed)
+        fp = find_fixed_points(run.model, item.values, seed=seed)
         entry = {"source": item.source, **fp.to_json_dict()}
         entry["input"] = dict(zip(names, item.values.tolist()))
         result["inputs"][item.name] = entry
@@ -235,7 +255,7 @@ def fixed_points_json(ctx: RunContext, inputs: list[NamedInput], seed: int = 0) 
 POPULATION_RULES = ("auto", "task", "bic")
 
 
-def populations_json(ctx: RunContext, seed: int = 0, rule: str = "auto") -> tuple[Any, dict[str, Any]]:
+def populations_json(run: Run, seed: int = 0, rule: str = "auto") -> tuple[Any, dict[str, Any]]:
     """Gaussian-mixture populations of the units' loadings, with neuron ids.
 
     *rule* chooses the number of populations: ``"bic"`` (lowest BIC among seed-stable
@@ -246,54 +266,58 @@ def populations_json(ctx: RunContext, seed: int = 0, rule: str = "auto") -> tupl
     from ..analysis import choose_populations_by_task, fit_populations
 
     check_choice(rule, POPULATION_RULES, "population rule")
-    can_score = ctx.task is not None and int(getattr(ctx.model, "n_outputs", 0)) > 0
+    can_score = run.task is not None and int(getattr(run.model, "n_outputs", 0)) > 0
     if rule == "task" and not can_score:
-        raise LrfitError("The population rule 'task' needs a task and a readout, and this run has "
-                         f"{'no task' if ctx.task is None else 'no readout'}; use --population-rule bic or give --teacher DIR.")
+        raise LrfitError(
+            "The population rule 'task' needs a task and a readout, and this run has "
+            f"{'no task' if run.task is None else 'no readout'}; use --population-rule bic or give --teacher DIR."
+        )
 
-    fold = str(getattr(ctx.model, "nonlinearity", "tanh")) in ("tanh", "identity")
+    fold = str(getattr(run.model, "nonlinearity", "tanh")) in ("tanh", "identity")
     # 10 EM starts per fit: with fewer, the seeds land in different local optima, the ARI
     # stability rule fails and real populations are reported as one (seen on CDM teachers).
-    pops = fit_populations(ctx.model, seed=seed, input_names=ctx.input_names, output_names=ctx.output_names, fold_signs=fold, n_init=10)
+    pops = fit_populations(
+        run.model, seed=seed, input_names=run.input_names, output_names=run.output_names, fold_signs=fold, n_init=10
+    )
     if rule != "bic" and can_score:
-        pops = choose_populations_by_task(pops, ctx.model, ctx.task, seed=seed)
+        pops = choose_populations_by_task(pops, run.model, run.task, seed=seed)
     d = pops.to_json_dict()
-    d["neuron_ids"] = ctx.neuron_ids
-    d["labels_by_neuron"] = {nid: int(lab) for nid, lab in zip(ctx.neuron_ids, pops.labels)}
-    d["readout"] = ctx.readout
+    d["neuron_ids"] = run.neuron_ids
+    d["labels_by_neuron"] = {nid: int(lab) for nid, lab in zip(run.neuron_ids, pops.labels)}
+    d["readout"] = run.readout
     return pops, d
 
 
-def overlaps_json(ctx: RunContext) -> dict[str, Any]:
+def overlaps_json(run: Run) -> dict[str, Any]:
     """Overlap matrices with their row/column names."""
     from ..analysis import connectivity_stats
 
-    d = connectivity_stats(ctx.model).to_json_dict()
-    r = int(ctx.model.rank)
+    d = connectivity_stats(run.model).to_json_dict()
+    r = int(run.model.rank)
     d.update(
-        n_units=int(ctx.model.n_units),
+        n_units=int(run.model.n_units),
         rows=[f"n_{k + 1}" for k in range(r)],
         columns=[f"m_{k + 1}" for k in range(r)],
-        input_names=ctx.input_names,
-        output_names=ctx.output_names,
-        readout=ctx.readout,
+        input_names=run.input_names,
+        output_names=run.output_names,
+        readout=run.readout,
         definition="sigma_ab = sum_i a_i b_i / N",
     )
     return d
 
 
-def latent_arrays(ctx: RunContext, activity: RunActivity) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def latent_arrays(run: Run, activity: RunActivity) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays of ``latents.npz`` (:data:`LATENT_KEYS`) and the JSON summary."""
     from ..analysis import latent_trajectories
 
-    lat = latent_trajectories(ctx.model, activity.currents)
+    lat = latent_trajectories(run.model, activity.currents)
     arrays: dict[str, np.ndarray] = {k: np.asarray(v, np.float32) for k, v in lat.arrays().items()}
     arrays.update(
         time=np.asarray(activity.time, float),
         mask=np.asarray(activity.mask, bool),
         inputs=np.asarray(activity.inputs, np.float32),
-        input_names=np.asarray(ctx.input_names, dtype=str),
-        neuron_ids=np.asarray(ctx.neuron_ids, dtype=str),
+        input_names=np.asarray(run.input_names, dtype=str),
+        neuron_ids=np.asarray(run.neuron_ids, dtype=str),
         var_recurrent=np.asarray(lat.var_recurrent),
         var_input=np.asarray(lat.var_input),
         var_total_explained=np.asarray(lat.var_total_explained),
@@ -302,14 +326,16 @@ def latent_arrays(ctx: RunContext, activity: RunActivity) -> tuple[dict[str, np.
     arrays["condition_columns"] = np.asarray(cols, dtype=str)
     for col in cols:
         values = activity.conditions[col]
-        arrays[f"cond_{col}"] = values.to_numpy() if pd.api.types.is_numeric_dtype(values) else values.astype(str).to_numpy(dtype=str)
+        arrays[f"cond_{col}"] = (
+            values.to_numpy() if pd.api.types.is_numeric_dtype(values) else values.astype(str).to_numpy(dtype=str)
+        )
     summary = lat.to_json_dict()
     summary.update(source=activity.source, n_trials=int(activity.currents.shape[0]), keys=LATENT_KEYS)
     return arrays, summary
 
 
 def resample_json(
-    ctx: RunContext, pops: Any, n_trials: int = 512, seeds: int = 3, seed: int = 0, n_units: int | None = None
+    run: Run, pops: Any, n_trials: int = 512, seeds: int = 3, seed: int = 0, n_units: int | None = None
 ) -> dict[str, Any] | None:
     """Task accuracy of the network and of networks resampled from its populations.
 
@@ -322,23 +348,35 @@ def resample_json(
     """
     from ..analysis import evaluate_on_task, sample_network
 
-    if ctx.task is None or int(ctx.model.n_outputs) == 0:
+    if run.task is None or int(run.model.n_outputs) == 0:
         return None
-    trials = ctx.task.generate(int(n_trials), seed=10_000 + int(seed))
+    trials = run.task.generate(int(n_trials), seed=10_000 + int(seed))
     by = "context" if "context" in trials.conditions.columns else None
 
     def acc(net: Any) -> dict[str, Any]:
-        ev = evaluate_on_task(net, ctx.task, trials=trials, by=by)
+        ev = evaluate_on_task(net, run.task, trials=trials, by=by)
         out = {"accuracy": ev.accuracy}
         if ev.accuracy_by is not None:
             out["accuracy_by"] = {str(r[by]): float(r["accuracy"]) for _, r in ev.accuracy_by.iterrows()}
         return out
 
-    n = int(n_units) if n_units is not None else max(int(ctx.model.n_units), 1024)
-    result: dict[str, Any] = {"n_units": n, "n_trials": int(n_trials), "n_populations": int(pops.n_populations), "network": acc(ctx.model)}
+    n = int(n_units) if n_units is not None else max(int(run.model.n_units), 1024)
+    result: dict[str, Any] = {
+        "n_units": n,
+        "n_trials": int(n_trials),
+        "n_populations": int(pops.n_populations),
+        "network": acc(run.model),
+    }
     for key, single in (("mixture", False), ("single_gaussian", True)):
-        draws = [acc(sample_network(pops, n, seed=seed + s, template=ctx.model, single_gaussian=single)) for s in range(seeds)]
-        result[key] = {"accuracy": [d["accuracy"] for d in draws], "accuracy_mean": float(np.mean([d["accuracy"] for d in draws])), "draws": draws}
+        draws = [
+            acc(sample_network(pops, n, seed=seed + s, template=run.model, single_gaussian=single))
+            for s in range(seeds)
+        ]
+        result[key] = {
+            "accuracy": [d["accuracy"] for d in draws],
+            "accuracy_mean": float(np.mean([d["accuracy"] for d in draws])),
+            "draws": draws,
+        }
     log.info(
         "resampled networks: mixture %.3f, single Gaussian %.3f (network %.3f)",
         result["mixture"]["accuracy_mean"], result["single_gaussian"]["accuracy_mean"], result["network"]["accuracy"],
@@ -387,10 +425,10 @@ def readout_by_population(readout: dict[str, np.ndarray], labels: np.ndarray) ->
     return out
 
 
-def analysis_files(ctx: RunContext) -> tuple[str, ...]:
+def analysis_files(run: Run) -> tuple[str, ...]:
     """Files :func:`analyze_run` always writes for this run (``resample.json`` depends on the task)."""
     files = (FIXED_POINTS_FILE, POPULATIONS_FILE, OVERLAPS_FILE, LOADINGS_FILE)
-    return files if missing_data_reason(ctx) is not None else (*files, LATENTS_FILE, LATENTS_SUMMARY_FILE)
+    return files if run.missing_data_reason is not None else (*files, LATENTS_FILE, LATENTS_SUMMARY_FILE)
 
 
 def analyze_run(
@@ -432,37 +470,36 @@ def analyze_run(
     """
     from ..analysis import loading_table
 
-    ctx = load_context(run, teacher=teacher, rank=rank, command="analyze")
-    run = ctx.run
-    no_data = missing_data_reason(ctx)
+    run = load_context(run, teacher=teacher, rank=rank, command="analyze")
+    no_data = run.missing_data_reason
     if no_data is None:
-        activity = run_activity(ctx, split=split, n_trials=n_trials, seed=seed)
+        activity = run_activity(run, split=split, n_trials=n_trials, seed=seed)
     else:
         check_choice(split, SPLITS, "split")
         activity = None
         log.warning("Latent trajectories (%s, %s) skipped: %s; the fixed points, populations, overlaps and loadings "
                     "need only the network and are written.", LATENTS_FILE, LATENTS_SUMMARY_FILE, no_data)
-    named = parse_input_specs(inputs, ctx.input_names, activity)
+    named = parse_input_specs(inputs, run.input_names, activity)
     files: dict[str, Path] = {}
-    files["fixed_points"] = run.write_analysis(FIXED_POINTS_FILE, fixed_points_json(ctx, named, seed=seed))
-    pops, pop_d = populations_json(ctx, seed=seed, rule=population_rule)
+    files["fixed_points"] = run.write_analysis(FIXED_POINTS_FILE, fixed_points_json(run, named, seed=seed))
+    pops, pop_d = populations_json(run, seed=seed, rule=population_rule)
     files["populations"] = run.write_analysis(POPULATIONS_FILE, pop_d)
-    files["overlaps"] = run.write_analysis(OVERLAPS_FILE, overlaps_json(ctx))
-    table = loading_table(ctx.model, ctx.neuron_ids, ctx.input_names, ctx.output_names)
+    files["overlaps"] = run.write_analysis(OVERLAPS_FILE, overlaps_json(run))
+    table = loading_table(run.model, run.neuron_ids, run.input_names, run.output_names)
     table["population"] = pops.labels
-    if ctx.fit is not None and ctx.fit.readout_ is not None:  # the learnt readout of each recorded neuron
-        readout = readout_columns(ctx.fit, ctx.model.n_units)
+    if run.fit is not None and run.fit.readout_ is not None:  # the learnt readout of each recorded neuron
+        readout = readout_columns(run.fit, run.model.n_units)
         for column, values in readout.items():
             table[column] = values
         pop_d["readout_by_population"] = readout_by_population(readout, pops.labels)
         files["populations"] = run.write_analysis(POPULATIONS_FILE, pop_d)
     files["loadings"] = run.write_analysis(LOADINGS_FILE, table)
     if activity is not None:
-        arrays, summary = latent_arrays(ctx, activity)
+        arrays, summary = latent_arrays(run, activity)
         files["latents"] = run.write_analysis(LATENTS_FILE, arrays)
         files["latents_summary"] = run.write_analysis(LATENTS_SUMMARY_FILE, summary)
     if resample:
-        res = resample_json(ctx, pops, seed=seed)
+        res = resample_json(run, pops, seed=seed)
         if res is not None:
             files["resample"] = run.write_analysis(RESAMPLE_FILE, res)
     return files

@@ -49,10 +49,10 @@ from ..errors import LrfitError
 from ..fitting.estimator import LowRankFit
 from ..fitting.metrics import r2_score
 from ..models import FullRankRNN, LowRankRNN
-from .layout import COMPARE_FILE
-from .layout import write_json as dump_json
 from ..teachers.record import rates_to_hz, record_activity, recorded_peaks
 from ..teachers.train import load_teacher
+from .layout import COMPARE_FILE
+from .layout import write_json as dump_json
 
 if TYPE_CHECKING:
     from data_adapters import TrialData
@@ -109,7 +109,9 @@ class FreshTrials:
     peaks: np.ndarray | None = None
 
 
-def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int = 500, seed: int = 12345) -> FreshTrials:
+def fresh_trials(
+    student_dir: str | Path, teacher_dir: str | Path, n_trials: int = 500, seed: int = 12345
+) -> FreshTrials:
     """Load a student and its teacher and run both, noise-free, on fresh trials of the teacher's task.
 
     Parameters
@@ -141,7 +143,8 @@ def fresh_trials(student_dir: str | Path, teacher_dir: str | Path, n_trials: int
     if ids.min() < 0 or ids.max() >= teacher.n_units:
         raise LrfitError(
             f"The student in '{student_dir}' was fitted to neurons {ids[:5].tolist()}... which are not unit indices "
-            f"of the {teacher.n_units}-unit teacher in '{teacher_dir}'; compare a student fitted to that teacher's data."
+            f"of the {teacher.n_units}-unit teacher in '{teacher_dir}'; compare a student fitted to that teacher's "
+            "data."
         )
     counts = fit.observation_.counts
     record = run_record(fit)
@@ -169,8 +172,10 @@ def _run_data_section(student_dir: str | Path) -> dict[str, Any]:
 
     config = RunDir.open(student_dir).config
     if not config or "teacher" not in (config.get("data") or {}):
-        raise LrfitError(f"'{student_dir}' is a counts fit without the config.yaml of 'lrfit fit' on teacher spikes, so "
-                         "the peak rates behind its spikes are unknown; compare a run written by 'lrfit fit'.")
+        raise LrfitError(
+            f"'{student_dir}' is a counts fit without the config.yaml of 'lrfit fit' on teacher spikes, so "
+            "the peak rates behind its spikes are unknown; compare a run written by 'lrfit fit'."
+        )
     return dict(config["data"])
 
 
@@ -238,7 +243,9 @@ def compare_student_teacher(
     if isinstance(teacher, LowRankRNN):
         result.update(connectivity_recovery(fit.model_, teacher, ids))
     elif isinstance(teacher, FullRankRNN):
-        result["r2_truncated_svd"] = _truncated_baseline(teacher, int(fit.rank), trials, ids, run_record(fit), truth, mask)
+        result["r2_truncated_svd"] = _truncated_baseline(
+            teacher, int(fit.rank), trials, ids, run_record(fit), truth, mask
+        )
     result.update(dynamics_agreement(run))
     if write:
         dump_json(result, Path(student_dir) / COMPARE_FILE)
@@ -246,7 +253,7 @@ def compare_student_teacher(
 
 
 def state_split(n_trials: int) -> np.ndarray:
-    """bool ``(n_trials,)``: the first :data:`STATE_TRAIN_FRACTION` of the trials fit the State R² maps."""
+    """Bool ``(n_trials,)``: the first :data:`STATE_TRAIN_FRACTION` of the trials fit the State R² maps."""
     return np.arange(n_trials) < max(1, min(n_trials - 1, int(round(STATE_TRAIN_FRACTION * n_trials))))
 
 
@@ -357,11 +364,15 @@ def format_comparison(result: dict[str, Any]) -> str:
         lines.append(f"ECC {result['ecc']:.4f}; principal-angle cosines M {np.round(result['m_cosines'], 4).tolist()}, "
                      f"N {np.round(result['n_cosines'], 4).tolist()}")
     if "r2_truncated_svd" in result:
-        lines.append(f"teacher's own truncated SVD at rank {result['rank_student']}: R^2 {result['r2_truncated_svd']:.4f}")
+        lines.append(
+            f"teacher's own truncated SVD at rank {result['rank_student']}: R^2 {result['r2_truncated_svd']:.4f}"
+        )
     if "state_r2" in result:
-        lines.append(f"dynamics: Rate R^2 {result['rate_r2']:.4f}, State R^2 {result['state_r2']:.4f}, cycle consistency "
-                     f"{result['cycle_consistency']:.4f} (recurrent coordinates only: {result['state_r2_recurrent']:.4f} / "
-                     f"{result['cycle_consistency_recurrent']:.4f})")
+        lines.append(
+            f"dynamics: Rate R^2 {result['rate_r2']:.4f}, State R^2 {result['state_r2']:.4f}, cycle consistency "
+            f"{result['cycle_consistency']:.4f} (recurrent coordinates only: {result['state_r2_recurrent']:.4f} / "
+            f"{result['cycle_consistency_recurrent']:.4f})"
+        )
         lines.append(f"fixed points without input: {result['fixed_points']['summary']}")
         lines.append(f"failure mode: {result['dynamics_verdict']}")
     return "\n".join(lines)

@@ -89,8 +89,8 @@ def _estimator_descriptions() -> dict[str, str]:
     import inspect as _inspect
     import re
 
-    from .config_params import CONFIG_KEYS
     from ..fitting.estimator import LowRankFit
+    from .config_params import CONFIG_KEYS
 
     doc = _inspect.getdoc(LowRankFit) or ""
     section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\n    Attributes", 1)[0].split("Attributes\n", 1)[0]

@@ -3,7 +3,7 @@
 :func:`prepare_data` turns the ``data`` and ``preprocess`` sections of a resolved fit
 config into the train/test splits a fit uses (:class:`PreparedData`); every seed is in
 the config, so a run directory's splits are rebuilt from its ``config.yaml``
-(:func:`run_data`, once per :class:`lrfit.runs.layout.RunDir`) instead of being stored.
+(:attr:`lrfit.runs.run.Run.data`, once per run) instead of being stored.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import numpy as np
 
 from data_adapters import TrialData
 
-from .config import TEACHER_DATA_KEYS
 from ..errors import LrfitError
 from ..fitting.observation import recorded_observation
 from ..jsonable import jsonable
 from ..models.io import META_FILE
 from ..teachers.record import simulate_teacher
+from .config import TEACHER_DATA_KEYS
 
 
 @dataclass
@@ -95,7 +95,9 @@ def _neuron_split(data: TrialData, heldout: int | float, seed: int) -> tuple[np.
     return keep, out
 
 
-def _split_pairs(data: TrialData, split_cfg: dict[str, Any]) -> tuple[list[tuple[TrialData, TrialData]], dict[str, Any]]:
+def _split_pairs(
+    data: TrialData, split_cfg: dict[str, Any]
+) -> tuple[list[tuple[TrialData, TrialData]], dict[str, Any]]:
     """The ``(train, test)`` pairs of ``preprocess.split`` (one, or one per fold) and what was done."""
     by, folds = split_cfg["by"], split_cfg.get("folds")
     if folds:
@@ -145,8 +147,10 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
     ceiling = None
     if "teacher" in section:
         if split_cfg.get("folds"):
-            raise LrfitError("preprocess.split.folds does not apply to teacher data (fresh trials are simulated for the "
-                             "test split); remove it or fit recorded data.")
+            raise LrfitError(
+                "preprocess.split.folds does not apply to teacher data (fresh trials are simulated for the "
+                "test split); remove it or fit recorded data."
+            )
         pairs = [_teacher_data(section, base_dir)]
         train = pairs[0][0]
         split_info = {"by": "simulation", "train_trials": train.n_trials, "test_trials": pairs[0][1].n_trials}
@@ -188,8 +192,11 @@ def prepare_folds(config: dict[str, Any], only: int | None = None) -> list[Prepa
 
 def _half_pairs(section: dict[str, Any], base_dir: Path, split_cfg: dict[str, Any],
                 pre: dict[str, Any]) -> tuple[list[tuple[TrialData, TrialData]], dict[str, Any], Any]:
-    """Split halves of separately recorded neurons: each neuron's trials of each condition split at random into a
-    training and a test half, each averaged into condition means (``folds``: repeated random half splits)."""
+    """Split halves of separately recorded neurons, averaged into condition means.
+
+    Each neuron's trials of each condition are split at random into a training and a test half
+    (``folds``: repeated random half splits).
+    """
     import data_adapters
     from data_adapters.neuron_trials import half_splits, split_halves
 
@@ -262,14 +269,6 @@ def prepare_data(config: dict[str, Any], fold: int = 0) -> PreparedData:
     return prepare_folds(config, only=fold)[0]
 
 
-def run_data(run: Any) -> PreparedData | None:
-    """The data splits of a fit run (:class:`lrfit.runs.layout.RunDir`), rebuilt once from its ``config.yaml``.
-
-    Returns ``None`` for a run without ``config.yaml`` (e.g. a fit saved by ``LowRankFit.save``).
-    """
-    return run.cached("data", lambda: None if run.config is None else prepare_data(run.config))
-
-
 #: Preprocessing steps that change the values of the activity: spike counts are fitted as they are.
 VALUE_STEPS = ("normalise", "remove_condition_independent", "denoise_pca")
 
@@ -296,7 +295,10 @@ def _preprocess(train: TrialData, test: TrialData, pre: dict[str, Any]) -> tuple
         train, test = train.normalise(pre["normalise"]), test.normalise(pre["normalise"], reference=ref)
     if pre["denoise_pca"]:
         ref = train
-        train, test = train.denoise_pca(int(pre["denoise_pca"])), test.denoise_pca(int(pre["denoise_pca"]), reference=ref)
+        train, test = (
+            train.denoise_pca(int(pre["denoise_pca"])),
+            test.denoise_pca(int(pre["denoise_pca"]), reference=ref),
+        )
     scale = float(pre["scale"])
     if scale != 1.0:
         train = train.replace(activity=np.asarray(train.activity) * scale)

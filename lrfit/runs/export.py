@@ -49,7 +49,8 @@ import numpy as np
 from ..analysis.teacher_dynamics import NetworkState, compare_states, network_state
 from ..errors import LrfitError, check_choice
 from ..fitting.metrics import r2_score
-from .layout import AYNA_BUNDLE_FILE, RunDir, as_run
+from .layout import AYNA_BUNDLE_FILE
+from .run import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +88,20 @@ def tanh_rates_to_counts(rates: np.ndarray, max_rate_hz: float, dt: float) -> np
 
 
 def _trial_lens(mask: np.ndarray) -> np.ndarray | None:
-    """Valid bins per trial when every trial's valid bins are a prefix (ayna's ``trial_lens``); ``None`` if all are full."""
+    """Valid bins per trial when they are a prefix of each trial (ayna's ``trial_lens``); ``None`` if all are full."""
     mask = np.asarray(mask, bool)
     lens = mask.sum(1)
     if not np.array_equal(mask, np.arange(mask.shape[1])[None, :] < lens[:, None]):
-        raise LrfitError("The run's valid bins are not a prefix of each trial (e.g. a preprocess.lead_in masks the first "
-                         "bins), which ayna's trial_lens cannot express; export a run fitted without a lead-in.")
+        raise LrfitError(
+            "The run's valid bins are not a prefix of each trial (e.g. a preprocess.lead_in masks the first "
+            "bins), which ayna's trial_lens cannot express; export a run fitted without a lead-in."
+        )
     return None if np.all(lens == mask.shape[1]) else lens.astype(np.int64)
 
 
 def _metrics(state_t: NetworkState | None, state_s: NetworkState, val: np.ndarray, mask: np.ndarray,
              true_rates: np.ndarray | None, rates: np.ndarray) -> dict[str, Any]:
-    """lrfit's own numbers on the bundle's arrays (as stored) and split: what ayna's tier-2 metrics should reproduce."""
+    """Lrfit's own numbers on the bundle's arrays (as stored) and split: what ayna's tier-2 metrics should reproduce."""
     out: dict[str, Any] = {}
     if state_t is not None:
         agreement = compare_states(state_t, state_s, ~val, mask)
@@ -106,11 +109,13 @@ def _metrics(state_t: NetworkState | None, state_s: NetworkState, val: np.ndarra
                    state_r2_recurrent=agreement.state_r2_recurrent,
                    cycle_consistency_recurrent=agreement.cycle_consistency_recurrent)
     if true_rates is not None:
-        out["rate_r2_val"] = r2_score(np.asarray(true_rates, np.float64)[val], np.asarray(rates, np.float64)[val], mask[val])
+        out["rate_r2_val"] = r2_score(
+            np.asarray(true_rates, np.float64)[val], np.asarray(rates, np.float64)[val], mask[val]
+        )
     return out
 
 
-def _student_of_teacher(run: RunDir, n_trials: int, seed: int, max_rate_hz: float, spike_seed: int) -> dict[str, Any]:
+def _student_of_teacher(run: Run, n_trials: int, seed: int, max_rate_hz: float, spike_seed: int) -> dict[str, Any]:
     from data_adapters.nwb_write import poisson_spikes
 
     from .compare import fresh_trials, state_split, states
@@ -144,14 +149,14 @@ def _student_of_teacher(run: RunDir, n_trials: int, seed: int, max_rate_hz: floa
     }
 
 
-def _counts_fit(run: RunDir, fit: Any) -> dict[str, Any]:
+def _counts_fit(run: Run, fit: Any) -> dict[str, Any]:
     """A fit of spike counts (``model.target: counts``): its own trials, recorded and predicted counts."""
-    from .data import run_data
-
-    data = run_data(run)
+    data = run.data
     if data is None:
-        raise LrfitError(f"'{run.path}' holds a counts fit but not the data it was fitted to (no config.yaml), so there "
-                         "are no recorded counts to export; fit it with 'lrfit fit'.")
+        raise LrfitError(
+            f"'{run.path}' holds a counts fit but not the data it was fitted to (no config.yaml), so there "
+            "are no recorded counts to export; fit it with 'lrfit fit'."
+        )
     parts = [data.train, data.test]
     spikes = np.concatenate([np.asarray(d.activity) for d in parts])
     if np.any(spikes < 0) or not np.allclose(spikes, np.round(spikes)):
@@ -173,13 +178,15 @@ def _counts_fit(run: RunDir, fit: Any) -> dict[str, Any]:
     if run.teacher is not None:
         import torch
 
-        teacher = run.teacher[0]
+        teacher = run.teacher
         with torch.no_grad():
             currents = teacher(torch.tensor(inputs, dtype=torch.float32, device=teacher.device), noise_std=0.0).currents
         state_t = network_state(teacher, currents, inputs, fit_trials=~val, mask=mask)
         arrays["true_latents"] = state_t.full
         meta["teacher"] = str(Path(run.teacher_dir).resolve())
-        meta["true_latents_note"] = "the teacher run noise-free on the same inputs (its noise in the recording is not known)"
+        meta["true_latents_note"] = (
+            "the teacher run noise-free on the same inputs (its noise in the recording is not known)"
+        )
         section = (run.config or {}).get("data") or {}
         if section.get("record") == "spikes":  # spikes lrfit drew from the teacher's rates: their expected counts
             from ..teachers.record import teacher_expected_counts
@@ -188,12 +195,14 @@ def _counts_fit(run: RunDir, fit: Any) -> dict[str, Any]:
             recorded = parts[0].replace(activity=np.tanh(currents.cpu().numpy())[..., ids], mask=mask, inputs=inputs,
                                         conditions=None)
             arrays["true_rates"] = teacher_expected_counts(section, recorded, teacher.n_units)
-            meta["true_rates"] = "the teacher's noise-free rates mapped to expected counts with the recording's peak rates"
+            meta["true_rates"] = (
+                "the teacher's noise-free rates mapped to expected counts with the recording's peak rates"
+            )
     return {"arrays": arrays, "mask": mask, "state_t": state_t, "state_s": state_s, "meta": meta,
             "dt": float(parts[0].dt), "fit": fit}
 
 
-def ayna_bundle(run: RunDir | str | Path, n_trials: int = 500, seed: int = 12345, max_rate_hz: float = 50.0,
+def ayna_bundle(run: Run | str | Path, n_trials: int = 500, seed: int = 12345, max_rate_hz: float = 50.0,
                 spike_seed: int = 0) -> dict[str, Any]:
     """The arrays and metadata of an ``ayna`` bundle of a run (module docstring).
 
@@ -218,18 +227,22 @@ def ayna_bundle(run: RunDir | str | Path, n_trials: int = 500, seed: int = 12345
     LrfitError
         A run that is not a fit, or a fit of rates or currents without a teacher.
     """
-    run = as_run(run)
+    run = open_run(run)
     fit = run.estimator
     if fit is None:
-        raise LrfitError(f"'{run.path}' holds no fitted network (role '{run.role}'); export a run written by 'lrfit fit'.")
+        raise LrfitError(
+            f"'{run.path}' holds no fitted network (role '{run.role}'); export a run written by 'lrfit fit'."
+        )
     if fit.observation_.counts:
         part = _counts_fit(run, fit)
     elif run.teacher_dir is not None and run.task is not None:
         part = _student_of_teacher(run, int(n_trials), int(seed), float(max_rate_hz), int(spike_seed))
     else:
-        raise LrfitError(f"'{run.path}' was fitted to {fit.observation_.name} of a recording without a known teacher, so there are "
-                         "no spike counts and rates in counts to export; fit the counts (model.target: counts) or pass "
-                         "--teacher DIR for a student of a teacher.")
+        raise LrfitError(
+            f"'{run.path}' was fitted to {fit.observation_.name} of a recording without a known teacher, so there are "
+            "no spike counts and rates in counts to export; fit the counts (model.target: counts) or pass "
+            "--teacher DIR for a student of a teacher."
+        )
     arrays, mask = part["arrays"], part["mask"]
     lens = _trial_lens(mask)
     if lens is not None:
@@ -263,7 +276,7 @@ def write_bundle(bundle: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def export_run(run: RunDir | str | Path, fmt: str = "ayna", out: str | Path | None = None, overwrite: bool = False,
+def export_run(run: Run | str | Path, fmt: str = "ayna", out: str | Path | None = None, overwrite: bool = False,
                **options: Any) -> tuple[Path, dict[str, Any]]:
     """Export a run for an outside checker (``lrfit export``).
 
@@ -286,7 +299,7 @@ def export_run(run: RunDir | str | Path, fmt: str = "ayna", out: str | Path | No
         ``(path written, the bundle's meta)``.
     """
     check_choice(fmt, FORMATS, "export format")
-    run = as_run(run)
+    run = open_run(run)
     if out is not None and Path(out).exists() and not overwrite:
         raise LrfitError(f"'{out}' already exists; pass --overwrite to replace it or choose another --out.")
     bundle = ayna_bundle(run, **options)

@@ -19,13 +19,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
-from .data import PreparedData, prepare_data, prepare_folds, run_data
-from .metrics import baseline_verdict, fit_summary, fold_summary, score_key, score_label
-from .config_params import check_fit_config, params_from_config
-from ..fitting.estimator import LowRankFit
 from ..fitting.baselines import compute_baselines, compute_count_baselines, noise_ceiling
+from ..fitting.estimator import LowRankFit
 from ..fitting.heldout import heldout_neuron_bits_per_spike, heldout_neuron_r2
 from ..fitting.rank_selection import RankSelection, choose_rank
+from .config_params import check_fit_config, params_from_config
+from .data import PreparedData, prepare_data, prepare_folds
 from .layout import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -38,6 +37,8 @@ from .layout import (
     SPLIT_FILE,
     RunDir,
 )
+from .metrics import baseline_verdict, fit_summary, fold_summary, score_key, score_label
+from .run import Run
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,10 @@ HELDOUT_COUNTS_PREDICTION = (
 )
 
 
-def make_fit(config: dict[str, Any], rank: int, checkpoint_dir: Path | None = None, progress: bool = True) -> LowRankFit:
-    """An unfitted :class:`LowRankFit` with the settings of *config* (see :data:`lrfit.runs.config_params.CONFIG_KEYS`)."""
+def make_fit(
+    config: dict[str, Any], rank: int, checkpoint_dir: Path | None = None, progress: bool = True
+) -> LowRankFit:
+    """An unfitted :class:`LowRankFit` with the settings of *config* (:data:`lrfit.runs.config_params.CONFIG_KEYS`)."""
     return LowRankFit(**params_from_config(config, rank=int(rank)), progress=progress, checkpoint_dir=checkpoint_dir)
 
 
@@ -318,7 +321,9 @@ def _rank_list(ranks: Any) -> list[int]:
         raise LrfitError("model.rank is an empty list; give a rank or a list of ranks.")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() or value < 1:
-            raise LrfitError(f"model.rank must be a positive integer or a list of them (e.g. [1, 2, 3]), got {ranks!r}.")
+            raise LrfitError(
+                f"model.rank must be a positive integer or a list of them (e.g. [1, 2, 3]), got {ranks!r}."
+            )
     return sorted({int(v) for v in values})
 
 
@@ -343,10 +348,12 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], LowRankFit, PreparedD
     >>> fit.rank, data.test.n_trials, fit.score(data.test) <= 1.0
     (1, 20, True)
     """
-    run = RunDir.open(run_dir)
+    run = Run.open(run_dir)
     if run.config is None:
-        raise LrfitError(f"'{run.path}' is not an lrfit fit run (no {CONFIG_FILE}); pass a directory written by 'lrfit fit'.")
-    return run.config, run.estimator, run_data(run)
+        raise LrfitError(
+            f"'{run.path}' is not an lrfit fit run (no {CONFIG_FILE}); pass a directory written by 'lrfit fit'."
+        )
+    return run.config, run.fit, run.data
 
 
 def resolved_copy(config: dict[str, Any]) -> dict[str, Any]:

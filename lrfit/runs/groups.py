@@ -21,11 +21,10 @@ task-trained network), compared as strings.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -54,7 +53,10 @@ def ids_to_units(ids: Sequence[Any], neuron_ids: Sequence[str], what: str) -> li
     for v in ids:
         key = _id_text(v)
         if key not in lookup:
-            raise LrfitError(f"{what} names neuron '{key}', which is not in this run{closest(key, list(lookup))}; use the run's neuron ids (e.g. {', '.join(list(lookup)[:5])}).")
+            raise LrfitError(
+                f"{what} names neuron '{key}', which is not in this run{closest(key, list(lookup))}; use the run's "
+                f"neuron ids (e.g. {', '.join(list(lookup)[:5])})."
+            )
         units.append(lookup[key])
     return units
 
@@ -73,7 +75,9 @@ def _from_mapping(spec: dict[str, Any], neuron_ids: Sequence[str] | None, path: 
         elif isinstance(value, list):
             out[str(name)] = ids_to_units(value, neuron_ids, what)
         else:
-            raise LrfitError(f"{what} must be a list of neuron ids or an object with 'neurons', 'units' or 'population'.")
+            raise LrfitError(
+                f"{what} must be a list of neuron ids or an object with 'neurons', 'units' or 'population'."
+            )
     return out
 
 
@@ -85,7 +89,9 @@ def _read_group_json(path: Path, members: str) -> dict[str, Any]:
     try:
         spec = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise LrfitError(f"Group file '{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file.") from None
+        raise LrfitError(
+            f"Group file '{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); fix the file."
+        ) from None
     if isinstance(spec, dict) and isinstance(spec.get("groups"), dict):
         spec = spec["groups"]
     if not isinstance(spec, dict) or not spec:
@@ -94,14 +100,18 @@ def _read_group_json(path: Path, members: str) -> dict[str, Any]:
 
 
 def _read_json(path: Path, neuron_ids: Sequence[str] | None) -> dict[str, Any]:
-    return _from_mapping(_read_group_json(path, "unit indices" if neuron_ids is None else "neuron ids"), neuron_ids, path)
+    return _from_mapping(
+        _read_group_json(path, "unit indices" if neuron_ids is None else "neuron ids"), neuron_ids, path
+    )
 
 
 def _read_csv(path: Path, neuron_ids: Sequence[str] | None) -> dict[str, Any]:
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise LrfitError(f"Group file '{path}' is not a readable CSV table ({type(exc).__name__}); write columns group,neuron.") from None
+        raise LrfitError(
+            f"Group file '{path}' is not a readable CSV table ({type(exc).__name__}); write columns group,neuron."
+        ) from None
     cols = [c.strip() for c in table.columns]
     table.columns = cols
     id_col = next((c for c in _ID_COLUMNS if c in cols), None)
@@ -118,7 +128,9 @@ def _read_csv(path: Path, neuron_ids: Sequence[str] | None) -> dict[str, Any]:
     return _from_mapping(spec, neuron_ids, path)
 
 
-def read_group_file(path: str | Path, neuron_ids: Sequence[str] | None, n_units: int, labels: Any = None, seed: int = 0) -> dict[str, np.ndarray]:
+def read_group_file(
+    path: str | Path, neuron_ids: Sequence[str] | None, n_units: int, labels: Any = None, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Read a group file (JSON or CSV, see the module docstring) into unit indices.
 
     Parameters
@@ -143,14 +155,20 @@ def read_group_file(path: str | Path, neuron_ids: Sequence[str] | None, n_units:
 
     path = Path(path)
     if not path.is_file():
-        raise LrfitError(f"Group file '{path}' does not exist; pass --groups populations or a JSON/CSV file mapping group names to neuron ids.")
+        raise LrfitError(
+            f"Group file '{path}' does not exist; pass --groups populations or a JSON/CSV file mapping group names to "
+            "neuron ids."
+        )
     suffix = path.suffix.lower()
     if suffix == ".json":
         spec = _read_json(path, neuron_ids)
     elif suffix == ".csv":
         spec = _read_csv(path, neuron_ids)
     else:
-        raise LrfitError(f"Unknown group file format '{suffix or path.name}' of '{path}'; use a .json file {{\"name\": [neuron ids]}} or a .csv file with columns group,neuron.")
+        raise LrfitError(
+            f"Unknown group file format '{suffix or path.name}' of '{path}'; use a .json file "
+            f"{{\"name\": [neuron ids]}} or a .csv file with columns group,neuron."
+        )
     return resolve_groups(spec, n_units, labels=labels, seed=seed)
 
 

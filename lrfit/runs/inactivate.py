@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LrfitError
+from .analyze import populations_json
+from .groups import read_group_file
 from .layout import (
     ANALYSIS_DIR,
     INACTIVATION_CSV,
@@ -56,44 +58,53 @@ from .layout import (
     RANK_SELECTION_FILE,
     RunDir,
 )
-from .analyze import populations_json
-from .context import RunContext, load_context
-from .groups import read_group_file
+from .run import Run, load_context
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INACTIVATION_CSV", "INACTIVATION_JSON", "INACTIVATION_PNG", "TEACHER_COLUMNS", "inactivate_run", "merged_table",
-           "population_labels", "resolve_run_groups"]
+__all__ = [
+    "INACTIVATION_CSV",
+    "INACTIVATION_JSON",
+    "INACTIVATION_PNG",
+    "TEACHER_COLUMNS",
+    "inactivate_run",
+    "merged_table",
+    "population_labels",
+    "resolve_run_groups",
+]
 
 
-def population_labels(ctx: RunContext, seed: int = 0) -> np.ndarray:
-    """Population label per unit: from ``analysis/populations.json`` when it matches the run, else fitted now (and saved)."""
-    saved = ctx.run.read_analysis(POPULATIONS_FILE)
-    if saved and saved.get("neuron_ids") == ctx.neuron_ids and len(saved.get("labels", [])) == len(ctx.neuron_ids):
+def population_labels(run: Run, seed: int = 0) -> np.ndarray:
+    """Population label per unit: from ``analysis/populations.json`` if it matches the run, else fitted (and saved)."""
+    saved = run.read_analysis(POPULATIONS_FILE)
+    if saved and saved.get("neuron_ids") == run.neuron_ids and len(saved.get("labels", [])) == len(run.neuron_ids):
         return np.asarray(saved["labels"], int)
-    if not ctx.is_lowrank:
-        raise LrfitError(f"--groups populations needs a low-rank network but '{ctx.run.model_dir}' holds a {ctx.run.kind} one; pass a group FILE instead.")
+    if not run.is_lowrank:
+        raise LrfitError(
+            f"--groups populations needs a low-rank network but '{run.model_dir}' holds a {run.kind} one; pass a "
+            "group FILE instead."
+        )
     log.info("no matching %s; fitting populations", POPULATIONS_FILE)
-    pops, d = populations_json(ctx, seed=seed)
-    ctx.run.write_analysis(POPULATIONS_FILE, d)
+    pops, d = populations_json(run, seed=seed)
+    run.write_analysis(POPULATIONS_FILE, d)
     return np.asarray(pops.labels, int)
 
 
-def resolve_run_groups(ctx: RunContext, groups: str, fraction: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+def resolve_run_groups(run: Run, groups: str, fraction: float | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Unit indices per group for ``--groups populations|FILE`` and ``--fraction``."""
     from ..analysis import groups_from_labels
     from ..analysis.network_inactivation import random_subset
 
-    n = int(ctx.model.n_units)
+    n = int(run.model.n_units)
     if groups == "populations":
-        labels = population_labels(ctx, seed=seed)
+        labels = population_labels(run, seed=seed)
         out = groups_from_labels(labels, prefix="pop")
     else:
         labels = None
-        saved = ctx.run.read_analysis(POPULATIONS_FILE)
+        saved = run.read_analysis(POPULATIONS_FILE)
         if saved and len(saved.get("labels", [])) == n:
             labels = saved["labels"]
-        out = read_group_file(groups, ctx.neuron_ids, n, labels=labels, seed=seed)
+        out = read_group_file(groups, run.neuron_ids, n, labels=labels, seed=seed)
     if fraction is not None:
         out = {k: random_subset(v, float(fraction), seed=seed + 17 * i) for i, (k, v) in enumerate(out.items())}
     return out
@@ -173,36 +184,39 @@ def inactivate_run(
 
     if fraction is not None and not 0.0 < float(fraction) <= 1.0:
         raise LrfitError(f"--fraction must lie in (0, 1], got {fraction}.")
-    ctx = load_context(run, teacher=teacher, rank=rank, require_lowrank=groups == "populations", command="inactivate")
-    if ctx.task is None:
-        return _inactivate_recorded(ctx, groups, fraction, seed, decode)
-    if int(ctx.model.n_outputs) == 0:
-        raise LrfitError(f"The network of '{ctx.run.path}' has no readout and no teacher to borrow one from; pass --teacher DIR.")
-    unit_groups = resolve_run_groups(ctx, groups, fraction, seed)
-    trials = ctx.task.generate(int(n_trials), seed=20_000 + int(seed))
-    pred = predict_inactivation(ctx.model, ctx.task, unit_groups, trials=trials)
+    run = load_context(run, teacher=teacher, rank=rank, require_lowrank=groups == "populations", command="inactivate")
+    if run.task is None:
+        return _inactivate_recorded(run, groups, fraction, seed, decode)
+    if int(run.model.n_outputs) == 0:
+        raise LrfitError(
+            f"The network of '{run.path}' has no readout and no teacher to borrow one from; pass --teacher DIR."
+        )
+    unit_groups = resolve_run_groups(run, groups, fraction, seed)
+    trials = run.task.generate(int(n_trials), seed=20_000 + int(seed))
+    pred = predict_inactivation(run.model, run.task, unit_groups, trials=trials)
     actual = agreement = None
-    if ctx.teacher is not None and ctx.run.role != "teacher":
-        tgroups = map_groups(unit_groups, ctx.observed_ids, int(ctx.teacher.n_units))
-        actual = predict_inactivation(ctx.teacher, ctx.task, tgroups, trials=trials)
+    if run.teacher is not None and run.role != "teacher":
+        tgroups = map_groups(unit_groups, run.observed_ids, int(run.teacher.n_units))
+        actual = predict_inactivation(run.teacher, run.task, tgroups, trials=trials)
         agreement = compare_inactivation(pred, actual)
-        log.info("inactivation agreement: signs %.2f, mean |gap| %.3f", agreement.sign_agreement, agreement.mean_abs_gap)
-    run = ctx.run
-    rank_used = _rank_used(run, ctx)
-    rank_check, rank_note = _rank_check(run, ctx, unit_groups, trials, pred, teacher)
+        log.info(
+            "inactivation agreement: signs %.2f, mean |gap| %.3f", agreement.sign_agreement, agreement.mean_abs_gap
+        )
+    rank_used = _rank_used(run)
+    rank_check, rank_note = _rank_check(run, unit_groups, trials, pred, teacher)
     table = merged_table(pred.table, None if agreement is None else agreement.table)
     files = {"csv": run.write_analysis(INACTIVATION_CSV, table, index=False)}
     record = {
         "rank": rank_used,
         "rank_check": None if rank_check is None else rank_check_json(rank_check),
         "rank_check_note": rank_note,
-        "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
+        "groups": {k: [run.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
         "group_source": groups,
         "fraction": fraction,
         "n_trials": int(n_trials),
         "seed": int(seed),
-        "readout": ctx.readout,
-        "teacher_dir": None if ctx.teacher is None else str(ctx.run.teacher_dir),
+        "readout": run.readout,
+        "teacher_dir": None if run.teacher is None else str(run.teacher_dir),
         "predicted": pred.to_json_dict(),
         "teacher": None if actual is None else actual.to_json_dict(),
         "agreement": None if agreement is None else agreement.to_json_dict(),
@@ -215,9 +229,9 @@ def inactivate_run(
             "rank_check_note": rank_note}
 
 
-def _rank_used(run: RunDir, ctx: RunContext) -> dict[str, Any]:
+def _rank_used(run: Run) -> dict[str, Any]:
     """Which rank is silenced and why (``rank``, ``how``)."""
-    rank = int(getattr(ctx.model, "rank", 0) or 0) or None
+    rank = int(getattr(run.model, "rank", 0) or 0) or None
     selection = run.rank_selection
     if run.requested_rank is not None:
         how = "asked for with --rank"
@@ -229,7 +243,7 @@ def _rank_used(run: RunDir, ctx: RunContext) -> dict[str, Any]:
     return {"rank": rank, "how": how}
 
 
-def _rank_check(run: RunDir, ctx: RunContext, unit_groups: dict[str, np.ndarray], trials: Any, pred: Any,
+def _rank_check(run: Run, unit_groups: dict[str, np.ndarray], trials: Any, pred: Any,
                 teacher: str | Path | None) -> tuple[Any, str | None]:
     """Rank-1 against rank-2 predictions of the same silencing, when the run holds both (module docstring)."""
     from ..analysis import compare_inactivation, predict_inactivation
@@ -239,60 +253,67 @@ def _rank_check(run: RunDir, ctx: RunContext, unit_groups: dict[str, np.ndarray]
         return None, "the run does not hold both a rank-1 and a rank-2 fit (a rank list with ranks 1 and 2)"
     results = {}
     for rank in (1, 2):
-        if int(getattr(ctx.model, "rank", 0)) == rank and run.requested_rank in (None, rank):
+        if int(getattr(run.model, "rank", 0)) == rank and run.requested_rank in (None, rank):
             results[rank] = pred
             continue
-        other = load_context(RunDir.open(run.path, teacher=teacher if teacher is not None else run.teacher_dir, rank=rank),
+        other = load_context(Run.open(run.path, teacher=teacher if teacher is not None else run.teacher_dir, rank=rank),
                              command="inactivate")
-        if list(other.neuron_ids) != list(ctx.neuron_ids):
-            return None, f"the rank-{rank} fit's units are not the same neurons as the rank-{int(ctx.model.rank)} fit's"
-        results[rank] = predict_inactivation(other.model, ctx.task, unit_groups, trials=trials)
+        if list(other.neuron_ids) != list(run.neuron_ids):
+            return None, f"the rank-{rank} fit's units are not the same neurons as the rank-{int(run.model.rank)} fit's"
+        results[rank] = predict_inactivation(other.model, run.task, unit_groups, trials=trials)
     return compare_inactivation(results[1], results[2]), None
 
 
 def rank_check_json(check: Any) -> dict[str, Any]:
-    """``rank_check`` of ``inactivation.json``: the agreement of rank 1 ("pred") with rank 2 ("true"), and the
-    rows whose sign of change differs (``group``, ``context``, ``delta_rank1``, ``p_rank1``, ``delta_rank2``, ``p_rank2``)."""
+    """``rank_check`` of ``inactivation.json``: the agreement of rank 1 ("pred") with rank 2 ("true").
+
+    Also the rows whose sign of change differs (``group``, ``context``, ``delta_rank1``, ``p_rank1``,
+    ``delta_rank2``, ``p_rank2``).
+    """
     d = check.to_json_dict()
     rows = check.table[~check.table["sign_agree"]]
     d["disagreements"] = [
-        {"group": r["group"], "context": r["context"], "delta_rank1": float(r["delta_pred"]), "p_rank1": float(r["p_pred"]),
-         "delta_rank2": float(r["delta_true"]), "p_rank2": float(r["p_true"])}
+        {
+            "group": r["group"],
+            "context": r["context"],
+            "delta_rank1": float(r["delta_pred"]),
+            "p_rank1": float(r["p_pred"]),
+            "delta_rank2": float(r["delta_true"]),
+            "p_rank2": float(r["p_true"]),
+        }
         for _, r in rows.iterrows()
     ]
     return d
 
 
-def _inactivate_recorded(ctx: RunContext, groups: str, fraction: float | None, seed: int,
+def _inactivate_recorded(run: Run, groups: str, fraction: float | None, seed: int,
                          decode: Sequence[str]) -> dict[str, Any]:
     """Inactivation of a fit to recorded data: activity, latents and decoding on the fit's training trials."""
     from ..analysis.decoding_inactivation import predict_activity_inactivation
-    from .data import run_data
     from ..plotting import plot_activity_inactivation, save_figure
 
-    data = run_data(ctx.run)
-    if data is None or ctx.fit is None:
-        raise LrfitError(f"'{ctx.run.path}' holds a fitted network but not the data it was fitted to (no config.yaml), "
+    data = run.data
+    if data is None or run.fit is None:
+        raise LrfitError(f"'{run.path}' holds a fitted network but not the data it was fitted to (no config.yaml), "
                          "so the activity under silencing has no trials to run on; fit it with 'lrfit fit'.")
     train = data.train
-    unit_groups = resolve_run_groups(ctx, groups, fraction, seed)
+    unit_groups = resolve_run_groups(run, groups, fraction, seed)
     # a counts fit's activity is its expected firing rate (Hz), what the recording measures
-    observe = (lambda traj: ctx.fit.observe(traj) / float(train.dt)) if ctx.fit.observation_.counts else None
+    observe = (lambda traj: run.fit.observe(traj) / float(train.dt)) if run.fit.observation_.counts else None
     result = predict_activity_inactivation(
-        ctx.model, np.asarray(train.inputs), unit_groups, x0=ctx.fit.initial_states(train),
-        mask=np.asarray(train.mask), n_observed=ctx.n_observed, conditions=train.conditions, decode=decode,
+        run.model, np.asarray(train.inputs), unit_groups, x0=run.fit.initial_states(train),
+        mask=np.asarray(train.mask), n_observed=run.n_observed, conditions=train.conditions, decode=decode,
         observe=observe)
-    run = ctx.run
     table = result.table
     files = {"csv": run.write_analysis(INACTIVATION_CSV, table, index=False)}
     saved = run.read_analysis(POPULATIONS_FILE)
     labels = saved.get("labels") if saved else None
     record = {
         "kind": "activity",
-        "rank": _rank_used(run, ctx),
+        "rank": _rank_used(run),
         "rank_check": None,
         "rank_check_note": "the rank-1 against rank-2 check compares signs of accuracy changes, which need a task",
-        "groups": {k: [ctx.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
+        "groups": {k: [run.neuron_ids[i] for i in v] for k, v in unit_groups.items()},
         "group_source": groups,
         "fraction": fraction,
         "seed": int(seed),

@@ -70,9 +70,9 @@ Sweep directory (``lrfit sweep``, :mod:`lrfit.runs.sweep`)::
 
 :class:`RunDir` reads a run once: which network (the top level or ``rank_<R>``), its
 metadata, metrics, config, history, teacher, the fit estimator and the analysis files are
-loaded on first use and cached; so are the data splits, rebuilt from ``config.yaml`` by
-:func:`lrfit.runs.data.run_data` (kept there: simulating a teacher's data sits above this
-module), and the workflows' context and activity (:meth:`RunDir.cached`).  The
+loaded on first use and cached; :class:`lrfit.runs.run.Run` (above this module: simulating a
+teacher's data and the analyses sit there) adds the data splits, the analysed network and the
+activity, so one object holds everything a run's commands read.  The
 teacher of a student is, in order: the ``teacher`` given, ``data.teacher`` of
 ``config.yaml``, then ``data.teacher`` / ``teacher`` in ``metrics.json``; relative
 teacher paths are tried against the run directory, its parent and the working directory.
@@ -84,7 +84,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,9 @@ def read_json(path: str | Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise LrfitError(f"'{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); delete or rewrite it.") from None
+        raise LrfitError(
+            f"'{path}' is not valid JSON ({exc.msg} at line {exc.lineno}); delete or rewrite it."
+        ) from None
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
@@ -245,7 +247,9 @@ def _find_model_dir(path: Path, rank: int | None, selection: dict[str, Any] | No
     ranks = _rank_dirs(path)
     if rank is not None:
         if int(rank) not in ranks:
-            if (path / META_FILE).is_file() and int(read_model_meta(path).get("config", {}).get("rank", -1)) == int(rank):
+            if (path / META_FILE).is_file() and int(read_model_meta(path).get("config", {}).get("rank", -1)) == int(
+                rank
+            ):
                 return path
             raise LrfitError(f"Run '{path}' has no model of rank {rank}; ranks available: {sorted(ranks) or 'none'}.")
         return ranks[int(rank)]
@@ -281,10 +285,15 @@ def _resolve_teacher(path: Path, explicit: str | Path | None, config: dict | Non
     if explicit is not None:
         t = Path(explicit)
         if not (t / META_FILE).is_file():
-            raise LrfitError(f"Teacher directory '{t}' has no {META_FILE}; pass a directory written by 'lrfit teacher'.")
+            raise LrfitError(
+                f"Teacher directory '{t}' has no {META_FILE}; pass a directory written by 'lrfit teacher'."
+            )
         return t
-    for source, value in ((CONFIG_FILE, _lookup(config, "data.teacher")), (METRICS_FILE, _lookup(metrics, "data.teacher")),
-                          (METRICS_FILE, _lookup(metrics, "teacher"))):
+    for source, value in (
+        (CONFIG_FILE, _lookup(config, "data.teacher")),
+        (METRICS_FILE, _lookup(metrics, "data.teacher")),
+        (METRICS_FILE, _lookup(metrics, "teacher")),
+    ):
         if not isinstance(value, str) or not value:
             continue
         for cand in (Path(value), path / value, path.parent / value):
@@ -317,7 +326,7 @@ class RunDir:
         self.path = Path(path)
         self._teacher_arg = teacher
         self._rank = rank
-        self._cache: dict[Any, Any] = {}
+        self._cache: dict[Any, Any] = {}  # files read, by name and options
 
     def __repr__(self) -> str:
         return f"RunDir('{self.path}')"
@@ -333,7 +342,10 @@ class RunDir:
         """
         run = cls(path, teacher=teacher, rank=rank)
         if not run.path.is_dir():
-            raise LrfitError(f"Run directory '{run.path}' does not exist; pass the directory written by 'lrfit fit' or 'lrfit teacher'.")
+            raise LrfitError(
+                f"Run directory '{run.path}' does not exist; pass the directory written by 'lrfit fit' or 'lrfit "
+                "teacher'."
+            )
         run.model_dir  # noqa: B018 - finds the network or raises
         run.teacher_dir  # noqa: B018 - resolves (and checks) the teacher
         return run
@@ -368,7 +380,8 @@ class RunDir:
         if owned is None:
             if out.exists() and any(out.iterdir()) and not (resume or overwrite):
                 raise LrfitError(
-                    f"Output directory '{out}' is not empty; pass --resume to continue that run, --overwrite to replace "
+                    f"Output directory '{out}' is not empty; pass --resume to continue that run, --overwrite to "
+                    "replace "
                     "it, or choose another --out."
                 )
             if overwrite and not resume and out.exists():
@@ -388,7 +401,8 @@ class RunDir:
             if existing and not resume:
                 if not overwrite:
                     raise LrfitError(
-                        f"'{out}' already holds a training run ({existing[0]}); pass resume=True (--resume) to continue it, "
+                        f"'{out}' already holds a training run ({existing[0]}); pass resume=True (--resume) to "
+                        "continue it, "
                         "overwrite=True (--overwrite) to replace it, or choose another directory."
                     )
                 for name in existing:
@@ -406,7 +420,7 @@ class RunDir:
         return all((self.path / n).is_file() for n in names)
 
     def read(self, name: str, **kwargs: Any) -> Any:
-        """A run file (``.json``, ``.yaml``, ``.npz`` as a dict of arrays, ``.csv`` as a DataFrame), cached; ``None`` if absent.
+        """A run file (``.json``, ``.yaml``, ``.npz`` as a dict of arrays, ``.csv`` a DataFrame), cached, or None.
 
         *kwargs* go to :func:`pandas.read_csv` for CSV files.
         """
@@ -494,12 +508,6 @@ class RunDir:
         for name in names:
             shutil.copy2(source.path / name, self.path / name)
 
-    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
-        """``make()`` computed once per run and *key* (the workflows cache their context and activity here)."""
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
     # -- what the run holds ----------------------------------------------------------------
     @cached_property
     def rank_selection(self) -> dict[str, Any] | None:
@@ -580,13 +588,13 @@ class RunDir:
         return str(self.meta.get("kind", ""))
 
     @property
-    def neuron_ids(self) -> list[str] | None:
+    def recorded_ids(self) -> list[str] | None:
         """Teacher/recording ids of the fitted units (students only)."""
         ids = self.extra.get("neuron_ids")
         return None if ids is None else [str(v) for v in ids]
 
     @property
-    def input_names(self) -> list[str] | None:
+    def saved_input_names(self) -> list[str] | None:
         """Input channel names, from the model's metadata or its task."""
         names = self.extra.get("input_names")
         if names:
@@ -604,7 +612,7 @@ class RunDir:
         return LowRankFit.load(self.model_dir)
 
     @cached_property
-    def model(self) -> RNNBase:
+    def saved_model(self) -> RNNBase:
         """The network as saved (eval mode, CPU); the estimator's own network for fitted runs."""
         model = self.estimator.model_ if self.estimator is not None else load_model(self.model_dir)
         model.eval()
@@ -626,15 +634,17 @@ class RunDir:
         return None
 
     @cached_property
-    def teacher(self) -> tuple[RNNBase, Any] | None:
+    def teacher_and_task(self) -> tuple[RNNBase, Any] | None:
         """``(teacher network, task)`` if a teacher is known, else ``None``."""
         if self.teacher_dir is None:
             return None
         run = RunDir(self.teacher_dir)
         task = run.own_task()
         if task is None:
-            raise LrfitError(f"'{run.model_dir / META_FILE}' names no task; it is not a teacher written by 'lrfit teacher'.")
-        return run.model, task
+            raise LrfitError(
+                f"'{run.model_dir / META_FILE}' names no task; it is not a teacher written by 'lrfit teacher'."
+            )
+        return run.saved_model, task
 
     @cached_property
     def task(self) -> Any:
@@ -642,7 +652,7 @@ class RunDir:
         own = self.own_task()
         if own is not None:
             return own
-        return self.teacher[1] if self.teacher is not None else None
+        return self.teacher_and_task[1] if self.teacher_and_task is not None else None
 
 
 def as_run(run: RunDir | str | Path, teacher: str | Path | None = None, rank: int | None = None) -> RunDir:
@@ -655,6 +665,8 @@ def as_run(run: RunDir | str | Path, teacher: str | Path | None = None, rank: in
     """
     if isinstance(run, RunDir):
         if teacher is not None or rank is not None:
-            raise LrfitError(f"{run!r} is already open; give teacher and rank to RunDir.open('{run.path}', teacher=..., rank=...).")
+            raise LrfitError(
+                f"{run!r} is already open; give teacher and rank to RunDir.open('{run.path}', teacher=..., rank=...)."
+            )
         return run
     return RunDir.open(run, teacher=teacher, rank=rank)

@@ -36,7 +36,8 @@ import pandas as pd
 
 from ..errors import LrfitError
 from ..fitting.observation import recorded_observation
-from .data import run_data
+from .analyze import analysis_files, analyze_run, latent_conditions
+from .inactivate import TEACHER_COLUMNS, inactivate_run, merged_table
 from .layout import (
     COMPARE_FILE,
     FIXED_POINTS_FILE,
@@ -50,24 +51,25 @@ from .layout import (
     RESAMPLE_FILE,
     SPLIT_FILE,
     RunDir,
-    as_run,
 )
-from .analyze import analysis_files, analyze_run, latent_conditions
-from .context import RunContext, load_context, run_activity
-from .inactivate import TEACHER_COLUMNS, inactivate_run, merged_table
+from .run import Run, load_context, run_activity
 
 log = logging.getLogger(__name__)
 
 __all__ = ["REPORT_FILE", "build_report", "ensure_analyses"]
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;background:#fff}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;
+padding:0 1em;color:#222;background:#fff}
 h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
 .muted{color:#666;font-size:.9em} .figs{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}
-figure{margin:0;max-width:calc(50% - 7px)} figure.wide{max-width:100%} figure img{max-width:100%;height:auto;border:1px solid #eee}
+figure{margin:0;max-width:calc(50% - 7px)} figure.wide{max-width:100%} figure img{max-width:100%;height:auto;
+border:1px solid #eee}
 figcaption{font-size:.85em;color:#444;max-width:560px;margin-top:.3em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0} th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f4f4f4} td:first-child,th:first-child{text-align:left} .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0} th,td{border:1px solid #ddd;padding:3px 8px;
+text-align:right}
+th{background:#f4f4f4} td:first-child,th:first-child{text-align:left} .note{background:#fff8e1;
+border-left:4px solid #f0b400;padding:.4em .8em}
 .banner{background:#fdecea;border:2px solid #c62828;color:#7f1d1d;padding:.7em 1em;font-weight:600;margin:1em 0}
 """
 
@@ -93,12 +95,17 @@ class _Page:
         if not items:
             return
         cls = ' class="wide"' if wide else ""
-        figs = "".join(f'<figure{cls}><img src="{uri}" alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>' for uri, cap in items)
+        figs = "".join(
+            f'<figure{cls}><img src="{uri}" '
+            f'alt="{html.escape(cap)}"><figcaption>{html.escape(cap)}</figcaption></figure>'
+            for uri, cap in items
+        )
         self.parts.append(f'<div class="figs">{figs}</div>')
 
     def html(self, title: str) -> str:
         body = "\n".join(self.parts)
-        return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n{body}\n</body></html>\n'
+        head = f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style>'
+        return f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>\n{body}\n</body></html>\n'
 
 
 def _figure(make: Callable[[], Any], caption: str) -> list[tuple[str, str]]:
@@ -117,15 +124,14 @@ def _png_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def ensure_analyses(ctx: RunContext) -> list[str]:
+def ensure_analyses(run: Run) -> list[str]:
     """Compute the analyses missing from ``RUN/analysis/`` (on the context's run); returns notes for the page."""
     notes: list[str] = []
-    run = ctx.run
-    if not run.has_analysis(*analysis_files(ctx)):
+    if not run.has_analysis(*analysis_files(run)):
         log.info("computing the missing analyses of %s", run.path)
         analyze_run(run)
-    recorded = ctx.task is None and ctx.fit is not None and run.config is not None
-    if not run.has_analysis(INACTIVATION_JSON) and ((ctx.task is not None and int(ctx.model.n_outputs)) or recorded):
+    recorded = run.task is None and run.fit is not None and run.config is not None
+    if not run.has_analysis(INACTIVATION_JSON) and ((run.task is not None and int(run.model.n_outputs)) or recorded):
         try:
             inactivate_run(run, groups="populations")
         except LrfitError as exc:
@@ -148,9 +154,9 @@ def below_baseline_text(metrics: dict[str, Any]) -> str | None:
             "inactivation predictions below describe a model that does not explain the recording.")
 
 
-def _held_out(page: _Page, ctx: RunContext) -> None:
+def _held_out(page: _Page, run: Run) -> None:
     """What was held out, and the held-out score beside the baselines and the noise ceiling."""
-    m = ctx.run.metrics or {}
+    m = run.metrics or {}
     if "r2_test" not in m or "baselines" not in m:
         return
     page.h2("Held-out score beside baselines")
@@ -175,7 +181,7 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
                     f"fold {k}: {', '.join(map(str, c or []))}" for k, c in enumerate(conds))
         elif held == "conditions" and m.get("test_conditions"):
             text += f"; test conditions: {', '.join(map(str, m['test_conditions']))}"
-    config = ctx.run.config or {}
+    config = run.config or {}
     pre = config.get("preprocess", {})
     source = (config.get("data") or {}).get("path") or (config.get("data") or {}).get("teacher")
     if source:
@@ -185,7 +191,7 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         if pre.get("lead_in"):
             text += f"; lead-in {pre['lead_in']:g} s (not scored)"
     if m.get("heldout_prediction"):
-        text += (f". {len((ctx.run.read(SPLIT_FILE) or {}).get('heldout_neuron_ids', []))} recorded neurons were "
+        text += (f". {len((run.read(SPLIT_FILE) or {}).get('heldout_neuron_ids', []))} recorded neurons were "
                  f"withheld from the fit (R² {m.get('heldout_r2', float('nan')):.3f}): {m['heldout_prediction']}")
     page.p(text + ".")
     counts = recorded_observation(m).counts
@@ -207,7 +213,7 @@ def _held_out(page: _Page, ctx: RunContext) -> None:
         page.p("R² per fold: " + ", ".join(f"{v:.3f}" for v in m.get("r2_test_folds", [])) +
                f" (mean {m['r2_test']:.3f}, s.d. {m.get('r2_test_std', float('nan')):.3f}); baselines are fold means.",
                "muted")
-    data = run_data(ctx.run)
+    data = run.data
     if data is not None:
         from ..fitting.metrics import condition_labels
         from ..plotting import plot_inputs_over_response
@@ -229,7 +235,9 @@ def _count_scores(page: _Page, m: dict[str, Any]) -> None:
     names = {"mean": "baseline: each neuron's training mean rate",
              "psth": f"baseline: smoothed training PSTH (Gaussian sd {1000 * base.get('sd_s', 0.0):.0f} ms, chosen on "
                      "the training trials)"}
-    rows += [(names.get(n, f"baseline: {n}"), v, base.get("psth_r2") if n == "psth" else None) for n, v in means.items()]
+    rows += [
+        (names.get(n, f"baseline: {n}"), v, base.get("psth_r2") if n == "psth" else None) for n, v in means.items()
+    ]
     if m.get("co_bps") is not None:
         rows += [("co-smoothing: held-out neurons from the latents (Poisson GLM)", m["co_bps"], None),
                  ("co-smoothing reference: GLM on the held-in neurons' top PCs", m.get("co_bps_pca"), None)]
@@ -244,54 +252,72 @@ def _count_scores(page: _Page, m: dict[str, Any]) -> None:
                "muted")
 
 
-def _summary(page: _Page, ctx: RunContext) -> None:
-    run, model = ctx.run, ctx.model
+def _summary(page: _Page, run: Run) -> None:
+    run, model = run, run.model
     rows = [
         ("run directory", str(run.path)),
-        ("network", f"{run.kind} RNN, N = {model.n_units} units" + (f", rank {model.rank}" if ctx.is_lowrank else "")),
+        ("network", f"{run.kind} RNN, N = {model.n_units} units" + (f", rank {model.rank}" if run.is_lowrank else "")),
         ("role", run.role),
-        ("task", getattr(ctx.task, "name", "none (recorded data)") if ctx.task is not None else "none (recorded data)"),
+        ("task", getattr(run.task, "name", "none (recorded data)") if run.task is not None else "none (recorded data)"),
         ("teacher", str(run.teacher_dir) if run.teacher_dir else "—"),
-        ("readout", {"own": "its own", "teacher": "the teacher's (attached to the fitted units)", "none": "none"}[ctx.readout]),
-        ("inputs", ", ".join(ctx.input_names) or "none"),
+        (
+            "readout",
+            {"own": "its own", "teacher": "the teacher's (attached to the fitted units)", "none": "none"}[run.readout],
+        ),
+        ("inputs", ", ".join(run.input_names) or "none"),
     ]
     m = run.metrics or {}
-    for key, label in (("bits_per_spike_test", "bits per spike on held-out trials"),
-                       ("psth_r2_test", "PSTH R² on held-out trials"), ("co_bps", "co-smoothing bits per spike"),
-                       ("r2_test", "R² on held-out trials (pooled)"), ("r2_test_per_neuron_mean", "mean per-neuron held-out R²"),
-                       ("heldout_r2", "R² of held-out neurons"), ("accuracy", "task accuracy"), ("epochs", "epochs")):
+    for key, label in (
+        ("bits_per_spike_test", "bits per spike on held-out trials"),
+        ("psth_r2_test", "PSTH R² on held-out trials"),
+        ("co_bps", "co-smoothing bits per spike"),
+        ("r2_test", "R² on held-out trials (pooled)"),
+        ("r2_test_per_neuron_mean", "mean per-neuron held-out R²"),
+        ("heldout_r2", "R² of held-out neurons"),
+        ("accuracy", "task accuracy"),
+        ("epochs", "epochs"),
+    ):
         if isinstance(m.get(key), (int, float)):
             rows.append((label, f"{m[key]:g}" if key == "epochs" else f"{m[key]:.3f}"))
     page.table(pd.DataFrame(rows, columns=["", "value"]))
 
 
-def _fit_quality(page: _Page, ctx: RunContext) -> None:
+def _fit_quality(page: _Page, run: Run) -> None:
     from ..plotting import plot_example_neurons, plot_history, plot_r2_histogram, plot_rank_curve
 
     figs: list[tuple[str, str]] = []
-    sel = ctx.run.rank_selection
-    counts = recorded_observation(ctx.run.metrics or {}).counts
+    sel = run.rank_selection
+    counts = recorded_observation(run.metrics or {}).counts
     if sel and sel.get("ranks"):
         by = sel.get("chosen_by", "r2_test")
         what = "Held-out bits per spike" if by != "r2_test" else "Pooled R² of the activity"
-        figs += _figure(lambda: plot_rank_curve(sel["ranks"], sel[by], sel.get(by.replace("_test", "_train")),
-                                                sel.get("chosen_rank"),
-                                                ylabel="bits per spike" if by != "r2_test" else "$R^2$ of the activity (pooled)"),
-                        f"{what} against the rank of the fitted network; the dotted line marks the rank chosen.")
-    if ctx.run.history is not None and len(ctx.run.history):
-        figs += _figure(lambda: plot_history(ctx.run.history), "Training curves per epoch.")
+        figs += _figure(
+            lambda: plot_rank_curve(
+                sel["ranks"],
+                sel[by],
+                sel.get(by.replace("_test", "_train")),
+                sel.get("chosen_rank"),
+                ylabel="bits per spike" if by != "r2_test" else "$R^2$ of the activity (pooled)",
+            ),
+            f"{what} against the rank of the fitted network; the dotted line marks the rank chosen.",
+        )
+    if run.history is not None and len(run.history):
+        figs += _figure(lambda: plot_history(run.history), "Training curves per epoch.")
     examples: list[tuple[str, str]] = []
-    r2 = (ctx.run.metrics or {}).get("bits_per_spike_test_per_neuron" if counts else "r2_test_per_neuron")
+    r2 = (run.metrics or {}).get("bits_per_spike_test_per_neuron" if counts else "r2_test_per_neuron")
     if r2:
         what = "bits per spike" if counts else "R²"
-        figs += _figure(lambda: plot_r2_histogram(r2, title=f"Held-out {what} per neuron ({len(r2)} neurons)",
-                                                  metric="bits_per_spike" if counts else "r2"),
-                        f"How well each neuron's activity on held-out trials is reproduced by the fitted network ({what}).")
-    if ctx.fit is not None and counts:
-        examples = _psth_examples(page, ctx, r2)
-    elif ctx.fit is not None:
+        figs += _figure(
+            lambda: plot_r2_histogram(
+                r2, title=f"Held-out {what} per neuron ({len(r2)} neurons)", metric="bits_per_spike" if counts else "r2"
+            ),
+            f"How well each neuron's activity on held-out trials is reproduced by the fitted network ({what}).",
+        )
+    if run.fit is not None and counts:
+        examples = _psth_examples(page, run, r2)
+    elif run.fit is not None:
         try:
-            act = run_activity(ctx, split="test")
+            act = run_activity(run, split="test")
         except LrfitError as exc:
             page.p(f"Example neurons not shown: {exc}", "note")
         else:
@@ -299,11 +325,17 @@ def _fit_quality(page: _Page, ctx: RunContext) -> None:
             pick = _example_order(r2, act.recorded.shape[-1])
             unit = "rate, a.u." if act.unit == "rates" else "current, a.u."
             examples = _figure(
-                lambda: plot_example_neurons(act.time, act.recorded[..., pick], act.fitted[..., pick],
-                                             [ctx.neuron_ids[i] for i in pick], None if vals is None else vals[pick],
-                                             conditions=act.conditions.drop(columns=["split"], errors="ignore"),
-                                             unit=unit),
-                "Example neurons from the best to the worst fitted (by held-out R²): recorded (solid) and fitted (dashed) "
+                lambda: plot_example_neurons(
+                    act.time,
+                    act.recorded[..., pick],
+                    act.fitted[..., pick],
+                    [run.neuron_ids[i] for i in pick],
+                    None if vals is None else vals[pick],
+                    conditions=act.conditions.drop(columns=["split"], errors="ignore"),
+                    unit=unit,
+                ),
+                "Example neurons from the best to the worst fitted (by held-out R²): recorded (solid) and fitted "
+                "(dashed) "
                 "activity on the first four held-out trials.",
             )
     if figs or examples:
@@ -316,24 +348,26 @@ def _example_order(scores: Any, n: int) -> np.ndarray:
     """Up to six neurons from the best to the worst by *scores* (evenly spaced ranks), or the first ones."""
     vals = np.asarray(scores, float) if scores and len(scores) == n else None
     order = np.argsort(vals) if vals is not None else np.arange(n)
-    return np.asarray(list(dict.fromkeys(order[np.linspace(0, len(order) - 1, min(6, len(order))).astype(int)][::-1].tolist())))
+    return np.asarray(
+        list(dict.fromkeys(order[np.linspace(0, len(order) - 1, min(6, len(order))).astype(int)][::-1].tolist()))
+    )
 
 
-def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str, str]]:
+def _psth_examples(page: _Page, run: Run, scores: Any) -> list[tuple[str, str]]:
     """Example neurons of a counts fit: condition-averaged expected rates (Hz) against the recorded PSTHs."""
     from ..fitting.counts import smooth_counts
     from ..fitting.metrics import condition_labels
     from ..plotting import plot_example_neurons
 
     try:
-        act = run_activity(ctx, split="test")
+        act = run_activity(run, split="test")
     except LrfitError as exc:
         page.p(f"Example neurons not shown: {exc}", "note")
         return []
     cond = act.conditions.drop(columns=["split"], errors="ignore")
     labels = condition_labels(cond)
     groups = [np.flatnonzero(labels == lab) for lab in pd.unique(labels)][:4]
-    sd_s = float(((ctx.run.metrics or {}).get("count_baselines") or {}).get("sd_s", 0.0))
+    sd_s = float(((run.metrics or {}).get("count_baselines") or {}).get("sd_s", 0.0))
     dt = float(np.median(np.diff(act.time))) if act.time.size > 1 else 1.0
 
     def average(x: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -347,7 +381,7 @@ def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str,
     n_trials = ", ".join(str(len(g)) for g in groups)
     return _figure(
         lambda: plot_example_neurons(act.time, recorded[..., pick], fitted[..., pick],
-                                     [ctx.neuron_ids[i] for i in pick],
+                                     [run.neuron_ids[i] for i in pick],
                                      None, conditions=cond.iloc[[g[0] for g in groups]].reset_index(drop=True),
                                      unit="Hz"),
         f"Example neurons from the best to the worst fitted (by held-out bits per spike): the recorded PSTH (solid; "
@@ -356,9 +390,9 @@ def _psth_examples(page: _Page, ctx: RunContext, scores: Any) -> list[tuple[str,
         "first four conditions.")
 
 
-def _against_teacher(page: _Page, ctx: RunContext) -> None:
+def _against_teacher(page: _Page, run: Run) -> None:
     """``compare.json``: are the student's dynamics the teacher's? (:mod:`lrfit.analysis.teacher_dynamics`)."""
-    res = ctx.run.read(COMPARE_FILE)
+    res = run.read(COMPARE_FILE)
     if not res or "state_r2" not in res:
         return
     page.h2("Against the teacher: are the dynamics real?")
@@ -396,10 +430,10 @@ def _against_teacher(page: _Page, ctx: RunContext) -> None:
         page.p(f"Fixed points: {fp['summary']}.", "muted")
 
 
-def _latents(page: _Page, ctx: RunContext) -> None:
+def _latents(page: _Page, run: Run) -> None:
     from ..plotting import plot_latent_trajectories
 
-    d = ctx.run.read_analysis(LATENTS_FILE)
+    d = run.read_analysis(LATENTS_FILE)
     if d is None:
         return
     kappa, time = d["kappa"], d["time"]
@@ -407,9 +441,12 @@ def _latents(page: _Page, ctx: RunContext) -> None:
     r = kappa.shape[-1]
     page.h2("Latent trajectories")
     page.p(
-        f"Activity x(t) projected on the recurrent subspace span(m) (kappa, orthonormalised axes) and the input subspace: "
-        f"{100 * float(d['var_recurrent']):.1f}% of the activity variance lies in span(m), {100 * float(d['var_input']):.1f}% "
-        f"along the input directions, {100 * float(d['var_total_explained']):.1f}% in both together ({kappa.shape[0]} trials)."
+        "Activity x(t) projected on the recurrent subspace span(m) (kappa, orthonormalised axes) and the input "
+        "subspace: "
+        f"{100 * float(d['var_recurrent']):.1f}% of the activity variance lies in span(m), "
+        f"{100 * float(d['var_input']):.1f}% "
+        f"along the input directions, {100 * float(d['var_total_explained']):.1f}% in both together ({kappa.shape[0]} "
+        "trials)."
     )
     from ..plotting import group_labels
 
@@ -426,14 +463,21 @@ def _latents(page: _Page, ctx: RunContext) -> None:
     marked = " Dashed lines: conditions held out from the fit." if default else ""
     figs: list[tuple[str, str]] = []
     for k in range(min(r, 3)):
-        figs += _figure(lambda k=k: plot_latent_trajectories(kappa, time, cond, dims=k, heldout=default,
-                                                             title=f"Latent $\\kappa_{{{k + 1}}}$ by condition"),
-                        f"kappa_{k + 1}(t), the activity along the {k + 1}. recurrent axis, averaged over the trials of each "
-                        f"condition.{marked}")
+        figs += _figure(
+            lambda k=k: plot_latent_trajectories(
+                kappa, time, cond, dims=k, heldout=default, title=f"Latent $\\kappa_{{{k + 1}}}$ by condition"
+            ),
+            f"kappa_{k + 1}(t), the activity along the {k + 1}. recurrent axis, averaged over the trials of each "
+            f"condition.{marked}",
+        )
     if r >= 2:
-        figs += _figure(lambda: plot_latent_trajectories(kappa, time, cond, dims=(0, 1), heldout=default,
-                                                         title="Latent state space"),
-                        f"Trajectories in the (kappa_1, kappa_2) plane, one line per condition (circle: start, square: end).{marked}")
+        figs += _figure(
+            lambda: plot_latent_trajectories(
+                kappa, time, cond, dims=(0, 1), heldout=default, title="Latent state space"
+            ),
+            "Trajectories in the (kappa_1, kappa_2) plane, one line per condition (circle: start, square: "
+            f"end).{marked}",
+        )
     _, used = group_labels(cond, None)
     from ..fitting.baselines import BOOKKEEPING_COLUMNS
 
@@ -451,11 +495,11 @@ def _accuracy_text(accuracy: dict[str, float]) -> str:
     return ", ".join(f"{k}: {v:.3f}" for k, v in sorted(accuracy.items(), key=lambda kv: int(kv[0])))
 
 
-def _connectivity(page: _Page, ctx: RunContext) -> None:
+def _connectivity(page: _Page, run: Run) -> None:
     from ..plotting import plot_connectivity_scatter, plot_population_selection
 
-    pops = ctx.run.read_analysis(POPULATIONS_FILE)
-    loadings = ctx.run.read_analysis(LOADINGS_FILE, index_col=0)
+    pops = run.read_analysis(POPULATIONS_FILE)
+    loadings = run.read_analysis(LOADINGS_FILE, index_col=0)
     if loadings is None or pops is None:
         return
     table = loadings.copy()
@@ -464,10 +508,10 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
     if folded:  # the mixture saw sign-folded loadings: unfolded, each population would also show its mirror image
         numeric = table.columns.drop(["population", "readout_gain", "readout_offset"], errors="ignore")
         table[numeric] = table[numeric].mul(np.asarray(pops["signs"], float), axis=0)
-    r = int(ctx.model.rank)
+    r = int(run.model.rank)
     pairs = [(f"m_{k + 1}", f"n_{k + 1}") for k in range(min(r, 2))]
-    pairs += [(f"w_in_{c}", "n_1") for c in ctx.input_names[:4]]
-    pairs += [("m_1", f"w_out_{o}") for o in ctx.output_names[:1] if ctx.readout != "none"]
+    pairs += [(f"w_in_{c}", "n_1") for c in run.input_names[:4]]
+    pairs += [("m_1", f"w_out_{o}") for o in run.output_names[:1] if run.readout != "none"]
     page.h2("Connectivity and populations")
     stable = f"stable across seeds (ARI >= {pops.get('ari_threshold', 0.9)})"
     if pops.get("rule") == "task":
@@ -476,43 +520,79 @@ def _connectivity(page: _Page, ctx: RunContext) -> None:
     else:
         how = f"the lowest-BIC number among those {stable}"
     page.p(
-        f"Each neuron is a point in connectivity space (its entries of m, n, the input weights w_in and the readout w_out). "
-        f"A Gaussian mixture there finds {pops['n_populations']} population(s): {how}; BIC alone prefers {pops['n_bic']}."
+        "Each neuron is a point in connectivity space (its entries of m, n, the input weights w_in and the readout "
+        "w_out). "
+        f"A Gaussian mixture there finds {pops['n_populations']} population(s): {how}; BIC alone prefers "
+        f"{pops['n_bic']}."
     )
-    figs = _figure(lambda: plot_population_selection(pops["candidates"], pops["bic"], pops["ari"], pops["n_populations"],
-                                                     task_accuracy=pops.get("task_accuracy")),
-                   "Choosing the number of populations: BIC (lower is better), agreement of the labels across seeds (ARI) "
-                   "and, where a task is known, the accuracy of networks resampled with that many populations.")
+    figs = _figure(
+        lambda: plot_population_selection(
+            pops["candidates"], pops["bic"], pops["ari"], pops["n_populations"], task_accuracy=pops.get("task_accuracy")
+        ),
+        "Choosing the number of populations: BIC (lower is better), agreement of the labels across seeds (ARI) "
+        "and, where a task is known, the accuracy of networks resampled with that many populations.",
+    )
     for x, y in pairs:
         if x in table and y in table:
-            figs += _figure(lambda x=x, y=y: plot_connectivity_scatter(table, x, y, labels, title=f"{y} against {x}, by population"),
-                            f"Loadings {y} against {x}, one dot per neuron, coloured by population (legend: number of neurons)"
-                            + ("; sign-folded as the mixture saw them (each neuron's loadings times the sign of its m_1, "
-                               "which leaves a tanh network unchanged)." if folded else "."))
+            figs += _figure(
+                lambda x=x, y=y: plot_connectivity_scatter(
+                    table, x, y, labels, title=f"{y} against {x}, by population"
+                ),
+                f"Loadings {y} against {x}, one dot per neuron, coloured by population (legend: number of neurons)"
+                + (
+                    "; sign-folded as the mixture saw them (each neuron's loadings times the sign of its m_1, "
+                    "which leaves a tanh network unchanged)."
+                    if folded
+                    else "."
+                ),
+            )
     page.figures(figs)
     if pops.get("readout_by_population"):
-        page.p("The Poisson readout of each population's recorded neurons, expected count scale_i softplus(a_i s_i + b_i) "
-               "(mean ± s.d. over the population; the sign of a gain is a convention, its size is shown). The readout "
-               "sets how a unit's activity maps to spikes, not the dynamics, so the mixture is fitted on the "
-               "connectivity alone:")
+        page.p(
+            "The Poisson readout of each population's recorded neurons, expected count scale_i softplus(a_i s_i + b_i) "
+            "(mean ± s.d. over the population; the sign of a gain is a convention, its size is shown). The readout "
+            "sets how a unit's activity maps to spikes, not the dynamics, so the mixture is fitted on the "
+            "connectivity alone:"
+        )
         page.table(pd.DataFrame([(pop, d["n_recorded"], f"{d['abs_gain_mean']:.2f} ± {d['abs_gain_std']:.2f}",
                                   f"{d['offset_mean']:.2f} ± {d['offset_std']:.2f}")
                                  for pop, d in pops["readout_by_population"].items()],
                                 columns=["population", "recorded neurons", "gain |a|", "offset b"]))
-    ov = ctx.run.read_analysis(OVERLAPS_FILE)
+    ov = run.read_analysis(OVERLAPS_FILE)
     if ov:
-        rows = [[f"n_{k + 1}"] + list(np.asarray(ov["overlaps"])[k]) + list(np.asarray(ov["input_overlaps"])[k]) for k in range(r)]
-        page.p("Overlaps sigma_ab = sum_i a_i b_i / N of the left vectors n_k with the right vectors m_l and the input weights:")
-        page.table(pd.DataFrame(rows, columns=[""] + [f"m_{k + 1}" for k in range(r)] + [f"w_in_{c}" for c in ctx.input_names]))
-    res = ctx.run.read_analysis(RESAMPLE_FILE)
+        rows = [
+            [f"n_{k + 1}"] + list(np.asarray(ov["overlaps"])[k]) + list(np.asarray(ov["input_overlaps"])[k])
+            for k in range(r)
+        ]
+        page.p(
+            "Overlaps sigma_ab = sum_i a_i b_i / N of the left vectors n_k with the right vectors m_l and the input "
+            "weights:"
+        )
+        page.table(
+            pd.DataFrame(rows, columns=[""] + [f"m_{k + 1}" for k in range(r)] + [f"w_in_{c}" for c in run.input_names])
+        )
+    res = run.read_analysis(RESAMPLE_FILE)
     if res:
         page.p(f"Task accuracy of networks of {res['n_units']} units resampled from the connectivity statistics "
                f"({len(res['mixture']['accuracy'])} draws each, {res['n_trials']} trials):")
-        page.table(pd.DataFrame([
-            ("this network", res["network"]["accuracy"], "—"),
-            (f"resampled from the {res['n_populations']}-population mixture", res["mixture"]["accuracy_mean"], ", ".join(f"{a:.3f}" for a in res["mixture"]["accuracy"])),
-            ("resampled from a single Gaussian", res["single_gaussian"]["accuracy_mean"], ", ".join(f"{a:.3f}" for a in res["single_gaussian"]["accuracy"])),
-        ], columns=["network", "mean accuracy", "per draw"]))
+        page.table(
+            pd.DataFrame(
+                [
+                    ("this network", res["network"]["accuracy"], "—"),
+                    (
+                        f"resampled from the {res['n_populations']}-population mixture",
+                        res["mixture"]["accuracy_mean"],
+                        ", ".join(f"{a:.3f}" for a in res["mixture"]["accuracy"]),
+                    ),
+                    (
+                        "resampled from a single Gaussian",
+                        res["single_gaussian"]["accuracy_mean"],
+                        ", ".join(f"{a:.3f}" for a in res["single_gaussian"]["accuracy"]),
+                    ),
+                ],
+                columns=["network", "mean accuracy", "per draw"],
+            )
+        )
 
 
 def _fixed_points_from_json(entry: dict[str, Any]) -> Any:
@@ -520,13 +600,20 @@ def _fixed_points_from_json(entry: dict[str, Any]) -> Any:
 
     def pts(items: list[dict[str, Any]]) -> tuple[Any, ...]:
         return tuple(
-            FixedPoint(np.asarray(p["kappa"], float), np.asarray(p["eigenvalues_real"]) + 1j * np.asarray(p["eigenvalues_imag"]),
-                       p["stability"], float(p["speed"]), p.get("kind", "fixed"))
+            FixedPoint(
+                np.asarray(p["kappa"], float),
+                np.asarray(p["eigenvalues_real"]) + 1j * np.asarray(p["eigenvalues_imag"]),
+                p["stability"],
+                float(p["speed"]),
+                p.get("kind", "fixed"),
+            )
             for p in items
         )
 
     u = np.asarray(list(entry["input"].values()), float)
-    return FixedPointResult(pts(entry["fixed_points"]), pts(entry.get("slow_points", [])), u, int(entry.get("n_starts", 0)))
+    return FixedPointResult(
+        pts(entry["fixed_points"]), pts(entry.get("slow_points", [])), u, int(entry.get("n_starts", 0))
+    )
 
 
 def _input_text(u: dict[str, float]) -> str:
@@ -534,40 +621,59 @@ def _input_text(u: dict[str, float]) -> str:
     return "no input" if not on else ", ".join(f"{k} = {v:.3g}" for k, v in on.items())
 
 
-def _dynamics(page: _Page, ctx: RunContext) -> None:
+def _dynamics(page: _Page, run: Run) -> None:
     from ..analysis import flow_field
     from ..plotting import plot_phase_portrait
 
-    fps = ctx.run.read_analysis(FIXED_POINTS_FILE)
+    fps = run.read_analysis(FIXED_POINTS_FILE)
     if not fps or not fps.get("inputs"):
         return
     page.h2("Dynamics: fixed points and phase portraits")
-    page.p("Under a constant input u the activity relaxes onto x = m kappa + W_in u, where dkappa/dt = -kappa + n^T phi(m kappa + W_in u) / N "
-           "(time in units of the membrane time constant tau). Filled circles: stable fixed points; open circles: unstable (sources); "
-           "crosses: saddles; diamonds: slow points.")
+    page.p(
+        "Under a constant input u the activity relaxes onto x = m kappa + W_in u, where dkappa/dt = -kappa + n^T "
+        "phi(m kappa + W_in u) / N "
+        "(time in units of the membrane time constant tau). Filled circles: stable fixed points; open circles: "
+        "unstable (sources); "
+        "crosses: saddles; diamonds: slow points."
+    )
     figs: list[tuple[str, str]] = []
     rows = []
     for name, entry in fps["inputs"].items():
         fp = _fixed_points_from_json(entry)
         c = entry["stability_counts"]
-        rows.append((name, _input_text(entry["input"]), c["stable"], c["saddle"], c["source"], len(entry.get("slow_points", []))))
+        rows.append(
+            (
+                name,
+                _input_text(entry["input"]),
+                c["stable"],
+                c["saddle"],
+                c["source"],
+                len(entry.get("slow_points", [])),
+            )
+        )
         what = _input_text(entry["input"])
-        figs += _figure(lambda fp=fp, what=what: plot_phase_portrait(flow_field(ctx.model, fp.input, n_grid=81 if ctx.model.rank == 1 else 31), fp,
-                                                                      title=f"Phase portrait, {what}"),
-                        f"Latent flow under {what}: {c['stable']} stable, {c['saddle']} saddle, {c['source']} unstable fixed point(s).")
+        figs += _figure(
+            lambda fp=fp, what=what: plot_phase_portrait(
+                flow_field(run.model, fp.input, n_grid=81 if run.model.rank == 1 else 31),
+                fp,
+                title=f"Phase portrait, {what}",
+            ),
+            f"Latent flow under {what}: {c['stable']} stable, {c['saddle']} saddle, {c['source']} unstable fixed "
+            "point(s).",
+        )
     page.table(pd.DataFrame(rows, columns=["input", "value", "stable", "saddles", "sources", "slow points"]))
     page.figures(figs)
 
 
-def _inactivation(page: _Page, ctx: RunContext) -> None:
-    rec = ctx.run.read_analysis(INACTIVATION_JSON)
+def _inactivation(page: _Page, run: Run) -> None:
+    rec = run.read_analysis(INACTIVATION_JSON)
     if not rec:
         return
     page.h2("Inactivation")
     if rec.get("kind") == "activity":
-        _activity_inactivation(page, ctx, rec)
+        _activity_inactivation(page, run, rec)
         return
-    _whole_network_note(page, ctx, rec)
+    _whole_network_note(page, run, rec)
     _rank_note(page, rec)
     agr = rec.get("agreement")
     table = merged_table(pd.DataFrame(rec["predicted"]["table"]), pd.DataFrame(agr["table"]) if agr else None)
@@ -575,18 +681,31 @@ def _inactivation(page: _Page, ctx: RunContext) -> None:
     cols += list(TEACHER_COLUMNS.values()) if agr else []
     table = table[[c for c in cols if c in table]]
     if agr:
-        rule = f"a change counts when it exceeds {agr.get('tol', 0.01):g} and the exact paired test on the same trials gives p < {agr.get('alpha', 0.05):g}"
-        page.p(f"Silencing each group in the fitted network (prediction) and in the teacher (actual): same sign of the accuracy change in "
-               f"{100 * agr['sign_agreement']:.0f}% of group × context cases ({rule}), mean absolute accuracy gap {agr['mean_abs_gap']:.3f} "
-               f"({agr['mean_abs_delta_gap']:.3f} on the changes).")
+        rule = (f"a change counts when it exceeds {agr.get('tol', 0.01):g} and the exact paired test on the same "
+                f"trials gives p < {agr.get('alpha', 0.05):g}")
+        page.p(
+            "Silencing each group in the fitted network (prediction) and in the teacher (actual): same sign of the "
+            "accuracy change in "
+            f"{100 * agr['sign_agreement']:.0f}% of group × context cases ({rule}), mean absolute accuracy gap "
+            f"{agr['mean_abs_gap']:.3f} "
+            f"({agr['mean_abs_delta_gap']:.3f} on the changes)."
+        )
     else:
         page.p("Predicted accuracy when each group's rates are clamped to zero.")
     page.table(table.rename(columns={"n_silenced": "silenced units", "delta_accuracy": "delta", "p_value": "p",
                                      "output_change": "RMS output change", "accuracy_teacher": "teacher accuracy",
                                      "delta_teacher": "teacher delta", "p_value_teacher": "teacher p"}))
-    png = ctx.run.analysis_dir / INACTIVATION_PNG
+    png = run.analysis_dir / INACTIVATION_PNG
     if png.is_file():
-        page.figures([(_png_uri(png), "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: intact network; dotted: chance).")])
+        page.figures(
+            [
+                (
+                    _png_uri(png),
+                    "Accuracy per context with each group silenced (bars: prediction; diamonds: teacher; dashed: "
+                    "intact network; dotted: chance).",
+                )
+            ]
+        )
 
 
 def _rank_note(page: _Page, rec: dict[str, Any]) -> None:
@@ -608,17 +727,17 @@ def _rank_note(page: _Page, rec: dict[str, Any]) -> None:
     page.p(text, "note" if rows else "muted")
 
 
-def _whole_network_note(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:
+def _whole_network_note(page: _Page, run: Run, rec: dict[str, Any]) -> None:
     """Say so when the only group silenced is the whole network (one population)."""
     groups = rec.get("groups") or {}
-    if len(groups) == 1 and len(next(iter(groups.values()))) >= len(ctx.observed_ids):
+    if len(groups) == 1 and len(next(iter(groups.values()))) >= len(run.observed_ids):
         page.p("There is one population, the whole network: silencing it silences every unit, which predicts nothing "
                "about a sub-population. The table is shown for completeness.", "note")
 
 
-def _activity_inactivation(page: _Page, ctx: RunContext, rec: dict[str, Any]) -> None:
+def _activity_inactivation(page: _Page, run: Run, rec: dict[str, Any]) -> None:
     """Inactivation of a fit to recorded data: activity, latents and decoding under silencing."""
-    _whole_network_note(page, ctx, rec)
+    _whole_network_note(page, run, rec)
     decoded = rec.get("decode") or []
     text = ("Predicted change when each group's rates are clamped to zero, on the fit's training trials: RMS change "
             f"of the observed units' activity ({rec.get('activity_unit', 'network rate phi(x)')}) and of the latents")
@@ -629,9 +748,11 @@ def _activity_inactivation(page: _Page, ctx: RunContext, rec: dict[str, Any]) ->
     page.table(pd.DataFrame(rec["predicted"]["table"]))
     pops = rec.get("population_change")
     if pops:
-        page.p("Mean RMS activity change of each population's units (columns) when each group (rows) is silenced:", "muted")
+        page.p(
+            "Mean RMS activity change of each population's units (columns) when each group (rows) is silenced:", "muted"
+        )
         page.table(pd.DataFrame(pops).T.reset_index().rename(columns={"index": "silenced group"}))
-    png = ctx.run.analysis_dir / INACTIVATION_PNG
+    png = run.analysis_dir / INACTIVATION_PNG
     if png.is_file():
         page.figures([(_png_uri(png), "Activity change (left) and decoder scores (right, dashed: intact) with each "
                                       "group silenced.")])
@@ -658,29 +779,33 @@ def build_report(
     Path
         The HTML file.
     """
-    run = as_run(run, teacher=teacher, rank=rank)
-    ctx = load_context(run, require_lowrank=False, command="report")
+    run = load_context(run, teacher=teacher, rank=rank, require_lowrank=False, command="report")
     page = _Page()
     title = f"lrfit report: {run.path.name}"
     page.parts.append(f"<h1>{html.escape(title)}</h1>")
     page.p(f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} by lrfit report.", "muted")
-    notes = ensure_analyses(ctx) if ctx.is_lowrank else [
-        "The analyses (latents, populations, fixed points) need a low-rank network; fit a low-rank student to this network."
-    ]
+    notes = (
+        ensure_analyses(run)
+        if run.is_lowrank
+        else [
+            "The analyses (latents, populations, fixed points) need a low-rank network; fit a low-rank student to "
+            "this network."
+        ]
+    )
     warning = below_baseline_text(run.metrics or {})
     if warning:
         page.p(warning, "banner")
     for note in notes:
         page.p(note, "note")
-    _summary(page, ctx)
-    _held_out(page, ctx)
-    _fit_quality(page, ctx)
-    _against_teacher(page, ctx)
-    if ctx.is_lowrank:
-        _latents(page, ctx)
-        _connectivity(page, ctx)
-        _dynamics(page, ctx)
-    _inactivation(page, ctx)
+    _summary(page, run)
+    _held_out(page, run)
+    _fit_quality(page, run)
+    _against_teacher(page, run)
+    if run.is_lowrank:
+        _latents(page, run)
+        _connectivity(page, run)
+        _dynamics(page, run)
+    _inactivation(page, run)
     target = Path(out) if out is not None else run.target(REPORT_FILE)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page.html(title), encoding="utf-8")

@@ -38,8 +38,8 @@ from typing import Any
 
 import pandas as pd
 
-from .config import DEFAULTS, TEACHER_DATA_KEYS, load_config, read_yaml_file
 from ..errors import LrfitError, closest
+from .config import DEFAULTS, TEACHER_DATA_KEYS, load_config, read_yaml_file
 from .layout import COMPARE_FILE, CONFIG_FILE, METRICS_FILE, POINTS_DIR, RESULTS_FILE, SUMMARY_FILE, SWEEP_FILE, RunDir
 
 log = logging.getLogger(__name__)
@@ -280,8 +280,10 @@ def _cell(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class PointThreads:
-    """Threads of each sweep point: exactly *count* (``--threads``), or at most *count*, its share of the
-    CPUs, with the thread policy of :mod:`lrfit.threads` choosing from each fit's size below it."""
+    """Threads of each sweep point: exactly *count* (``--threads``), or at most *count*, its share of the CPUs.
+
+    Below that cap, the thread policy of :mod:`lrfit.threads` chooses from each fit's size.
+    """
 
     count: int
     exact: bool = True
@@ -309,8 +311,8 @@ def run_point(config: dict[str, Any], directory: str, compare: bool, compare_tri
     str
         *directory*.
     """
-    from .fit import run_fit
     from ..threads import cap_threads, set_threads
+    from .fit import run_fit
 
     threads = threads if isinstance(threads, PointThreads) else PointThreads(int(threads))
     if threads.exact:
