@@ -15,8 +15,8 @@ Sections (those that do not apply to a run are left out):
 6. Inactivation — predicted (and teacher) accuracy after silencing each population.
 
 Analyses missing from ``RUN/analysis/`` (layout in :mod:`lrfit.runs.layout`) are computed first
-(:func:`lrfit.workflows.analyze_run`, :func:`lrfit.workflows.inactivate_run`) on the same
-:class:`~lrfit.runs.layout.RunDir`, so the config, network, data and analysis files are loaded
+(:func:`lrfit.runs.analyze_run`, :func:`lrfit.runs.inactivate_run`) on the same
+:class:`~lrfit.runs.run.Run`, so the config, network, data and analysis files are loaded
 once; existing files are reused.  Figures are embedded as
 base64 PNG (:func:`lrfit.plotting.figure_base64`), so the page needs no other file.
 """
