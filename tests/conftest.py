@@ -60,6 +60,17 @@ def planted_data(n_trials: int = 160, n_time: int = 40, seed: int = 0, n_units: 
     return record_activity(planted_network(n_units), inputs, conditions, ("u0", "u1"), noise_std=0.0)
 
 
+@functools.cache  # TrialData is immutable: tests share each size
+def rank1_recording(n_units: int, n_trials: int, n_time: int, seed: int = 0) -> TrialData:
+    """Noise-free rates of a random rank-1 network with one input channel, driven by white-noise inputs."""
+    from lrfit import LowRankRNN
+    from lrfit.teachers import record_activity
+
+    net = LowRankRNN(n_units, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=seed)
+    inputs = np.random.default_rng(seed).normal(size=(n_trials, n_time, 1)).astype(np.float32)
+    return record_activity(net, inputs, noise_std=0.0)
+
+
 @pytest.fixture
 def m1_path() -> Path:
     """Path to the real M1 reaching recording beside the checkout (skips if absent)."""

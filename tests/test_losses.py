@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import lowrank_loss, lowrank_loss_members
+from conftest import lowrank_loss, lowrank_loss_members, rank1_recording
 
 from lrfit.fitting.losses import CountReadout, masked_mse, poisson_nll
 from lrfit.models.rollout import rollout
@@ -194,15 +194,11 @@ def test_the_workspace_lends_the_smallest_large_enough_buffer_and_keeps_a_bounde
 
 @pytest.mark.parametrize("loops", ["compiled", "numpy"])
 def test_a_fit_maps_its_working_arrays_once(monkeypatch, loops):
-    import numpy as np
 
-    from lrfit import LowRankFit, LowRankRNN
+    from lrfit import LowRankFit
     from lrfit.fitting.latent import workspace
-    from lrfit.teachers import record_activity
 
-    net = LowRankRNN(64, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=0)
-    inputs = np.random.default_rng(0).normal(size=(40, 15, 1)).astype(np.float32)
-    data = record_activity(net, inputs, noise_std=0.0)
+    data = rank1_recording(64, 40, 15)
     monkeypatch.setattr(workspace, "WORKSPACE", workspace.Workspace())
     if loops == "numpy":
         monkeypatch.setenv("LRFIT_KERNELS", "numpy")

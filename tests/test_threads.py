@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import rank1_recording
 from threadpoolctl import threadpool_info
 
 from lrfit import LowRankRNN, pages, threads
@@ -65,11 +66,8 @@ def test_a_torch_count_below_the_cpus_is_the_users_choice(monkeypatch):
 
 def test_a_fit_runs_under_the_policy_and_leaves_the_process_as_it_was(no_user_choice):
     from lrfit import LowRankFit
-    from lrfit.teachers import record_activity
 
-    net = LowRankRNN(24, rank=1, n_inputs=1, tau=0.1, dt=0.02, seed=0)
-    inputs = np.random.default_rng(0).normal(size=(16, 12, 1)).astype(np.float32)
-    data = record_activity(net, inputs, noise_std=0.0)
+    data = rank1_recording(24, 16, 12)
     seen = {}
 
     class Probe(LowRankFit):
