@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lrfit.plotting import plot_connectivity_scatter, plot_latent_trajectories  # noqa: E402
-from lrfit.runs import LATENTS_FILE, LOADINGS_FILE, latent_conditions, load_context, run_activity  # noqa: E402
+from lrfit.runs import LATENTS_FILE, LOADINGS_FILE, latent_conditions, load_context  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     analysis = Path(args.run_dir) / "analysis"
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 
-    act = run_activity(ctx, split="test", n_trials=4)
+    act = ctx.activity(split="test", n_trials=4)
     neuron = int(np.argmax(act.recorded.var(axis=(0, 1))))
     for trial in range(min(3, act.recorded.shape[0])):
         axes[0].plot(act.time, act.recorded[trial, :, neuron], color=f"C{trial}", lw=1.5,

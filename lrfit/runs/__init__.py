@@ -39,7 +39,6 @@ _EXPORTS: dict[str, str] = {
     "Run": "lrfit.runs.run",
     "open_run": "lrfit.runs.run",
     "load_context": "lrfit.runs.run",
-    "run_activity": "lrfit.runs.run",
     "analyze_run": "lrfit.runs.analyze",
     "latent_conditions": "lrfit.runs.analyze",
     "inactivate_run": "lrfit.runs.inactivate",

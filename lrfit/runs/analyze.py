@@ -61,7 +61,7 @@ from .layout import (
     RESAMPLE_FILE,
     RunDir,
 )
-from .run import SPLITS, Run, RunActivity, load_context, run_activity
+from .run import SPLITS, Run, RunActivity, load_context
 
 log = logging.getLogger(__name__)
 
@@ -473,7 +473,7 @@ def analyze_run(
     run = load_context(run, teacher=teacher, rank=rank, command="analyze")
     no_data = run.missing_data_reason
     if no_data is None:
-        activity = run_activity(run, split=split, n_trials=n_trials, seed=seed)
+        activity = run.activity(split=split, n_trials=n_trials, seed=seed)
     else:
         check_choice(split, SPLITS, "split")
         activity = None

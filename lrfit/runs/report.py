@@ -52,7 +52,7 @@ from .layout import (
     SPLIT_FILE,
     RunDir,
 )
-from .run import Run, load_context, run_activity
+from .run import Run, load_context
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +317,7 @@ def _fit_quality(page: _Page, run: Run) -> None:
         examples = _psth_examples(page, run, r2)
     elif run.fit is not None:
         try:
-            act = run_activity(run, split="test")
+            act = run.activity(split="test")
         except LrfitError as exc:
             page.p(f"Example neurons not shown: {exc}", "note")
         else:
@@ -360,7 +360,7 @@ def _psth_examples(page: _Page, run: Run, scores: Any) -> list[tuple[str, str]]:
     from ..plotting import plot_example_neurons
 
     try:
-        act = run_activity(run, split="test")
+        act = run.activity(split="test")
     except LrfitError as exc:
         page.p(f"Example neurons not shown: {exc}", "note")
         return []

@@ -336,25 +336,6 @@ def _data_activity(run: Run, split: str) -> RunActivity:
     )
 
 
-def run_activity(run: Run, split: str = "all", n_trials: int = 256, seed: int = 0) -> RunActivity:
-    """Simulate the run's network on its own trials (once per run and arguments: :meth:`Run.activity`).
-
-    Parameters
-    ----------
-    run : Run
-        From :func:`load_context` (or :meth:`Run.open`).
-    split : {"all", "train", "test"}
-        Fitted runs: which trials of the fit's data.
-    n_trials, seed : int
-        Task-trained runs: number and seed of the generated task trials.
-
-    Returns
-    -------
-    RunActivity
-    """
-    return run.activity(split, n_trials, seed)
-
-
 def _task_activity(run: Run, n_trials: int, seed: int) -> RunActivity:
     from ..analysis import run_network
 
